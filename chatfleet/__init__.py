@@ -1,0 +1,3 @@
+"""chatfleet: retrieval-augmented chat applications in production on Kubernetes."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything chatfleet needs on a fresh machine, idempotently:
+#   - a virtualenv in .venv with chatfleet and its dev extras (pip install -e .[dev])
+#   - Debian's Chromium for the UI browser test (only when CHATFLEET_WITH_BROWSER=1)
+#   - the Go-built control plane and helm under tools/bin (via `chatfleet dev tools build`)
+# Re-running it is cheap: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  log "creating virtualenv .venv"
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.chatfleet-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
+  log "installing chatfleet and its dependencies into .venv (first run takes a few minutes)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  touch "$stamp"
+fi
+
+if [ "${CHATFLEET_WITH_BROWSER:-0}" = "1" ] && ! command -v chromium >/dev/null 2>&1; then
+  log "installing Debian's chromium for the browser test"
+  if [ "$(id -u)" = "0" ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+if [ "${CHATFLEET_WITH_TOOLS:-1}" = "1" ] && .venv/bin/chatfleet dev --help >/dev/null 2>&1 \
+   && .venv/bin/chatfleet dev tools --help >/dev/null 2>&1; then
+  log "building the local control plane and helm from source (cached under tools/bin)"
+  .venv/bin/chatfleet dev tools build
+fi

@@ -1,0 +1,1 @@
+"""The chat service every ChatApplication runs: API, UI, orchestration, retrieval, LLM router, telemetry."""

@@ -1,0 +1,26 @@
+"""Maps the design's fixed top-level folders into one importable `chatfleet` package.
+
+controller/ -> chatfleet.controller, services/chat/ -> chatfleet.chat, loadtests/ -> chatfleet.loadtests,
+so code reads as `chatfleet.<part>` while the repository keeps the layout of docs/architecture.md.
+"""
+
+from setuptools import find_packages, setup
+
+PACKAGE_DIRS = {
+    "chatfleet": "chatfleet",
+    "chatfleet.controller": "controller",
+    "chatfleet.chat": "services/chat",
+    "chatfleet.loadtests": "loadtests",
+}
+
+packages = []
+for package, folder in PACKAGE_DIRS.items():
+    packages.append(package)
+    packages += [f"{package}.{sub}" for sub in find_packages(folder)]
+
+setup(
+    packages=packages,
+    package_dir=PACKAGE_DIRS,
+    package_data={"": ["*.html", "*.js", "*.css", "*.yaml", "*.json", "*.md", "*.txt", "*.jsonl", "*.svg"]},
+    include_package_data=True,
+)
