@@ -1,7 +1,108 @@
-"""CLI commands of this part (being built)."""
+"""`chatfleet dev ...`: the local control plane and the from-source tools, for people and for scripts."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
 
 import typer
 
+dev_app = typer.Typer(help="Local development stack: a real control plane on loopback.", no_args_is_help=True)
+tools_app = typer.Typer(help="Go tools built from source and cached in tools/bin.", no_args_is_help=True)
+dev_app.add_typer(tools_app, name="tools")
+
 
 def register(app: typer.Typer) -> None:
-    """Adds this part's commands to the root CLI."""
+    """Adds `chatfleet dev` to the root CLI."""
+    app.add_typer(dev_app, name="dev")
+
+
+def _echo_err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+class _Terminated(Exception):
+    """Raised from the SIGTERM handler so SIGTERM unwinds like Ctrl-C and the cluster is stopped."""
+
+
+def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
+    raise _Terminated
+
+
+@dev_app.command("cluster")
+def cluster(
+    kubeconfig: Annotated[
+        Path, typer.Option("--kubeconfig", help="Where to write the admin kubeconfig.")
+    ] = Path(".chatfleet/dev.kubeconfig"),
+    nodes: Annotated[
+        int, typer.Option("--nodes", min=0, max=100, help="KWOK fake nodes (0: no scheduler/kwok).")
+    ] = 1,
+    workdir: Annotated[
+        Path | None,
+        typer.Option("--workdir", help="State folder (etcd data, certs, logs); a temporary one by default."),
+    ] = None,
+) -> None:
+    """Start etcd, kube-apiserver, kube-controller-manager (+ kube-scheduler and KWOK) until interrupted."""
+    from chatfleet.devcluster.cluster import ClusterError, LocalCluster
+    from chatfleet.devcluster.tools import ToolBuildError
+
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    local = LocalCluster(nodes=nodes, workdir=workdir, kubeconfig=kubeconfig, progress=_echo_err)
+    try:
+        with local:
+            typer.echo(
+                f"cluster ready in {local.startup_seconds:.1f} s at {local.server}\n"
+                f"  admin kubeconfig: {local.kubeconfig}\n"
+                f"  use it:  export KUBECONFIG={local.kubeconfig}\n"
+                f"           kubectl get nodes   /   chatfleet operator run\n"
+                f"  logs:    {local.workdir / 'logs'}\n"
+                "Press Ctrl-C to stop every component."
+            )
+            while True:
+                local.check_alive()
+                time.sleep(1.0)
+    except (KeyboardInterrupt, _Terminated):
+        _echo_err("stopped; every component has exited")
+    except (ClusterError, ToolBuildError) as error:
+        _echo_err(f"error: {error}")
+        raise typer.Exit(1) from None
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@tools_app.command("build")
+def build(
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only", help="Build just this tool (repeatable): etcd, kube-apiserver, kwok, helm, ..."
+        ),
+    ] = None,
+) -> None:
+    """Build the control plane, KWOK and helm from source unless the cached binaries are current."""
+    from chatfleet.devcluster.tools import ToolBuildError, ensure_built
+
+    started = time.monotonic()
+    try:
+        paths = ensure_built(only or None, progress=_echo_err)
+    except ToolBuildError as error:
+        _echo_err(f"error: {error}")
+        raise typer.Exit(1) from None
+    for name, path in paths.items():
+        typer.echo(f"{name}\t{path}")
+    _echo_err(f"tools ready in {time.monotonic() - started:.1f} s")
+
+
+@tools_app.command("path")
+def path(name: Annotated[str, typer.Argument(help="Tool name, e.g. helm or kube-apiserver.")]) -> None:
+    """Print one tool's path, building it first if needed (scripts: `$(chatfleet dev tools path helm)`)."""
+    from chatfleet.devcluster.tools import ToolBuildError, ensure_built
+
+    try:
+        typer.echo(ensure_built([name], progress=_echo_err)[name])
+    except ToolBuildError as error:
+        _echo_err(f"error: {error}")
+        raise typer.Exit(1) from None

@@ -1,0 +1,450 @@
+"""`LocalCluster`: etcd + kube-apiserver + kube-controller-manager (+ kube-scheduler + KWOK) on loopback.
+
+The same control plane serves the integration tests and `chatfleet dev cluster`. Every component is a
+real upstream binary built from source (see tools.py); no kubelet runs: KWOK plays the kubelet of fake
+nodes, so pods scheduled by kube-scheduler become Running/Ready and Deployments really become available.
+
+Every process runs in its own process group and gets SIGKILL from the kernel if this Python process dies
+(PR_SET_PDEATHSIG), so neither Ctrl-C, an exception nor a killed test run leaves a process behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from chatfleet.devcluster import tools
+from chatfleet.devcluster.kubeconfig import build_kubeconfig, write_kubeconfig
+from chatfleet.devcluster.pki import CertificateAuthority, service_account_key
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+ADMIN_USER = "chatfleet-admin"
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+# Controllers a platform team's workloads need without a kubelet: ownership/GC, Deployments, Jobs,
+# namespaces, service accounts (pods need their SA), PDB status, Service endpoints, pod clean-up.
+CONTROLLERS = (
+    "serviceaccount",
+    "serviceaccount-token",
+    "root-ca-certificate-publisher",
+    "namespace",
+    "garbage-collector",
+    "deployment",
+    "replicaset",
+    "statefulset",
+    "daemonset",
+    "job",
+    "cronjob",
+    "ttl-after-finished",
+    "disruption",
+    "endpointslice",
+    "pod-garbage-collector",
+)
+STOP_GRACE_SECONDS = 10.0
+_PR_SET_PDEATHSIG = 1
+
+
+class ClusterError(RuntimeError):
+    """The local cluster could not start or a component died; the message names it and quotes its log."""
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports the OS picks on 127.0.0.1; all sockets stay open until every port is chosen (no duplicates)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _die_with_parent() -> Callable[[], None]:
+    """A preexec_fn asking the kernel to SIGKILL the child when its parent dies (Linux only).
+
+    The libc function is resolved here, in the parent, so the forked child runs no import machinery.
+    """
+    if not sys.platform.startswith("linux"):
+        return lambda: None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def set_pdeathsig() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    return set_pdeathsig
+
+
+@dataclass
+class Component:
+    """One running control-plane process and its log file."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def check_alive(self) -> None:
+        code = self.process.poll()
+        if code is not None:
+            raise ClusterError(
+                f"{self.name} exited with code {code}; last log lines ({self.log}):\n{self.log_tail()}"
+            )
+
+
+class LocalCluster:
+    """A real Kubernetes control plane on 127.0.0.1 free ports, started and stopped as a context manager.
+
+    `nodes` > 0 also runs kube-scheduler and KWOK with that many fake nodes (annotation
+    `kwok.x-k8s.io/node: fake`), so pods become Running/Ready; `nodes=0` runs only etcd, the API server and
+    the controller manager. State lives in `workdir` (a temporary folder, removed on stop, when None).
+    """
+
+    def __init__(
+        self,
+        nodes: int = 1,
+        workdir: Path | None = None,
+        kubeconfig: Path | None = None,
+        progress: Callable[[str], None] | None = None,
+        startup_timeout: float = 90.0,
+    ) -> None:
+        if nodes < 0:
+            raise ValueError(f"nodes must be >= 0, got {nodes}")
+        self.nodes = nodes
+        self._own_workdir = workdir is None
+        self._workdir_arg = workdir
+        self._kubeconfig_arg = kubeconfig
+        self._progress = progress or (lambda _message: None)
+        self.startup_timeout = startup_timeout
+        self.components: list[Component] = []
+        self.workdir = Path()
+        self.kubeconfig = Path()
+        self.server = ""
+        self.startup_seconds = 0.0
+        self._ca_file = Path()
+        self._admin_cert: tuple[str, str] = ("", "")
+        self._started = False
+
+    # ----- lifecycle -----------------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> LocalCluster:
+        """Builds missing binaries, starts every component and returns once the cluster is usable.
+
+        Usable means: API server /readyz is ok, the controller manager has created the `default`
+        ServiceAccount (its controllers run), and every fake node is Ready. Any failure stops what was
+        started and raises ClusterError naming the component.
+        """
+        if self._started:
+            raise ClusterError("this LocalCluster is already started")
+        self._started = True
+        names = tools.CONTROL_PLANE if self.nodes else tools.CONTROL_PLANE[:3]
+        binaries = tools.ensure_built(names, progress=self._progress)
+        began = time.monotonic()
+        try:
+            self._prepare_workdir()
+            self._start_components(binaries)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - began
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM to every component's process group (reverse start order), SIGKILL after a grace period."""
+        for component in reversed(self.components):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(component.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for component in reversed(self.components):
+            try:
+                component.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                component.process.kill()
+                component.process.wait()
+            # Anything the component itself spawned shares its group; make sure nothing survives it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(component.process.pid, signal.SIGKILL)
+        self.components = []
+        if self._own_workdir and self.workdir != Path() and self.workdir.exists():
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # ----- what callers use ------------------------------------------------------------------------------
+
+    def api_client(self) -> ApiClient:
+        """A new kubernetes-client ApiClient authenticated as the cluster admin (group system:masters)."""
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=str(self.kubeconfig))
+
+    def env(self) -> dict[str, str]:
+        """This process's environment with KUBECONFIG pointing at the admin kubeconfig (for subprocesses)."""
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+    def pids(self) -> list[int]:
+        """Process ids of the running components (tests use them to prove nothing is left behind)."""
+        return [component.process.pid for component in self.components]
+
+    def check_alive(self) -> None:
+        """Raises ClusterError if any component has exited."""
+        for component in self.components:
+            component.check_alive()
+
+    # ----- start-up steps --------------------------------------------------------------------------------
+
+    def _prepare_workdir(self) -> None:
+        if self._workdir_arg is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="chatfleet-cluster-"))
+        else:
+            self.workdir = self._workdir_arg.resolve()
+            if self.workdir.exists():
+                shutil.rmtree(self.workdir)  # etcd data of an earlier run would clash with the new CA
+            self.workdir.mkdir(parents=True)
+        self.workdir.chmod(0o700)
+        (self.workdir / "logs").mkdir()
+        self.kubeconfig = (self._kubeconfig_arg or self.workdir / "admin.kubeconfig").resolve()
+
+    def _spawn(self, name: str, command: list[str]) -> Component:
+        log = self.workdir / "logs" / f"{name}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                start_new_session=True,
+                preexec_fn=_die_with_parent(),
+            )
+        component = Component(name, process, log)
+        self.components.append(component)
+        return component
+
+    def _start_components(self, binaries: dict[str, Path]) -> None:
+        pki = self.workdir / "pki"
+        pki.mkdir()
+        etcd_port, etcd_peer_port, api_port, kcm_port, scheduler_port = _free_ports(5)
+        self.server = f"https://127.0.0.1:{api_port}"
+
+        ca = CertificateAuthority()
+        self._ca_file, _ = ca.key_pair.write(pki, "ca")
+        serving_cert, serving_key = ca.issue_server(
+            "kube-apiserver",
+            dns_names=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
+            ips=["127.0.0.1", "10.0.0.1"],
+        ).write(pki, "apiserver")
+        sa_public, sa_private = service_account_key().write(pki, "service-account")
+        admin = ca.issue_client(ADMIN_USER, ("system:masters",))
+        admin_cert, admin_key = admin.write(pki, "admin")
+        self._admin_cert = (str(admin_cert), str(admin_key))
+
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        peer_url = f"http://127.0.0.1:{etcd_peer_port}"
+        self._progress(f"starting etcd on {etcd_url}")
+        self._spawn(
+            "etcd",
+            [
+                str(binaries["etcd"]),
+                "--name=chatfleet",
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=chatfleet={peer_url}",
+                "--unsafe-no-fsync=true",  # test/dev data: durability is not worth the fsync latency
+                "--log-level=warn",
+            ],
+        )
+        self._progress(f"starting kube-apiserver on {self.server}")
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(binaries["kube-apiserver"]),
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={api_port}",
+                f"--cert-dir={pki}",
+                f"--tls-cert-file={serving_cert}",
+                f"--tls-private-key-file={serving_key}",
+                f"--client-ca-file={self._ca_file}",
+                f"--service-account-issuer={self.server}",
+                f"--service-account-key-file={sa_public}",
+                f"--service-account-signing-key-file={sa_private}",
+                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                "--authorization-mode=RBAC",
+                "--allow-privileged=true",
+                "--profiling=false",
+                "--v=1",
+            ],
+        )
+        self._write_admin_kubeconfig(admin)
+        self._wait("kube-apiserver /readyz", self._apiserver_ready)
+
+        kcm_kubeconfig = self._component_kubeconfig(
+            ca, "kube-controller-manager", "system:kube-controller-manager"
+        )
+        self._progress("starting kube-controller-manager")
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(binaries["kube-controller-manager"]),
+                f"--kubeconfig={kcm_kubeconfig}",
+                f"--authentication-kubeconfig={kcm_kubeconfig}",
+                f"--authorization-kubeconfig={kcm_kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={kcm_port}",
+                f"--cert-dir={self.workdir / 'kube-controller-manager'}",
+                "--leader-elect=false",
+                "--use-service-account-credentials=true",
+                f"--service-account-private-key-file={sa_private}",
+                f"--root-ca-file={self._ca_file}",
+                f"--controllers={','.join(CONTROLLERS)}",
+                "--v=1",
+            ],
+        )
+        if self.nodes:
+            scheduler_kubeconfig = self._component_kubeconfig(ca, "kube-scheduler", "system:kube-scheduler")
+            self._progress(f"starting kube-scheduler and kwok with {self.nodes} fake node(s)")
+            self._spawn(
+                "kube-scheduler",
+                [
+                    str(binaries["kube-scheduler"]),
+                    f"--kubeconfig={scheduler_kubeconfig}",
+                    f"--authentication-kubeconfig={scheduler_kubeconfig}",
+                    f"--authorization-kubeconfig={scheduler_kubeconfig}",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={scheduler_port}",
+                    f"--cert-dir={self.workdir / 'kube-scheduler'}",
+                    "--leader-elect=false",
+                    "--v=1",
+                ],
+            )
+            # KWOK plays the kubelet of every fake node, so it acts with the admin identity.
+            self._spawn(
+                "kwok",
+                [
+                    str(binaries["kwok"]),
+                    f"--kubeconfig={self.kubeconfig}",
+                    "--manage-all-nodes=false",
+                    f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
+                    f"--config={tools.KWOK_STAGES}",
+                    "--server-address=",
+                ],
+            )
+            self._create_fake_nodes()
+            self._wait(f"{self.nodes} fake node(s) Ready", self._nodes_ready)
+        self._wait("controller manager (default ServiceAccount)", self._default_service_account_exists)
+
+    def _write_admin_kubeconfig(self, admin: Any) -> None:
+        ca_pem = self._ca_file.read_bytes()
+        write_kubeconfig(self.kubeconfig, build_kubeconfig(self.server, ca_pem, ADMIN_USER, admin))
+
+    def _component_kubeconfig(self, ca: CertificateAuthority, name: str, user: str) -> Path:
+        config = build_kubeconfig(self.server, ca.cert_pem, user, ca.issue_client(user))
+        return write_kubeconfig(self.workdir / f"{name}.kubeconfig", config)
+
+    # ----- readiness -------------------------------------------------------------------------------------
+
+    def _wait(self, what: str, condition: Callable[[], bool]) -> None:
+        """Polls `condition` until true; fails fast with the log of any component that died meanwhile."""
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            self.check_alive()
+            with contextlib.suppress(httpx.HTTPError, OSError):
+                if condition():
+                    return
+            if time.monotonic() > deadline:
+                logs = "\n".join(f"--- {c.name} ({c.log}):\n{c.log_tail(10)}" for c in self.components)
+                raise ClusterError(f"timed out after {self.startup_timeout:.0f} s waiting for {what}\n{logs}")
+            time.sleep(0.1)
+
+    @contextlib.contextmanager
+    def _http(self) -> Iterator[httpx.Client]:
+        context = ssl.create_default_context(cafile=str(self._ca_file))
+        context.load_cert_chain(*self._admin_cert)
+        with httpx.Client(base_url=self.server, verify=context, timeout=5.0) as client:
+            yield client
+
+    def _apiserver_ready(self) -> bool:
+        with self._http() as client:
+            return client.get("/readyz").status_code == 200
+
+    def _default_service_account_exists(self) -> bool:
+        with self._http() as client:
+            return client.get("/api/v1/namespaces/default/serviceaccounts/default").status_code == 200
+
+    def _create_fake_nodes(self) -> None:
+        with self._http() as client:
+            for index in range(self.nodes):
+                node = {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": f"kwok-node-{index}",
+                        "annotations": {FAKE_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                        "labels": {
+                            "type": "kwok",
+                            "kubernetes.io/hostname": f"kwok-node-{index}",
+                            "kubernetes.io/os": "linux",
+                            "kubernetes.io/arch": "amd64",
+                            "topology.kubernetes.io/zone": f"zone-{index % 3}",
+                        },
+                    },
+                    "spec": {},
+                    "status": {
+                        "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                        "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                    },
+                }
+                response = client.post("/api/v1/nodes", json=node)
+                if response.status_code not in (201, 409):
+                    raise ClusterError(
+                        f"creating fake node failed: HTTP {response.status_code} {response.text}"
+                    )
+
+    def _nodes_ready(self) -> bool:
+        with self._http() as client:
+            items = client.get("/api/v1/nodes").json().get("items", [])
+        ready = [
+            node
+            for node in items
+            if any(
+                cond.get("type") == "Ready" and cond.get("status") == "True"
+                for cond in node.get("status", {}).get("conditions", [])
+            )
+        ]
+        return len(ready) >= self.nodes

@@ -1,0 +1,194 @@
+"""Builds the control plane, KWOK and helm from source (Go module proxy) and caches them under tools/bin.
+
+No prebuilt binaries are downloaded: each Go module under tools/ pins its inputs in go.mod/go.sum, and a
+stamp next to the binaries records a hash of those inputs, so a rebuild happens only when they change.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from chatfleet.paths import TOOLS_DIR
+
+BIN_DIR = TOOLS_DIR / "bin"
+KUBE_VERSION = "v1.35.4"
+HELM_VERSION = "v3.22.0"
+KWOK_VERSION = "v0.8.0"
+KWOK_STAGES = TOOLS_DIR / "kwok" / "stages.yaml"
+
+
+class ToolBuildError(RuntimeError):
+    """A tool could not be built; the message says why and where the full log is."""
+
+
+@dataclass(frozen=True)
+class GoModule:
+    """One Go module under tools/ and the binaries a single `go build` of it produces."""
+
+    directory: str
+    packages: tuple[str, ...]
+    binaries: tuple[str, ...]
+    ldflags: str
+    root: Path = TOOLS_DIR
+    bin_dir: Path = BIN_DIR
+
+    @property
+    def path(self) -> Path:
+        return self.root / self.directory
+
+    def input_hash(self) -> str:
+        """Hash of everything that decides the binaries' content, so an unchanged module is never rebuilt."""
+        digest = hashlib.sha256()
+        digest.update(self.ldflags.encode())
+        digest.update("\0".join(self.packages).encode())
+        for file in sorted(self.path.rglob("*")):
+            if file.is_file() and (file.suffix == ".go" or file.name in ("go.mod", "go.sum")):
+                digest.update(str(file.relative_to(self.path)).encode())
+                digest.update(file.read_bytes())
+        return digest.hexdigest()
+
+    @property
+    def stamp(self) -> Path:
+        return self.bin_dir / f".{self.directory}.stamp"
+
+    def is_current(self) -> bool:
+        if not all((self.bin_dir / name).is_file() for name in self.binaries):
+            return False
+        return self.stamp.is_file() and self.stamp.read_text().strip() == self.input_hash()
+
+
+def _kube_ldflags() -> str:
+    major, minor = KUBE_VERSION.lstrip("v").split(".")[:2]
+    stamps = []
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        stamps += [
+            f"-X {package}.gitVersion={KUBE_VERSION}",
+            f"-X {package}.gitMajor={major}",
+            f"-X {package}.gitMinor={minor}",
+            f"-X {package}.gitTreeState=clean",
+        ]
+    return " ".join(["-s", "-w", *stamps])
+
+
+# kube-apiserver, kube-controller-manager and kube-scheduler share one module and one `go build`, so the
+# large common part of k8s.io/kubernetes is compiled once.
+MODULES: tuple[GoModule, ...] = (
+    GoModule(
+        directory="kube",
+        packages=("./cmd/kube-apiserver", "./cmd/kube-controller-manager", "./cmd/kube-scheduler"),
+        binaries=("kube-apiserver", "kube-controller-manager", "kube-scheduler"),
+        ldflags=_kube_ldflags(),
+    ),
+    GoModule(directory="etcd", packages=(".",), binaries=("etcd",), ldflags="-s -w"),
+    GoModule(
+        directory="kwok",
+        packages=("sigs.k8s.io/kwok/cmd/kwok",),
+        binaries=("kwok",),
+        ldflags=f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={KWOK_VERSION}",
+    ),
+    GoModule(
+        directory="helm",
+        packages=("helm.sh/helm/v3/cmd/helm",),
+        binaries=("helm",),
+        ldflags=f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+    ),
+)
+TOOL_NAMES: tuple[str, ...] = tuple(name for module in MODULES for name in module.binaries)
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
+def module_of(name: str) -> GoModule:
+    """The module that builds binary `name`; unknown names are a clear error, not a KeyError."""
+    for module in MODULES:
+        if name in module.binaries:
+            return module
+    raise ToolBuildError(f"unknown tool {name!r}; known tools: {', '.join(TOOL_NAMES)}")
+
+
+def go_binary() -> str:
+    """Path of the Go toolchain; absent Go is reported with what to install instead of a traceback."""
+    found = shutil.which("go") or next(
+        (p for p in ("/usr/local/go/bin/go", "/usr/lib/go/bin/go") if os.access(p, os.X_OK)), None
+    )
+    if found is None:
+        raise ToolBuildError(
+            "the Go toolchain (`go`, 1.26 or newer) is needed to build the local control plane and helm "
+            "from source; install it from https://go.dev/dl/ and put it on PATH"
+        )
+    return found
+
+
+def _echo(message: str) -> None:
+    print(f"[chatfleet tools] {message}", file=sys.stderr, flush=True)
+
+
+def _build(module: GoModule, go: str, progress: Callable[[str], None]) -> None:
+    """One `go build` into a scratch folder, then an atomic rename: a half-built binary is never used."""
+    scratch = module.bin_dir / f".build-{module.directory}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    log = module.bin_dir / f"{module.directory}.build.log"
+    env = {
+        **os.environ,
+        "CGO_ENABLED": "0",
+        "GOTOOLCHAIN": "local",
+        "GOFLAGS": "-mod=readonly -buildvcs=false",
+    }
+    command = [go, "build", "-trimpath", "-ldflags", module.ldflags, "-o", f"{scratch}/", *module.packages]
+    progress(f"building {', '.join(module.binaries)} from tools/{module.directory} (go build; log: {log})")
+    started = time.monotonic()
+    with log.open("w") as out:
+        result = subprocess.run(command, cwd=module.path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        shutil.rmtree(scratch, ignore_errors=True)
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+        raise ToolBuildError(
+            f"go build of tools/{module.directory} failed (exit {result.returncode}):\n{tail}"
+        )
+    for name in module.binaries:
+        os.replace(scratch / name, module.bin_dir / name)
+    scratch.rmdir()
+    module.stamp.write_text(module.input_hash() + "\n")
+    progress(f"built {', '.join(module.binaries)} in {time.monotonic() - started:.0f} s")
+
+
+def build_modules(modules: Iterable[GoModule], progress: Callable[[str], None] = _echo) -> None:
+    """Builds each module whose binaries are missing or stale.
+
+    A file lock serialises concurrent callers (several pytest sessions at once); whoever waited then
+    finds the binaries current and builds nothing.
+    """
+    modules = list(modules)
+    if all(module.is_current() for module in modules):
+        return
+    for bin_dir in dict.fromkeys(module.bin_dir for module in modules):
+        bin_dir.mkdir(parents=True, exist_ok=True)
+    with (modules[0].bin_dir / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stale = [module for module in modules if not module.is_current()]
+        if stale:
+            go = go_binary()
+            for module in stale:
+                _build(module, go, progress)
+
+
+def ensure_built(
+    names: Iterable[str] | None = None, progress: Callable[[str], None] = _echo
+) -> dict[str, Path]:
+    """Builds the named tools (all when None) unless their cached binaries match their inputs.
+
+    Returns name -> binary path, e.g. `ensure_built(["helm"])["helm"]`.
+    """
+    wanted = list(TOOL_NAMES if names is None else names)
+    modules = list(dict.fromkeys(module_of(name) for name in wanted))
+    build_modules(modules, progress)
+    return {name: module_of(name).bin_dir / name for name in wanted}

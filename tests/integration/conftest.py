@@ -1,0 +1,56 @@
+"""Shared fixture of every integration test: one real control plane per test session.
+
+Usage in any test under tests/integration/ (every test there is marked `integration` automatically):
+
+    def test_something(cluster):
+        api = kubernetes.client.CoreV1Api(cluster.api_client())
+        subprocess.run([...], env=cluster.env())          # KUBECONFIG for subprocesses (operator, helm)
+
+`cluster` is a started `chatfleet.devcluster.cluster.LocalCluster` with kube-scheduler, KWOK and one
+fake node (`kwok-node-0`), so Deployments really become available. Interface (kept stable):
+
+- `cluster.kubeconfig: Path`    admin kubeconfig (user in group system:masters, certs inline)
+- `cluster.server: str`         API server URL, https://127.0.0.1:<free port>
+- `cluster.api_client()`        a new `kubernetes.client.ApiClient` for the admin
+- `cluster.env()`               os.environ plus KUBECONFIG=<admin kubeconfig>
+- `cluster.workdir: Path`       certs, etcd data and `logs/<component>.log` of this session
+
+The cluster is shared by the whole session: create your own namespace per test and delete it afterwards.
+Missing binaries are built before the first test runs (outside any per-test timeout); run
+`chatfleet dev tools build` beforehand to keep that out of the test run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatfleet.devcluster import tools
+from chatfleet.devcluster.cluster import LocalCluster
+
+INTEGRATION_DIR = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks every test under tests/integration as `integration` so `-m "not integration"` skips them."""
+    for item in items:
+        if INTEGRATION_DIR in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Builds the control plane once before the tests run when any selected test uses `cluster`."""
+    if session.config.option.collectonly:
+        return
+    if any("cluster" in getattr(item, "fixturenames", ()) for item in session.items):
+        tools.ensure_built(tools.CONTROL_PLANE)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[LocalCluster]:
+    """A started LocalCluster (etcd, kube-apiserver, controller manager, scheduler, KWOK, one fake node)."""
+    with LocalCluster(nodes=1) as local:
+        yield local
