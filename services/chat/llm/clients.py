@@ -1,0 +1,71 @@
+"""SDK clients for the pool: one `AsyncAzureOpenAI` per deployment, authenticated with Entra ID (workload
+identity in AKS, DefaultAzureCredential elsewhere) unless the deployment carries an explicit API key.
+
+SDK retries are off (`max_retries=0`): the router retries across deployments with its own deadline, and
+SDK retries would hide 429s from the cooldown logic.
+"""
+
+import inspect
+from typing import Any
+
+from openai import AsyncAzureOpenAI
+
+from chatfleet.chat.llm.config import DeploymentConfig
+
+COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
+
+
+class ClientPool:
+    """Builds and owns the SDK clients; creates a DefaultAzureCredential lazily, only if a key-less
+    deployment needs one, and closes what it created."""
+
+    def __init__(self, credential: Any = None) -> None:
+        self._credential = credential
+        self._owns_credential = False
+        self._token_provider: Any = None
+        self.clients: dict[str, AsyncAzureOpenAI] = {}
+
+    def _bearer_token_provider(self) -> Any:
+        if self._token_provider is not None:
+            return self._token_provider
+        if self._credential is None:
+            from azure.identity.aio import DefaultAzureCredential
+
+            self._credential = DefaultAzureCredential()
+            self._owns_credential = True
+        if inspect.iscoroutinefunction(getattr(self._credential, "get_token", None)):
+            from azure.identity.aio import get_bearer_token_provider as async_provider
+
+            self._token_provider = async_provider(self._credential, COGNITIVE_SERVICES_SCOPE)
+        else:
+            from azure.identity import get_bearer_token_provider as sync_provider
+
+            self._token_provider = sync_provider(self._credential, COGNITIVE_SERVICES_SCOPE)
+        return self._token_provider
+
+    def client_for(self, config: DeploymentConfig, timeout_s: float) -> AsyncAzureOpenAI:
+        client = self.clients.get(config.name)
+        if client is not None:
+            return client
+        auth: dict[str, Any]
+        if config.api_key is not None:
+            auth = {"api_key": config.api_key.get_secret_value()}
+        else:
+            auth = {"azure_ad_token_provider": self._bearer_token_provider()}
+        client = AsyncAzureOpenAI(
+            azure_endpoint=config.endpoint,
+            azure_deployment=config.deployment,
+            api_version=config.api_version,
+            max_retries=0,
+            timeout=timeout_s,
+            **auth,
+        )
+        self.clients[config.name] = client
+        return client
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.close()
+        self.clients.clear()
+        if self._owns_credential and self._credential is not None:
+            await self._credential.close()

@@ -1,0 +1,1 @@
+"""Local Azure OpenAI simulator: realistic timing, quotas and faults with extractive, cited answers."""
