@@ -1,7 +1,84 @@
-"""CLI commands of this part (being built)."""
+"""`chatfleet render`, `chatfleet crd generate` and `chatfleet operator run`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
+
+crd_app = typer.Typer(help="The ChatApplication CustomResourceDefinition.", no_args_is_help=True)
+operator_app = typer.Typer(help="The ChatApplication operator (kopf).", no_args_is_help=True)
+
+
+def render_command(
+    file: Annotated[str, typer.Option("--file", "-f", help="ChatApplication YAML file ('-' for stdin).")],
+) -> None:
+    """Print the Kubernetes objects a ChatApplication turns into, as a YAML stream (no cluster needed)."""
+    import sys
+
+    from chatfleet.controller.loading import InvalidResource, load_applications, render_stream
+
+    if file != "-" and not Path(file).is_file():
+        typer.echo(f"error: --file {file}: no such file", err=True)
+        raise typer.Exit(2)
+    text = sys.stdin.read() if file == "-" else Path(file).read_text()
+    try:
+        apps = load_applications(text)
+    except InvalidResource as problem:
+        typer.echo(f"error: {file}: invalid ChatApplication", err=True)
+        for line in problem.errors:
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(render_stream(apps), nl=False)
+
+
+@crd_app.command("generate")
+def crd_generate(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the CRD to this file.")] = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="Overwrite crds/chatapplications.chatfleet.dev.yaml.")
+    ] = False,
+) -> None:
+    """Generate the CRD from the pydantic spec model (the one source of truth)."""
+    from chatfleet.controller.crd import CRD_PATH, crd_yaml
+
+    text = crd_yaml()
+    target = CRD_PATH if write else output
+    if target is None:
+        typer.echo(text, nl=False)
+        return
+    target.write_text(text)
+    typer.echo(f"wrote {target}", err=True)
+
+
+@operator_app.command("run")
+def operator_run(
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", "-n", help="Namespace to watch (repeatable); default: 'default'."),
+    ] = None,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="Watch every namespace.")
+    ] = False,
+    liveness: Annotated[
+        str | None, typer.Option("--liveness", help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz.")
+    ] = None,
+    peering: Annotated[
+        str | None, typer.Option("--peering", help="Peering name; needed for more than one replica.")
+    ] = None,
+) -> None:
+    """Run the operator against the cluster of KUBECONFIG (or the in-cluster service account)."""
+    if all_namespaces and namespace:
+        typer.echo("error: --namespace and --all-namespaces exclude each other", err=True)
+        raise typer.Exit(2)
+    from chatfleet.controller.runtime import run_operator
+
+    run_operator(namespaces=namespace or [], clusterwide=all_namespaces, liveness=liveness, peering=peering)
 
 
 def register(app: typer.Typer) -> None:
     """Adds this part's commands to the root CLI."""
+    app.command("render")(render_command)
+    app.add_typer(crd_app, name="crd")
+    app.add_typer(operator_app, name="operator")

@@ -1,0 +1,397 @@
+"""The pure core of the operator: a ChatApplication in, the Kubernetes objects it should own out.
+
+No I/O and no clock: the same input always renders the same output, which makes every child reviewable
+(`chatfleet render`), unit-testable in milliseconds, and cheap to compare with the live objects. The gated
+rollout only shows up through the resource's status: the stable Deployment is rendered from
+`status.revision.stableSpec` (the promoted spec) and a canary plane is added while a gate is testing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from chatfleet.controller import naming as n
+from chatfleet.controller.spec import (
+    API_VERSION,
+    DEFAULT_STREAMS_PER_REPLICA,
+    KIND,
+    ChatApplication,
+    ChatApplicationSpec,
+)
+
+Manifest = dict[str, Any]
+
+# Prompt templates the chat service's library knows; a pinned library version applies to all of them.
+PROMPT_NAMES = ("query_rewrite", "answer", "no_sources")
+PRESTOP_SLEEP_SECONDS = 5
+SHUTDOWN_GRACE_SECONDS = 30
+TERMINATION_GRACE_SECONDS = PRESTOP_SLEEP_SECONDS + SHUTDOWN_GRACE_SECONDS + 10
+RUN_AS_USER = 10001
+OTLP_DEFAULT_PORT = 4317
+
+
+def _meta(app: ChatApplication, name: str, component: str = "chat", **labels: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": app.metadata.namespace,
+        "labels": {**n.common_labels(app.metadata.name, component), **labels},
+    }
+    if app.metadata.uid:
+        meta["ownerReferences"] = [owner_reference(app)]
+    return meta
+
+
+def owner_reference(app: ChatApplication) -> dict[str, Any]:
+    """Controller owner reference: the garbage collector removes every child with the resource."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": app.metadata.name,
+        "uid": app.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _port(url: str, default: int) -> int:
+    parts = urlsplit(url)
+    if parts.port:
+        return parts.port
+    return 443 if parts.scheme == "https" else default
+
+
+def config_data(app_name: str, spec: ChatApplicationSpec) -> dict[str, str]:
+    """Settings of the chat service under its own `CHATFLEET_*` names (see services/chat/config.py).
+
+    Secrets never land here: the App Insights connection string comes from its Secret via secretKeyRef.
+    """
+    deployments = [
+        {
+            "name": d.name,
+            "endpoint": d.endpoint,
+            "deployment": d.deployment,
+            "type": d.type,
+            "priority": d.priority,
+            "weight": d.weight,
+            "apiVersion": d.api_version,
+            **({"tokensPerMinute": d.budget.tokens_per_minute} if d.budget else {}),
+        }
+        for d in spec.openai.deployments
+    ]
+    data = {
+        "CHATFLEET_SERVICE_NAME": app_name,
+        "CHATFLEET_AUTH_MODE": "entra",
+        "CHATFLEET_AUTH_ISSUER": spec.auth.issuer,
+        "CHATFLEET_AUTH_AUDIENCE": spec.auth.audience,
+        "CHATFLEET_AUTH_TENANT_CLAIM": spec.auth.tenant_claim,
+        "CHATFLEET_TENANTS": json.dumps(spec.tenants),
+        "CHATFLEET_OPENAI_DEPLOYMENTS": json.dumps(deployments, separators=(",", ":")),
+        "CHATFLEET_SHUTDOWN_GRACE_S": str(SHUTDOWN_GRACE_SECONDS),
+    }
+    if spec.search:
+        data |= {
+            "CHATFLEET_SEARCH_BACKEND": "azure",
+            "CHATFLEET_SEARCH_ENDPOINT": spec.search.endpoint,
+            "CHATFLEET_SEARCH_INDEX": spec.search.index,
+            "CHATFLEET_DEFAULT_RETRIEVAL_MODE": spec.search.mode,
+            "CHATFLEET_DEFAULT_TOP": str(spec.search.top),
+            "CHATFLEET_MAX_TOP": str(max(spec.search.top, 10)),
+            "CHATFLEET_DEFAULT_SEMANTIC_RANKER": str(spec.search.semantic_ranker).lower(),
+        }
+    else:
+        data["CHATFLEET_SEARCH_BACKEND"] = "local"
+    if spec.prompts:
+        data["CHATFLEET_PROMPTS_DIR"] = n.PROMPTS_DIR
+        if spec.prompts.version:
+            versions = dict.fromkeys(PROMPT_NAMES, spec.prompts.version)
+            data["CHATFLEET_PROMPT_VERSIONS"] = json.dumps(versions, separators=(",", ":"))
+    obs = spec.observability
+    if obs.otlp_endpoint:
+        data |= {"CHATFLEET_OTEL_EXPORTER": "otlp", "CHATFLEET_OTEL_ENDPOINT": obs.otlp_endpoint}
+    elif obs.app_insights_secret_ref:
+        data["CHATFLEET_OTEL_EXPORTER"] = "azure_monitor"
+    return data
+
+
+def _secret_env(spec: ChatApplicationSpec) -> list[dict[str, Any]]:
+    obs = spec.observability
+    if not obs.app_insights_secret_ref:
+        return []
+    ref = {"secretKeyRef": {"name": obs.app_insights_secret_ref, "key": obs.app_insights_secret_key}}
+    # The chat service reads the prefixed name; the Azure Monitor distro reads the plain one.
+    return [
+        {"name": "APPLICATIONINSIGHTS_CONNECTION_STRING", "valueFrom": ref},
+        {"name": "CHATFLEET_APPLICATIONINSIGHTS_CONNECTION_STRING", "valueFrom": ref},
+    ]
+
+
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http", "scheme": "HTTP"},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": 2,
+    }
+
+
+def pod_template(
+    app_name: str, spec: ChatApplicationSpec, track: str, config: str, revision: str
+) -> Manifest:
+    """The chat pod: restricted pod security, workload identity, probes, graceful drain, zone spread."""
+    select = n.selector(app_name, track)
+    mounts = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - the pod's own emptyDir, root FS is read-only
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}]
+    if spec.prompts:
+        mounts.append({"name": "prompts", "mountPath": n.PROMPTS_DIR, "readOnly": True})
+        volumes.append({"name": "prompts", "configMap": {"name": spec.prompts.config_map_ref}})
+    res = spec.resources
+    container = {
+        "name": "chat",
+        "image": spec.image,
+        "ports": [{"name": "http", "containerPort": n.CHAT_PORT, "protocol": "TCP"}],
+        "envFrom": [{"configMapRef": {"name": config}}],
+        "env": _secret_env(spec),
+        "resources": {
+            "requests": {"cpu": res.cpu_request, "memory": res.memory_request},
+            "limits": {"cpu": res.cpu_limit, "memory": res.memory_limit},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "startupProbe": _probe("/healthz", 2, 30),
+        "livenessProbe": _probe("/healthz", 10, 3),
+        "readinessProbe": _probe("/readyz", 5, 2),
+        # Endpoints stop routing to the pod while it sleeps; then SIGTERM lets open streams finish.
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}},
+        "volumeMounts": mounts,
+    }
+    if not container["env"]:
+        del container["env"]
+    spread = [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": select},
+        }
+        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+    ]
+    return {
+        "metadata": {
+            "labels": {
+                **n.common_labels(app_name),
+                **select,
+                n.WORKLOAD_IDENTITY_USE: "true",
+                n.REVISION: revision,
+            },
+            "annotations": {n.REVISION: revision},
+        },
+        "spec": {
+            "serviceAccountName": app_name,
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": RUN_AS_USER,
+                "runAsGroup": RUN_AS_USER,
+                "fsGroup": RUN_AS_USER,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "topologySpreadConstraints": spread,
+            "containers": [container],
+            "volumes": volumes,
+        },
+    }
+
+
+def revision(app_name: str, spec: ChatApplicationSpec) -> str:
+    """Hash of everything a pod runs with (template + settings): a new value means a new revision."""
+    inputs = {
+        "template": pod_template(app_name, spec, "stable", config="", revision=""),
+        "config": config_data(app_name, spec),
+    }
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    return digest[:10]
+
+
+def _plane(app: ChatApplication, spec: ChatApplicationSpec, track: str) -> list[Manifest]:
+    """ConfigMap + Deployment + Service of one track (stable or canary)."""
+    name = app.metadata.name
+    rev = revision(name, spec)
+    config = n.config_name(name, rev)
+    workload = n.stable_name(name) if track == "stable" else n.canary_name(name)
+    select = n.selector(name, track)
+    deployment_spec: dict[str, Any] = {
+        "selector": {"matchLabels": select},
+        "revisionHistoryLimit": 3,
+        "progressDeadlineSeconds": 600,
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
+        "template": pod_template(name, spec, track, config, rev),
+    }
+    if track == "canary":
+        deployment_spec["replicas"] = 1  # stable replicas belong to the HPA, so they are never applied
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta(app, config, **{n.REVISION: rev}),
+            "data": config_data(name, spec),
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": _meta(app, workload, **{n.TRACK: track}),
+            "spec": deployment_spec,
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta(app, workload, **{n.TRACK: track}),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": select,
+                "ports": [{"name": "http", "port": n.CHAT_PORT, "targetPort": "http", "protocol": "TCP"}],
+            },
+        },
+    ]
+
+
+def _quantity_from_ms(ms: int) -> str:
+    """Milliseconds as a canonical Kubernetes quantity of seconds (the API server's own spelling)."""
+    return str(ms // 1000) if ms % 1000 == 0 else f"{ms}m"
+
+
+def streams_per_replica(app: ChatApplication) -> tuple[int, str]:
+    """Target streams per pod and its source: the spec, the gate's calibration, or the default."""
+    if app.spec.scaling.streams_per_replica:
+        return app.spec.scaling.streams_per_replica, "spec"
+    calibrated = app.status.scaling
+    if calibrated and calibrated.streams_per_replica:
+        return calibrated.streams_per_replica, "calibrated"
+    return DEFAULT_STREAMS_PER_REPLICA, "default"
+
+
+def _hpa(app: ChatApplication) -> Manifest:
+    name = app.metadata.name
+    scaling = app.spec.scaling
+    streams, _ = streams_per_replica(app)
+
+    def pods_metric(metric: str, target: str) -> dict[str, Any]:
+        return {
+            "type": "Pods",
+            "pods": {"metric": {"name": metric}, "target": {"type": "AverageValue", "averageValue": target}},
+        }
+
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _meta(app, name),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": n.stable_name(name)},
+            "minReplicas": scaling.min_replicas,
+            "maxReplicas": scaling.max_replicas,
+            "metrics": [
+                # Leading signal: streams pile up before TTFT degrades.
+                pods_metric("chatfleet_inflight_streams", str(streams)),
+                # SLO guard: scale out when a pod's rolling TTFT p95 exceeds the target.
+                pods_metric("chatfleet_ttft_p95_seconds", _quantity_from_ms(scaling.ttft_p95_target_ms)),
+            ],
+            "behavior": {
+                "scaleUp": {
+                    "stabilizationWindowSeconds": 0,
+                    "selectPolicy": "Max",
+                    "policies": [
+                        {"type": "Percent", "value": 100, "periodSeconds": 15},
+                        {"type": "Pods", "value": 4, "periodSeconds": 15},
+                    ],
+                },
+                "scaleDown": {
+                    "stabilizationWindowSeconds": 300,
+                    "selectPolicy": "Min",
+                    "policies": [{"type": "Percent", "value": 10, "periodSeconds": 60}],
+                },
+            },
+        },
+    }
+
+
+def _egress_ports(spec: ChatApplicationSpec) -> list[int]:
+    """443 plus the ports of any configured upstream that is not on 443 (in-cluster dev services, OTLP)."""
+    ports = {443}
+    urls = [d.endpoint for d in spec.openai.deployments] + [spec.auth.issuer]
+    if spec.search:
+        urls.append(spec.search.endpoint)
+    ports |= {_port(u, 80) for u in urls}
+    if spec.observability.otlp_endpoint:
+        ports.add(_port(spec.observability.otlp_endpoint, OTLP_DEFAULT_PORT))
+    return sorted(ports)
+
+
+def _network_policy(app: ChatApplication) -> Manifest:
+    name = app.metadata.name
+    spec = app.spec
+    loadtest_peer = {"podSelector": {"matchLabels": {n.LOADTEST_FOR: name}}}
+    dns = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(app, name),
+        "spec": {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "chatfleet-chat", n.INSTANCE: name}},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [
+                {
+                    "from": [*spec.network.ingress_from, loadtest_peer],
+                    "ports": [{"protocol": "TCP", "port": n.CHAT_PORT}],
+                }
+            ],
+            "egress": [
+                {"ports": dns},
+                {"ports": [{"protocol": "TCP", "port": p} for p in _egress_ports(spec)]},
+            ],
+        },
+    }
+
+
+def stable_spec(app: ChatApplication) -> ChatApplicationSpec:
+    """The spec the stable Deployment serves: the promoted one while a gate runs, else the current spec."""
+    promoted = app.status.revision.stable_spec
+    return ChatApplicationSpec.model_validate(promoted) if promoted else app.spec
+
+
+def render(app: ChatApplication) -> list[Manifest]:
+    """Every child the resource should own right now, in apply order."""
+    name = app.metadata.name
+    children: list[Manifest] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {
+                **_meta(app, name),
+                "annotations": {n.WORKLOAD_IDENTITY_CLIENT_ID: app.spec.identity.client_id},
+            },
+            "automountServiceAccountToken": False,
+        },
+        *_plane(app, stable_spec(app), "stable"),
+    ]
+    if app.status.rollout.phase == "Testing" and app.status.revision.candidate:
+        children += _plane(app, app.spec, "canary")
+    children += [
+        _hpa(app),
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": _meta(app, name),
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": n.selector(name, "stable")}},
+        },
+        _network_policy(app),
+    ]
+    return children

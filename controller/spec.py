@@ -1,0 +1,431 @@
+"""The ChatApplication resource as a pydantic model: the one source of truth for the CRD schema.
+
+`chatfleet crd generate` turns these models (descriptions, defaults, `Cel` rules) into
+`crds/chatapplications.chatfleet.dev.yaml`; the operator and `chatfleet render` parse resources with the
+same models, so a field the API server accepts is a field the operator understands, and the Python
+validators reject exactly what the CEL rules reject, with the same messages.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from chatfleet.controller.cel import (
+    POSITIVE,
+    SECURE_ENDPOINT,
+    VALIDATIONS_KEY,
+    Cel,
+    duration_within,
+    duration_within_rule,
+    parse_duration,
+)
+
+GROUP = "chatfleet.dev"
+VERSION = "v1alpha1"
+KIND = "ChatApplication"
+PLURAL = "chatapplications"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# Used by the HPA when neither the spec nor a calibration gives streams per replica: a conservative
+# figure for one 1-CPU chat pod streaming from Azure OpenAI (measured with the simulator, docs/operator.md).
+DEFAULT_STREAMS_PER_REPLICA = 8
+# Children append suffixes such as "-canary" and "-gate-<10 hex>" and must stay within 63 characters.
+MAX_NAME_LENGTH = 40
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+NAME_LENGTH = Cel(
+    rule=f"size(self.metadata.name) <= {MAX_NAME_LENGTH}",
+    message=f"metadata.name must be at most {MAX_NAME_LENGTH} characters "
+    "(children add suffixes such as -canary)",
+    check=lambda name: len(name) <= MAX_NAME_LENGTH,
+    field_path=".metadata.name",
+)
+MIN_LE_MAX = Cel(
+    rule="self.minReplicas <= self.maxReplicas",
+    message="minReplicas must be less than or equal to maxReplicas",
+    check=lambda s: s.min_replicas <= s.max_replicas,
+)
+AT_LEAST_ONE_DEPLOYMENT = Cel(
+    rule="size(self.deployments) >= 1",
+    message="deployments must list at least one Azure OpenAI deployment",
+    check=lambda o: len(o.deployments) >= 1,
+)
+UNIQUE_DEPLOYMENT_NAMES = Cel(
+    rule="self.deployments.all(d, self.deployments.exists_one(e, e.name == d.name))",
+    message="deployment names must be unique",
+    check=lambda o: len({d.name for d in o.deployments}) == len(o.deployments),
+)
+WEIGHT_RANGE = Cel(
+    rule="self >= 1 && self <= 1000",
+    message="weight must be between 1 and 1000",
+    check=lambda w: 1 <= w <= 1000,
+)
+AT_LEAST_ONE = Cel(rule="self >= 1", message="must be at least 1", check=lambda n: n >= 1)
+PERCENT = Cel(
+    rule="self >= 0.0 && self <= 100.0", message="must be between 0 and 100", check=lambda p: 0 <= p <= 100
+)
+LOAD_TEST_DURATION = Cel(
+    rule=duration_within_rule("5s", "1h"),
+    message="duration must be a duration such as 90s, 2m or 1h between 5s and 1h",
+    check=duration_within("5s", "1h"),
+)
+GATE_TIMEOUT = Cel(
+    rule=duration_within_rule("10s", "3h"),
+    message="gateTimeout must be a duration such as 15m between 10s and 3h",
+    check=duration_within("10s", "3h"),
+)
+GATE_LONGER_THAN_TEST = Cel(
+    rule=(
+        "!self.gateTimeout.matches('^([0-9]+h)?([0-9]+m)?([0-9]+s)?$') || self.gateTimeout == '' || "
+        "!self.loadTest.duration.matches('^([0-9]+h)?([0-9]+m)?([0-9]+s)?$') || "
+        "self.loadTest.duration == '' || "
+        "duration(self.gateTimeout) > duration(self.loadTest.duration)"
+    ),
+    message="gateTimeout must be longer than loadTest.duration",
+    check=lambda r: (parse_duration(r.gate_timeout) or 0) > (parse_duration(r.load_test.duration) or 0),
+)
+CLIENT_ID_IMMUTABLE = Cel(
+    rule="self == oldSelf",
+    message="clientId is immutable: the identity is shared by the stable and canary pods, "
+    "so changing it would bypass the gate; create a new ChatApplication instead",
+    transition=True,
+)
+TENANT_CLAIM_IMMUTABLE = Cel(
+    rule="self == oldSelf",
+    message="tenantClaim is immutable: it defines the tenant boundary of all data the app serves",
+    transition=True,
+)
+
+Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+Endpoint = Annotated[str, Field(min_length=1, max_length=2048), SECURE_ENDPOINT]
+PositiveInt = Annotated[int, POSITIVE]
+PositiveFloat = Annotated[float, POSITIVE]
+
+
+class Model(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields are typos, so they are rejected."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class Resources(Model):
+    """Requests and limits of one chat pod (canonical Kubernetes quantities)."""
+
+    cpu_request: str = Field("250m", description="CPU request of a chat pod.")
+    memory_request: str = Field("512Mi", description="Memory request of a chat pod.")
+    cpu_limit: str = Field("1", description="CPU limit of a chat pod.")
+    memory_limit: str = Field("1Gi", description="Memory limit of a chat pod.")
+
+
+class Identity(Model):
+    """Azure workload identity the pods use for Azure OpenAI and Azure AI Search (no keys)."""
+
+    client_id: Annotated[str, Field(min_length=1, max_length=64), CLIENT_ID_IMMUTABLE] = Field(
+        description="Client id of the user-assigned managed identity (on the ServiceAccount). Immutable."
+    )
+
+
+class Auth(Model):
+    """Microsoft Entra ID token validation of the chat API."""
+
+    issuer: Endpoint = Field(
+        description="Expected `iss` claim, e.g. https://login.microsoftonline.com/<tid>/v2.0."
+    )
+    audience: str = Field(
+        min_length=1, max_length=256, description="Expected `aud` claim, e.g. api://support-bot."
+    )
+    tenant_claim: Annotated[str, Field(min_length=1, max_length=64), TENANT_CLAIM_IMMUTABLE] = Field(
+        "tid", description="Token claim that names the caller's tenant; data is filtered by it. Immutable."
+    )
+
+
+DeploymentType = Literal[
+    "ProvisionedManaged",
+    "GlobalProvisionedManaged",
+    "DataZoneProvisionedManaged",
+    "GlobalStandard",
+    "DataZoneStandard",
+    "Standard",
+]
+
+
+class Budget(Model):
+    """Token budget of one Azure OpenAI deployment, used by the router to spread load before a 429."""
+
+    tokens_per_minute: PositiveInt = Field(description="Tokens per minute the deployment may receive.")
+
+
+class OpenAIDeployment(Model):
+    """One Azure OpenAI deployment in the router's pool."""
+
+    name: Name = Field(description="Unique name of this entry (used in metrics and logs).")
+    endpoint: Endpoint = Field(description="Azure OpenAI endpoint, e.g. https://aoai-east.openai.azure.com.")
+    deployment: str = Field(
+        min_length=1, max_length=128, description="Deployment (model) name on that endpoint."
+    )
+    type: DeploymentType = Field(
+        "GlobalStandard", description="Deployment type; PTU types are preferred first."
+    )
+    priority: int = Field(
+        1, ge=0, le=100, description="Lower is preferred; the router fails over by priority."
+    )
+    weight: Annotated[int, WEIGHT_RANGE] = Field(
+        100, description="Share among deployments of equal priority."
+    )
+    budget: Budget | None = Field(
+        None, description="Token budget; unset means only 429s limit this deployment."
+    )
+    api_version: str = Field("2024-10-21", max_length=32, description="Azure OpenAI REST API version.")
+
+
+class OpenAI(Model):
+    """The pool of Azure OpenAI deployments the LLM router balances over."""
+
+    deployments: list[OpenAIDeployment] = Field(
+        max_length=16, description="Deployments by priority and weight; at least one, names unique."
+    )
+
+
+class Search(Model):
+    """Azure AI Search grounding; omit to use the service's embedded local index."""
+
+    endpoint: Endpoint = Field(
+        description="Azure AI Search endpoint, e.g. https://search.example.windows.net."
+    )
+    index: str = Field(min_length=1, max_length=128, description="Index name.")
+    mode: Literal["hybrid", "text", "vectors"] = Field("hybrid", description="Retrieval mode.")
+    top: int = Field(5, ge=1, le=50, description="Sources retrieved per turn.")
+    semantic_ranker: bool = Field(False, description="Re-rank with the Azure semantic ranker.")
+
+
+class Prompts(Model):
+    """Prompt templates from a ConfigMap, mounted into the pods and pinned to a version."""
+
+    config_map_ref: Name = Field(description="ConfigMap (same namespace) holding the prompt templates.")
+    version: str | None = Field(
+        None, max_length=32, description="Version of the templates to use; newest if unset."
+    )
+
+
+class Scaling(Model):
+    """HorizontalPodAutoscaler bounds and targets; TTFT is the chat SLO the HPA guards."""
+
+    min_replicas: Annotated[int, AT_LEAST_ONE] = Field(
+        2, description="Fewest replicas (also the PDB's floor)."
+    )
+    max_replicas: Annotated[int, Field(le=1000), AT_LEAST_ONE] = Field(10, description="Most replicas.")
+    ttft_p95_target_ms: PositiveInt = Field(
+        1200, description="Per-pod TTFT p95 the HPA keeps below (SLO guard)."
+    )
+    streams_per_replica: PositiveInt | None = Field(
+        None,
+        description="In-flight streams per pod the HPA targets; unset: calibrated by the load-test gate.",
+    )
+
+
+class Slo(Model):
+    """Chat SLOs a candidate revision must meet in the load test before promotion."""
+
+    ttft_p95_ms: PositiveFloat = Field(1500, description="Time to first token, 95th percentile, in ms.")
+    error_rate_percent: Annotated[float, PERCENT] = Field(
+        1.0, description="Highest share of failed requests, %."
+    )
+    min_tokens_per_second: PositiveFloat = Field(20, description="Lowest streamed output tokens per second.")
+
+
+Scenario = Literal["steady", "spike", "failover", "long-answers", "multi-tenant"]
+
+
+class LoadTest(Model):
+    """The Locust run of the gate (same scenarios SREs run against staging)."""
+
+    users: Annotated[int, Field(le=10000), AT_LEAST_ONE] = Field(
+        50, description="Concurrent simulated users."
+    )
+    spawn_rate: PositiveFloat = Field(10, description="Users started per second.")
+    duration: Annotated[str, Field(max_length=16), LOAD_TEST_DURATION] = Field(
+        "2m", description="Run time, a duration such as 90s or 2m (5s..1h)."
+    )
+    scenario: Scenario = Field("steady", description="Locust scenario name.")
+    slo: Slo = Field(
+        default_factory=Slo, json_schema_extra={"default": {}}, description="SLOs of the verdict."
+    )
+    image: str | None = Field(None, max_length=512, description="Load-test image; default: the app's image.")
+
+
+class Rollout(Model):
+    """How a new revision reaches users: after a passing load test (Gated) or at once (Immediate)."""
+
+    strategy: Literal["Gated", "Immediate"] = Field(
+        "Gated", description="Gated: canary + load test before promotion. Immediate: no gate."
+    )
+    gate_timeout: Annotated[str, Field(max_length=16), GATE_TIMEOUT] = Field(
+        "15m", description="A gate still running after this long fails (10s..3h, longer than the load test)."
+    )
+    load_test: LoadTest = Field(
+        default_factory=LoadTest, json_schema_extra={"default": {}}, description="The gate's load test."
+    )
+
+
+class Network(Model):
+    """Network exposure; everything not listed here is denied."""
+
+    ingress_from: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=32,
+        description="NetworkPolicy peers allowed to reach the chat port (ingress controller, monitoring).",
+    )
+
+
+class Observability(Model):
+    """Where traces go."""
+
+    otlp_endpoint: str | None = Field(
+        None, max_length=2048, description="OTLP/gRPC collector, e.g. http://otel:4317."
+    )
+    app_insights_secret_ref: Name | None = Field(
+        None,
+        description="Secret with the Application Insights connection string (never copied to a ConfigMap).",
+    )
+    app_insights_secret_key: str = Field(
+        "connectionString", max_length=253, description="Key of the connection string in that Secret."
+    )
+
+
+def _object(model: type[Model], description: str) -> Any:
+    """An optional nested object that defaults to {} so the API server fills in its defaults."""
+    return Field(default_factory=model, json_schema_extra={"default": {}}, description=description)
+
+
+class ChatApplicationSpec(Model):
+    """Desired state of one retrieval-augmented chat application."""
+
+    image: str = Field(
+        min_length=1, max_length=512, description="Chat service image, e.g. registry/chat:1.4.0."
+    )
+    resources: Resources = _object(Resources, "Requests and limits of one chat pod.")
+    identity: Identity = Field(description="Workload identity of the pods.")
+    auth: Auth = Field(description="Entra ID token validation.")
+    tenants: list[Annotated[str, Field(min_length=1, max_length=63)]] = Field(
+        default_factory=list, max_length=256, description="Allow-list of tenants; empty admits every tenant."
+    )
+    openai: Annotated[OpenAI, AT_LEAST_ONE_DEPLOYMENT, UNIQUE_DEPLOYMENT_NAMES] = Field(
+        description="Azure OpenAI deployments of the LLM router."
+    )
+    search: Search | None = Field(None, description="Azure AI Search; unset: the embedded local index.")
+    prompts: Prompts | None = Field(None, description="Prompt templates; unset: the built-in library.")
+    scaling: Annotated[Scaling, MIN_LE_MAX] = _object(Scaling, "Autoscaling bounds and targets.")
+    rollout: Annotated[Rollout, GATE_LONGER_THAN_TEST] = _object(Rollout, "Rollout strategy and its gate.")
+    network: Network = _object(Network, "Network exposure.")
+    observability: Observability = _object(Observability, "Traces and telemetry.")
+
+
+class Condition(Model):
+    """metav1.Condition."""
+
+    type: str = Field(description="Ready, Progressing, Degraded or LoadTestPassed.")
+    status: Literal["True", "False", "Unknown"] = Field(description="Condition status.")
+    observed_generation: int | None = Field(None, description="Generation the condition was computed for.")
+    last_transition_time: datetime = Field(description="When status last changed.")
+    reason: str = Field(description="CamelCase reason.")
+    message: str = Field("", description="What happened and what to do.")
+
+
+class RevisionStatus(Model):
+    """Pod-template revisions: the one serving and the one under test."""
+
+    current: str | None = Field(None, description="Revision the stable Deployment serves.")
+    candidate: str | None = Field(None, description="Revision being gated (or the one that last failed).")
+    stable_spec: dict[str, Any] | None = Field(
+        None,
+        description="Spec of the current revision; the stable Deployment is rendered from it while gating.",
+    )
+
+
+class RolloutStatus(Model):
+    """Where the gated rollout state machine is."""
+
+    phase: Literal["Idle", "Testing", "Failed"] = Field("Idle", description="Idle, Testing or Failed.")
+    run: str | None = Field(None, description="Name of the load-test run (Job) of the candidate.")
+    started_at: datetime | None = Field(None, description="When the gate started.")
+    message: str | None = Field(None, description="Last gate outcome.")
+
+
+class LoadTestStatus(Model):
+    """Figures of the last load test."""
+
+    revision: str | None = Field(None, description="Revision tested.")
+    passed: bool | None = Field(None, description="All SLOs held.")
+    scenario: str | None = Field(None, description="Scenario run.")
+    requests: int | None = Field(None, description="Requests made.")
+    ttft_p50_ms: float | None = Field(None, description="Time to first token p50, ms.")
+    ttft_p95_ms: float | None = Field(None, description="Time to first token p95, ms.")
+    ttft_p99_ms: float | None = Field(None, description="Time to first token p99, ms.")
+    error_rate_percent: float | None = Field(None, description="Failed requests, %.")
+    requests_per_second: float | None = Field(None, description="Requests per second.")
+    tokens_per_second: float | None = Field(None, description="Streamed tokens per second.")
+    failed_slo: str | None = Field(
+        None, description="First SLO that failed, with its limit and measured value."
+    )
+    started_at: datetime | None = Field(None, description="Start of the run.")
+    finished_at: datetime | None = Field(None, description="End of the run.")
+
+
+class ScalingStatus(Model):
+    """Streams per replica the HPA uses and where the figure came from."""
+
+    streams_per_replica: int | None = Field(None, description="Target in-flight streams per pod.")
+    source: Literal["spec", "calibrated", "default"] | None = Field(None, description="Origin of the figure.")
+    knee_concurrency: float | None = Field(
+        None, description="Concurrency where one pod's TTFT p95 crossed the SLO."
+    )
+    calibrated_at: datetime | None = Field(None, description="When the calibration ran.")
+    revision: str | None = Field(None, description="Revision the calibration ran against.")
+
+
+class ChatApplicationStatus(Model):
+    """Observed state, written by the operator only."""
+
+    observed_generation: int | None = Field(None, description="Last generation reconciled.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready, Progressing, Degraded, LoadTestPassed."
+    )
+    replicas: int | None = Field(None, description="Replicas of the stable Deployment.")
+    ready_replicas: int | None = Field(None, description="Ready replicas of the stable Deployment.")
+    endpoint: str | None = Field(None, description="In-cluster URL of the chat service.")
+    revision: RevisionStatus = Field(default_factory=RevisionStatus, description="Revisions.")
+    rollout: RolloutStatus = Field(default_factory=RolloutStatus, description="Gated rollout progress.")
+    load_test: LoadTestStatus | None = Field(None, description="Last load test.")
+    scaling: ScalingStatus | None = Field(None, description="Calibrated scaling figures.")
+
+
+class ObjectMeta(BaseModel):
+    """The parts of metadata the operator needs."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: Annotated[str, Field(min_length=1, max_length=253), NAME_LENGTH]
+    namespace: str = "default"
+    uid: str | None = None
+    generation: int | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class ChatApplication(Model):
+    """A whole ChatApplication object, as read from YAML or the API server."""
+
+    model_config = ConfigDict(
+        json_schema_extra={VALIDATIONS_KEY: [NAME_LENGTH.as_validation()]}, extra="ignore"
+    )
+
+    api_version: Literal["chatfleet.dev/v1alpha1"] = Field(API_VERSION, alias="apiVersion")
+    kind: Literal["ChatApplication"] = KIND
+    metadata: ObjectMeta
+    spec: ChatApplicationSpec
+    status: ChatApplicationStatus = Field(default_factory=ChatApplicationStatus)

@@ -1,0 +1,40 @@
+"""Shared fixtures of the operator's unit tests: a valid base object and the bad-input table."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+CASES_FILE = Path(__file__).with_name("cel_cases.yaml")
+
+
+def merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """JSON-merge-patch semantics: mappings merge, everything else (lists too) replaces."""
+    out = copy.deepcopy(base)
+    for key, value in patch.items():
+        out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) else copy.deepcopy(value)
+    return out
+
+
+@pytest.fixture(scope="session")
+def cel_table() -> dict[str, Any]:
+    return yaml.safe_load(CASES_FILE.read_text())
+
+
+@pytest.fixture
+def base_app(cel_table: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(cel_table["base"])
+
+
+@pytest.fixture
+def make_app(base_app: dict[str, Any]):
+    """Builds a ChatApplication document from the base plus a merge patch."""
+
+    def build(patch: dict[str, Any] | None = None) -> dict[str, Any]:
+        return merged(base_app, patch or {})
+
+    return build

@@ -1,0 +1,241 @@
+"""render() is pure and produces hardened, labelled, owner-referenced children."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from chatfleet.controller import naming as n
+from chatfleet.controller.loading import parse_application
+from chatfleet.controller.render import config_data, render, revision
+from chatfleet.controller.spec import DEFAULT_STREAMS_PER_REPLICA, ChatApplication, ScalingStatus
+
+
+@pytest.fixture
+def app(make_app) -> ChatApplication:
+    doc = make_app(
+        {
+            "metadata": {"name": "support-bot", "namespace": "team-a", "uid": "u-1", "generation": 1},
+            "spec": {
+                "tenants": ["contoso", "fabrikam"],
+                "search": {"endpoint": "https://s.search.windows.net", "index": "docs"},
+                "prompts": {"configMapRef": "support-prompts", "version": "3"},
+                "network": {"ingressFrom": [{"namespaceSelector": {"matchLabels": {"team": "ingress"}}}]},
+                "observability": {
+                    "otlpEndpoint": "http://otel.monitoring.svc:4317",
+                    "appInsightsSecretRef": "ai",
+                },
+            },
+        }
+    )
+    return parse_application(doc)
+
+
+def by_kind(children: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [c for c in children if c["kind"] == kind]
+
+
+def one(children: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (found,) = by_kind(children, kind)
+    return found
+
+
+def test_children_are_complete_labelled_and_owned(app: ChatApplication) -> None:
+    children = render(app)
+    kinds = [c["kind"] for c in children]
+    assert kinds == [
+        "ServiceAccount",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    ]
+    for child in children:
+        meta = child["metadata"]
+        assert meta["namespace"] == "team-a"
+        assert meta["labels"][n.MANAGED_BY] == n.FIELD_MANAGER
+        assert meta["labels"][n.INSTANCE] == "support-bot"
+        (owner,) = meta["ownerReferences"]
+        assert owner == {
+            "apiVersion": "chatfleet.dev/v1alpha1",
+            "kind": "ChatApplication",
+            "name": "support-bot",
+            "uid": "u-1",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def test_render_is_deterministic(app: ChatApplication) -> None:
+    assert render(app) == render(app.model_copy(deep=True))
+
+
+def test_service_account_carries_workload_identity(app: ChatApplication) -> None:
+    sa = one(render(app), "ServiceAccount")
+    assert sa["metadata"]["annotations"][n.WORKLOAD_IDENTITY_CLIENT_ID] == app.spec.identity.client_id
+
+
+def test_pod_is_restricted_and_drains_gracefully(app: ChatApplication) -> None:
+    deployment = one(render(app), "Deployment")
+    pod = deployment["spec"]["template"]
+    assert pod["metadata"]["labels"][n.WORKLOAD_IDENTITY_USE] == "true"
+    spec = pod["spec"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert spec["automountServiceAccountToken"] is False
+    (container,) = spec["containers"]
+    ctx = container["securityContext"]
+    assert ctx["readOnlyRootFilesystem"] is True
+    assert ctx["allowPrivilegeEscalation"] is False
+    assert ctx["capabilities"] == {"drop": ["ALL"]}
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["ports"][0]["containerPort"] == 8000
+    assert container["lifecycle"]["preStop"]["sleep"]["seconds"] > 0
+    assert spec["terminationGracePeriodSeconds"] > container["lifecycle"]["preStop"]["sleep"]["seconds"] + 30
+    assert {c["topologyKey"] for c in spec["topologySpreadConstraints"]} == {
+        "topology.kubernetes.io/zone",
+        "kubernetes.io/hostname",
+    }
+    assert container["resources"]["requests"] == {"cpu": "250m", "memory": "512Mi"}
+    assert "replicas" not in deployment["spec"], "the HPA owns the stable replica count"
+
+
+def test_pod_template_annotation_is_the_revision(app: ChatApplication) -> None:
+    children = render(app)
+    rev = revision("support-bot", app.spec)
+    pod = one(children, "Deployment")["spec"]["template"]
+    assert pod["metadata"]["annotations"][n.REVISION] == rev
+    config = one(children, "ConfigMap")
+    assert config["metadata"]["name"] == f"support-bot-{rev}"
+    assert pod["spec"]["containers"][0]["envFrom"] == [{"configMapRef": {"name": f"support-bot-{rev}"}}]
+
+
+def test_revision_follows_the_pod_not_the_autoscaler(app: ChatApplication) -> None:
+    rev = revision("support-bot", app.spec)
+    scaled = app.spec.model_copy(update={"scaling": app.spec.scaling.model_copy(update={"max_replicas": 50})})
+    assert revision("support-bot", scaled) == rev
+    new_image = app.spec.model_copy(update={"image": "registry.example/chat:2.0.0"})
+    assert revision("support-bot", new_image) != rev
+    more_tenants = app.spec.model_copy(update={"tenants": ["contoso"]})
+    assert revision("support-bot", more_tenants) != rev, "settings changes are revisions too"
+
+
+def test_config_map_is_what_the_chat_service_reads(app: ChatApplication, monkeypatch) -> None:
+    from chatfleet.chat.config import Settings
+
+    data = config_data("support-bot", app.spec)
+    for key, value in data.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings(_env_file=None)
+    assert settings.auth_mode == "entra"
+    assert settings.auth_issuer == app.spec.auth.issuer
+    assert settings.tenants == ["contoso", "fabrikam"]
+    assert settings.openai_deployments[0].endpoint == app.spec.openai.deployments[0].endpoint
+    assert settings.search_backend == "azure" and settings.search_index == "docs"
+    assert settings.otel_exporter == "otlp"
+    assert str(settings.prompts_dir) == n.PROMPTS_DIR
+
+
+def test_secrets_stay_out_of_the_config_map(app: ChatApplication) -> None:
+    children = render(app)
+    config = one(children, "ConfigMap")
+    assert not any("CONNECTION_STRING" in key for key in config["data"])
+    env = one(children, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env}
+    assert refs["APPLICATIONINSIGHTS_CONNECTION_STRING"] == {"name": "ai", "key": "connectionString"}
+
+
+def test_prompts_config_map_is_mounted(app: ChatApplication) -> None:
+    pod = one(render(app), "Deployment")["spec"]["template"]["spec"]
+    assert {"name": "prompts", "configMap": {"name": "support-prompts"}} in pod["volumes"]
+    data = one(render(app), "ConfigMap")["data"]
+    assert json.loads(data["CHATFLEET_PROMPT_VERSIONS"])["answer"] == "3"
+
+
+def test_network_policy_denies_by_default(app: ChatApplication) -> None:
+    policy = one(render(app), "NetworkPolicy")["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    (ingress,) = policy["ingress"]
+    assert {"namespaceSelector": {"matchLabels": {"team": "ingress"}}} in ingress["from"]
+    assert {"podSelector": {"matchLabels": {n.LOADTEST_FOR: "support-bot"}}} in ingress["from"]
+    assert ingress["ports"] == [{"protocol": "TCP", "port": 8000}]
+    egress_ports = {(p["protocol"], p["port"]) for rule in policy["egress"] for p in rule["ports"]}
+    assert egress_ports == {("UDP", 53), ("TCP", 53), ("TCP", 443), ("TCP", 4317)}
+    assert all("to" not in rule for rule in policy["egress"])
+
+
+def test_in_cluster_http_upstream_opens_its_port(make_app) -> None:
+    doc = make_app(
+        {
+            "spec": {
+                "openai": {
+                    "deployments": [{"name": "sim", "endpoint": "http://sim.dev.svc:8080", "deployment": "d"}]
+                }
+            }
+        }
+    )
+    policy = one(render(parse_application(doc)), "NetworkPolicy")["spec"]
+    assert ("TCP", 8080) in {(p["protocol"], p["port"]) for rule in policy["egress"] for p in rule["ports"]}
+
+
+def test_hpa_scales_on_streams_with_ttft_guard(app: ChatApplication) -> None:
+    hpa = one(render(app), "HorizontalPodAutoscaler")["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 10)
+    metrics = {m["pods"]["metric"]["name"]: m["pods"]["target"] for m in hpa["metrics"]}
+    assert metrics["chatfleet_inflight_streams"] == {
+        "type": "AverageValue",
+        "averageValue": str(DEFAULT_STREAMS_PER_REPLICA),
+    }
+    assert metrics["chatfleet_ttft_p95_seconds"]["averageValue"] == "1200m"
+    up, down = hpa["behavior"]["scaleUp"], hpa["behavior"]["scaleDown"]
+    assert up["stabilizationWindowSeconds"] == 0 and up["selectPolicy"] == "Max"
+    assert down["stabilizationWindowSeconds"] == 300
+    assert down["policies"] == [{"type": "Percent", "value": 10, "periodSeconds": 60}]
+
+
+def test_hpa_target_prefers_spec_then_calibration(app: ChatApplication) -> None:
+    app.status.scaling = ScalingStatus(streams_per_replica=13, source="calibrated")
+    hpa = one(render(app), "HorizontalPodAutoscaler")["spec"]
+    assert hpa["metrics"][0]["pods"]["target"]["averageValue"] == "13"
+    app.spec.scaling.streams_per_replica = 21
+    hpa = one(render(app), "HorizontalPodAutoscaler")["spec"]
+    assert hpa["metrics"][0]["pods"]["target"]["averageValue"] == "21"
+
+
+def test_whole_second_ttft_target_uses_canonical_quantity(make_app) -> None:
+    app = parse_application(make_app({"spec": {"scaling": {"ttftP95TargetMs": 2000}}}))
+    hpa = one(render(app), "HorizontalPodAutoscaler")["spec"]
+    assert hpa["metrics"][1]["pods"]["target"]["averageValue"] == "2"
+
+
+def test_gate_adds_a_canary_plane_and_stable_keeps_the_promoted_spec(app: ChatApplication) -> None:
+    promoted = app.spec.model_dump(by_alias=True, mode="json")
+    app.spec.image = "registry.example/chat:2.0.0"
+    candidate = revision("support-bot", app.spec)
+    app.status.revision.stable_spec = promoted
+    app.status.revision.candidate = candidate
+    app.status.rollout.phase = "Testing"
+    children = render(app)
+    deployments = {d["metadata"]["name"]: d for d in by_kind(children, "Deployment")}
+    stable_image = deployments["support-bot"]["spec"]["template"]["spec"]["containers"][0]["image"]
+    canary = deployments["support-bot-canary"]
+    assert stable_image == "registry.example/chat:1.0.0"
+    assert canary["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example/chat:2.0.0"
+    assert canary["spec"]["replicas"] == 1
+    assert canary["spec"]["template"]["metadata"]["annotations"][n.REVISION] == candidate
+    services = {s["metadata"]["name"]: s for s in by_kind(children, "Service")}
+    assert services["support-bot-canary"]["spec"]["selector"][n.TRACK] == "canary"
+    assert services["support-bot"]["spec"]["selector"][n.TRACK] == "stable"
+    assert len(by_kind(children, "ConfigMap")) == 2
+
+
+def test_without_uid_no_owner_reference(make_app) -> None:
+    children = render(parse_application(make_app()))
+    assert all("ownerReferences" not in c["metadata"] for c in children)

@@ -1,0 +1,68 @@
+"""`chatfleet render` and `chatfleet crd generate` as a person uses them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from chatfleet.cli import app
+from chatfleet.controller.crd import crd_yaml
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+def test_render_prints_a_yaml_stream_of_children() -> None:
+    result = CliRunner().invoke(app, ["render", "-f", str(EXAMPLES / "production.yaml")])
+    assert result.exit_code == 0, result.output
+    docs = list(yaml.safe_load_all(result.stdout))
+    assert [d["kind"] for d in docs].count("Deployment") == 1
+    assert {d["metadata"]["namespace"] for d in docs} == {"team-a"}
+
+
+def test_invalid_input_names_the_field_and_exits_1(tmp_path: Path) -> None:
+    bad = yaml.safe_load((EXAMPLES / "minimal.yaml").read_text())
+    bad["spec"]["scaling"] = {"minReplicas": 9, "maxReplicas": 3}
+    bad["spec"]["openai"]["deployments"][0]["weight"] = 5000
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    result = CliRunner().invoke(app, ["render", "-f", str(path)])
+    assert result.exit_code == 1
+    assert "spec.scaling: minReplicas must be less than or equal to maxReplicas" in result.stderr
+    assert "spec.openai.deployments[0].weight: weight must be between 1 and 1000" in result.stderr
+
+
+def test_broken_yaml_exits_1(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("spec: [unclosed")
+    result = CliRunner().invoke(app, ["render", "-f", str(path)])
+    assert result.exit_code == 1
+    assert "not valid YAML" in result.stderr
+
+
+def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["render", "-f", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "no such file" in result.stderr
+
+
+def test_render_reads_stdin() -> None:
+    text = (EXAMPLES / "minimal.yaml").read_text()
+    result = CliRunner().invoke(app, ["render", "-f", "-"], input=text)
+    assert result.exit_code == 0
+    assert "kind: HorizontalPodAutoscaler" in result.stdout
+
+
+def test_crd_generate_prints_the_committed_crd(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["crd", "generate"])
+    assert result.exit_code == 0
+    assert result.stdout == crd_yaml()
+    out = tmp_path / "crd.yaml"
+    assert CliRunner().invoke(app, ["crd", "generate", "-o", str(out)]).exit_code == 0
+    assert out.read_text() == crd_yaml()
+
+
+def test_operator_run_rejects_conflicting_scope() -> None:
+    result = CliRunner().invoke(app, ["operator", "run", "-n", "a", "--all-namespaces"])
+    assert result.exit_code == 2
