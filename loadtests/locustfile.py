@@ -1,0 +1,139 @@
+"""The locustfile of chatfleet's chat SLO scenarios: `locust -f <this file> --scenario NAME ...`.
+
+The same file serves `chatfleet loadtest` (which runs it headless in a subprocess), an SRE's interactive
+web UI, and distributed runs (`--master` plus `--worker`s): the master runs the shape, fault injection
+and the summary; workers only run users. Its path: `chatfleet loadtest locustfile-path`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import gevent
+import httpx
+from locust import LoadTestShape, events
+from locust.env import Environment
+from locust.runners import WorkerRunner
+
+from chatfleet.loadtests.faults import FaultInjectionError, FaultInjector
+from chatfleet.loadtests.measurement import measure, measure_steps
+from chatfleet.loadtests.options import add_arguments, plan_for
+from chatfleet.loadtests.summary import Slo, failing, verdicts
+from chatfleet.loadtests.users import ChatUser
+
+log = logging.getLogger("chatfleet.loadtests")
+
+__all__ = ["ChatUser", "ScenarioShape"]
+
+
+class ScenarioShape(LoadTestShape):
+    """Users over time as the scenario's schedule says; returns None at the end so the run stops itself."""
+
+    use_common_options = True
+
+    def tick(self) -> tuple[int, float] | None:
+        assert self.runner is not None
+        return plan_for(self.runner.environment).schedule.at(self.get_run_time())
+
+
+@events.init_command_line_parser.add_listener
+def _arguments(parser: Any) -> None:
+    add_arguments(parser)
+
+
+class _Run:
+    """Timestamps and fault state of the current test on the process that coordinates it."""
+
+    started_wall: float = 0.0
+    started_iso: str = ""
+    finished_iso: str = ""
+    duration_s: float = 0.0
+    injector: FaultInjector | None = None
+    fault_errors: list[str] = []
+
+
+def _coordinates(environment: Environment) -> bool:
+    return not isinstance(environment.runner, WorkerRunner)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    if not _coordinates(environment):
+        return
+    plan = plan_for(environment)  # validates data files before any user starts
+    _Run.started_wall, _Run.started_iso = time.time(), _now_iso()
+    _Run.finished_iso, _Run.fault_errors = "", []
+    options = environment.parsed_options
+    if plan.scenario == "failover" and not plan.calibrating:
+        if not options.simulator_admin:
+            _Run.fault_errors.append("failover needs --simulator-admin")
+            return
+        _Run.injector = FaultInjector(options.simulator_admin, options.fault_kind, options.fault_deployment)
+        gevent.spawn_later(plan.schedule.duration * options.fault_at, _inject, _Run.injector)
+
+
+def _inject(injector: FaultInjector) -> None:
+    try:
+        injector.inject(time.time() - _Run.started_wall)
+    except (FaultInjectionError, httpx.HTTPError) as error:
+        _Run.fault_errors.append(f"fault injection failed: {error}")
+        log.error("chatfleet failover: %s", error)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    if not _coordinates(environment):
+        return
+    _Run.finished_iso = _now_iso()
+    _Run.duration_s = time.time() - _Run.started_wall
+    if _Run.injector is not None:
+        try:
+            _Run.injector.restore()
+        except (FaultInjectionError, httpx.HTTPError) as error:
+            log.error("chatfleet failover: could not restore the upstream: %s", error)
+
+
+def _slo(options: Any) -> Slo | None:
+    limits = (options.slo_ttft_p95_ms, options.slo_error_rate_percent, options.slo_min_tokens_per_second)
+    return None if any(limit is None for limit in limits) else Slo(*limits)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    """Final statistics are complete only now (a master has the workers' last reports)."""
+    if not _coordinates(environment) or not _Run.started_iso:
+        return
+    options = environment.parsed_options
+    plan = plan_for(environment)
+    result = measure(
+        environment.stats,
+        started_at=_Run.started_iso,
+        finished_at=_Run.finished_iso or _now_iso(),
+        duration_s=_Run.duration_s or time.time() - _Run.started_wall,
+    )
+    if plan.scenario == "failover" and not plan.calibrating:
+        result["faults"] = {
+            "injected": _Run.injector.injected if _Run.injector else [],
+            "errors": _Run.fault_errors,
+        }
+    if plan.calibrating:
+        result["steps"] = measure_steps(environment.stats, plan.schedule)
+    if options.summary_file:
+        Path(options.summary_file).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    slo = _slo(options)
+    if slo is not None and not plan.calibrating:
+        bad = failing({"verdicts": verdicts(result, slo, plan.scenario)})
+        for verdict in bad:
+            log.error(
+                "SLO %s failed: measured %s, limit %s", verdict["slo"], verdict["measured"], verdict["limit"]
+            )
+        environment.process_exit_code = 1 if bad else 0

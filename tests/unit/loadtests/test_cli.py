@@ -1,0 +1,83 @@
+"""`chatfleet loadtest` arguments: usage errors exit 2 naming the flag, an unreachable target exits 3."""
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from chatfleet.cli import app
+from chatfleet.loadtests.cli import parse_run_time
+
+SLO_ARGS = ["--slo-ttft-p95-ms", "1500", "--slo-error-rate-percent", "1", "--slo-min-tokens-per-second", "20"]
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["loadtest", *args])
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        ([*SLO_ARGS], "--host"),
+        (["--host", "ftp://x", *SLO_ARGS], "--host"),
+        (["--host", "http://127.0.0.1:9", "--scenario", "chaos", *SLO_ARGS], "--scenario"),
+        (["--host", "http://127.0.0.1:9", "--run-time", "soon", *SLO_ARGS], "--run-time"),
+        (["--host", "http://127.0.0.1:9", "--users", "0", *SLO_ARGS], "--users"),
+        (["--host", "http://127.0.0.1:9", "--slo-ttft-p95-ms", "100"], "--slo-error-rate-percent"),
+        (["--host", "http://127.0.0.1:9", "--scenario", "failover", *SLO_ARGS], "--simulator-admin"),
+        (["--host", "http://127.0.0.1:9", "--calibrate", *SLO_ARGS], "--max-users"),
+        (
+            ["--host", "http://127.0.0.1:9", "--scenario", "multi-tenant", "--tenant", "a", *SLO_ARGS],
+            "--tenant",
+        ),
+        (["--host", "http://127.0.0.1:9", "--tenant", "initech", *SLO_ARGS], "--conversations"),
+        (["--host", "http://127.0.0.1:9", "--fault-kind", "meteor", *SLO_ARGS], "--fault-kind"),
+    ],
+)
+def test_usage_errors_exit_2_naming_the_flag(args: list[str], named: str) -> None:
+    code, output = invoke(*args)
+    assert code == 2, output
+    assert named in output
+
+
+def test_run_time_spans() -> None:
+    assert parse_run_time("90") == 90
+    assert parse_run_time("2m") == 120
+    assert parse_run_time("1h30m") == 5400
+    assert parse_run_time("1m30s") == 90
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_target_exits_3_and_still_writes_both_summaries(tmp_path: Path) -> None:
+    summary_file, message_file = tmp_path / "out" / "summary.json", tmp_path / "termination-log"
+    code, output = invoke(
+        "--host",
+        f"http://127.0.0.1:{free_port()}",
+        *SLO_ARGS,
+        "--json",
+        str(summary_file),
+        "--termination-message",
+        str(message_file),
+    )
+    assert code == 3, output
+    assert "unreachable" in output
+    summary = json.loads(summary_file.read_text())
+    assert summary["passed"] is False
+    assert "unreachable" in summary["error"]
+    assert json.loads(message_file.read_text())["passed"] is False
+
+
+def test_locustfile_path_points_at_an_existing_locustfile() -> None:
+    code, output = invoke("locustfile-path")
+    assert code == 0
+    path = Path(output.strip())
+    assert path.name == "locustfile.py"
+    assert "ScenarioShape" in path.read_text()
