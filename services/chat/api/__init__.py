@@ -1,0 +1,1 @@
+"""HTTP layer of the chat service: routes, dependencies and problem details."""

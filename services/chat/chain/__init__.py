@@ -1,0 +1,1 @@
+"""The orchestration chain of one chat turn: rewrite -> retrieve -> answer -> citation check."""

@@ -1,0 +1,1 @@
+"""Versioned prompt templates loaded from the shipped defaults and an optional mounted folder."""

@@ -1,0 +1,1 @@
+"""Traces (OpenTelemetry) and metrics (Prometheus) of the chat service."""

@@ -1,0 +1,1 @@
+"""The dependency-free chat UI served at GET /."""

@@ -1,0 +1,119 @@
+"""Settings validators refuse unsafe or incomplete configurations with a message naming the variable."""
+
+import pytest
+from pydantic import ValidationError
+
+from chatfleet.chat.config import Settings, is_loopback_url
+
+ENTRA = {"auth_issuer": "https://login.microsoftonline.com/t/v2.0", "auth_audience": "api://bot"}
+
+
+def make(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
+    for key in list(__import__("os").environ):
+        if key.startswith("CHATFLEET_"):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(f"CHATFLEET_{key.upper()}", value)
+    return Settings()
+
+
+def test_auth_defaults_to_entra_and_needs_issuer_and_audience(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match="CHATFLEET_AUTH_ISSUER, CHATFLEET_AUTH_AUDIENCE"):
+        make(monkeypatch)
+    settings = make(monkeypatch, **ENTRA)
+    assert settings.auth_mode == "entra"
+    assert settings.auth_tenant_claim == "tid"
+
+
+def test_auth_none_refused_outside_dev_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(
+        ValidationError, match="CHATFLEET_AUTH_MODE=none is only allowed with CHATFLEET_DEV_MODE"
+    ):
+        make(monkeypatch, auth_mode="none")
+    assert make(monkeypatch, auth_mode="none", dev_mode="true").auth_mode == "none"
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://login.example/keys", True),
+        ("http://127.0.0.1:9000/keys", True),
+        ("http://localhost:9000/keys", True),
+        ("http://[::1]:9000/keys", True),
+        ("http://login.example/keys", False),
+        ("http://127.0.0.1.evil.example/keys", False),
+        ("ftp://127.0.0.1/keys", False),
+    ],
+)
+def test_jwks_uri_https_or_loopback_http(monkeypatch: pytest.MonkeyPatch, url: str, ok: bool) -> None:
+    if ok:
+        assert make(monkeypatch, auth_jwks_uri=url, **ENTRA).auth_jwks_uri == url
+    else:
+        with pytest.raises(ValidationError, match="CHATFLEET_AUTH_JWKS_URI must be an https://"):
+            make(monkeypatch, auth_jwks_uri=url, **ENTRA)
+
+
+def test_loopback_detection() -> None:
+    assert is_loopback_url("http://127.5.0.1:1/x")
+    assert not is_loopback_url("http://10.0.0.1/x")
+
+
+def test_symmetric_algorithms_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match="CHATFLEET_AUTH_ALGORITHMS"):
+        make(monkeypatch, auth_algorithms="RS256,HS256", **ENTRA)
+    assert make(monkeypatch, auth_algorithms="RS256, ES256", **ENTRA).auth_algorithms == ["RS256", "ES256"]
+
+
+def test_lists_accept_json_or_commas(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert make(monkeypatch, tenants='["contoso","fabrikam"]', **ENTRA).tenants == ["contoso", "fabrikam"]
+    assert make(monkeypatch, tenants="contoso, fabrikam", **ENTRA).tenants == ["contoso", "fabrikam"]
+
+
+def test_guards_off_needs_dev_mode_and_shields_need_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match="CHATFLEET_GUARDS_MODE=off"):
+        make(monkeypatch, guards_mode="off", **ENTRA)
+    with pytest.raises(ValidationError, match="CHATFLEET_CONTENT_SAFETY_ENDPOINT"):
+        make(monkeypatch, guards_mode="prompt_shields", **ENTRA)
+
+
+def test_backends_need_their_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match="CHATFLEET_SEARCH_ENDPOINT and CHATFLEET_SEARCH_INDEX"):
+        make(monkeypatch, search_backend="azure", **ENTRA)
+    with pytest.raises(ValidationError, match="CHATFLEET_OTEL_ENDPOINT"):
+        make(monkeypatch, otel_exporter="otlp", **ENTRA)
+    with pytest.raises(ValidationError, match="CHATFLEET_APPLICATIONINSIGHTS_CONNECTION_STRING"):
+        make(monkeypatch, otel_exporter="azure_monitor", **ENTRA)
+
+
+def test_deployments_parsed_and_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = '[{"name": "a", "endpoint": "https://aoai.example", "deployment": "gpt-4o", "apiKey": "sk-TOPSECRET"}]'
+    settings = make(monkeypatch, openai_deployments=pool, **ENTRA)
+    assert settings.openai_deployments[0].name == "a"
+    assert "TOPSECRET" not in repr(settings.openai_deployments[0])  # secrets never printed
+    with pytest.raises(ValidationError, match="https"):
+        make(
+            monkeypatch,
+            openai_deployments='[{"name":"a","endpoint":"http://aoai.example","deployment":"d"}]',
+            **ENTRA,
+        )
+    dup = '[{"name":"a","endpoint":"https://x","deployment":"d"},{"name":"a","endpoint":"https://y","deployment":"d"}]'
+    with pytest.raises(ValidationError, match="unique"):
+        make(monkeypatch, openai_deployments=dup, **ENTRA)
+
+
+def test_limits_consistent(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match="CHATFLEET_DEFAULT_TOP"):
+        make(monkeypatch, default_top="20", max_top="5", **ENTRA)
+    with pytest.raises(ValidationError, match="max_messages"):
+        make(monkeypatch, max_messages="0", **ENTRA)
+
+
+def test_secrets_hidden_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = make(
+        monkeypatch,
+        otel_exporter="azure_monitor",
+        applicationinsights_connection_string="InstrumentationKey=super-secret",
+        **ENTRA,
+    )
+    assert "super-secret" not in repr(settings)
+    assert "super-secret" not in settings.model_dump_json()
