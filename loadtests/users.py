@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from locust import FastHttpUser, task
 from locust.contrib.fasthttp import FastResponse
@@ -32,7 +32,11 @@ def row_name(step: str | None) -> str:
     return f"{CHAT_PATH} [{step}]" if step else CHAT_PATH
 
 
-def read_lines(response: FastResponse, reader: ChatStreamReader) -> tuple[int, bool, str | None]:
+class LineSink(Protocol):
+    def feed(self, raw: bytes) -> None: ...
+
+
+def read_lines(response: FastResponse, reader: LineSink) -> tuple[int, bool, str | None]:
     """Feeds the body line by line; returns (bytes read, ended cleanly, transport error).
 
     geventhttpclient's `readline` returns as soon as a line is complete, unlike `iter_content`, which
@@ -53,6 +57,29 @@ def read_lines(response: FastResponse, reader: ChatStreamReader) -> tuple[int, b
     except Exception as error:  # any transport failure mid-body is a truncated stream
         return size, False, f"{type(error).__name__}: {error}"[:200]
     return size, bool(body.message_complete), None
+
+
+def fire_stream_rows(environment: Any, name: str, result: StreamResult, context: dict[str, Any]) -> None:
+    """The TTFT row (ms) and TPS row (tokens/s in the time column, tokens in the size column)."""
+    fire = environment.events.request.fire
+    if result.ttft_ms is not None:
+        fire(
+            request_type=TTFT_ROW,
+            name=name,
+            response_time=result.ttft_ms,
+            response_length=result.output_tokens,
+            exception=None,
+            context=context,
+        )
+    if result.tokens_per_second is not None:
+        fire(
+            request_type=TPS_ROW,
+            name=name,
+            response_time=result.tokens_per_second,
+            response_length=result.output_tokens,
+            exception=None,
+            context=context,
+        )
 
 
 def _problem(response: FastResponse) -> str:
@@ -126,7 +153,6 @@ class ChatUser(FastHttpUser):
         body = {"messages": messages, "context": {"overrides": overrides}, "session_state": None}
         name = row_name(self.plan.step_label(self.environment))
         reader = ChatStreamReader(started=time.perf_counter())
-        result: StreamResult | None = None
         with self.client.request(
             "POST", CHAT_PATH, name=name, json=body, headers=self._headers(), stream=True, catch_response=True
         ) as response:
@@ -149,26 +175,5 @@ class ChatUser(FastHttpUser):
                 response.failure(result.failure)
             else:
                 response.success()
-        self._fire_stream_rows(name, result)
+        fire_stream_rows(self.environment, name, result, {"tenant": self.tenant})
         return result
-
-    def _fire_stream_rows(self, name: str, result: StreamResult) -> None:
-        fire = self.environment.events.request.fire
-        if result.ttft_ms is not None:
-            fire(
-                request_type=TTFT_ROW,
-                name=name,
-                response_time=result.ttft_ms,
-                response_length=result.output_tokens,
-                exception=None,
-                context={"tenant": self.tenant},
-            )
-        if result.tokens_per_second is not None:
-            fire(
-                request_type=TPS_ROW,
-                name=name,
-                response_time=result.tokens_per_second,
-                response_length=result.output_tokens,
-                exception=None,
-                context={"tenant": self.tenant},
-            )
