@@ -1,0 +1,52 @@
+{{/*
+The metric names the operator's rendered HPA reads (controller/render.py); the adapter rules and
+the KEDA settings must publish exactly these.
+*/}}
+{{- define "chatfleet.metrics.inflight" -}}chatfleet_inflight_streams{{- end -}}
+{{- define "chatfleet.metrics.ttftP95" -}}chatfleet_ttft_p95_seconds{{- end -}}
+
+{{/* Labels of the Services the operator renders for chat apps (stable and canary). */}}
+{{- define "chatfleet.chatService.selector" -}}
+matchLabels:
+  app.kubernetes.io/managed-by: chatfleet-operator
+  app.kubernetes.io/component: chat
+{{- end -}}
+
+{{/* prometheus-adapter `rules:` (the same list fits the prometheus-adapter chart's rules.custom). */}}
+{{- define "chatfleet.prometheusAdapter.rules" -}}
+{{- $cfg := .Values.metrics.prometheusAdapter -}}
+rules:
+  # In-flight streams per pod: the HPA's leading signal (average value per pod).
+  - seriesQuery: '{{ include "chatfleet.metrics.inflight" . }}{namespace!="",pod!=""}'
+    resources:
+      overrides:
+        namespace: {resource: namespace}
+        pod: {resource: pod}
+    name:
+      matches: "^{{ include "chatfleet.metrics.inflight" . }}$"
+      as: "{{ include "chatfleet.metrics.inflight" . }}"
+    metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'
+{{- if eq $cfg.ttftSource "histogram" }}
+  # TTFT p95 per pod over {{ $cfg.window }}, computed from the histogram buckets: the HPA's SLO guard.
+  - seriesQuery: 'chatfleet_ttft_seconds_bucket{namespace!="",pod!=""}'
+    resources:
+      overrides:
+        namespace: {resource: namespace}
+        pod: {resource: pod}
+    name:
+      matches: "^chatfleet_ttft_seconds_bucket$"
+      as: "{{ include "chatfleet.metrics.ttftP95" . }}"
+    metricsQuery: 'histogram_quantile(0.95, sum(rate(<<.Series>>{<<.LabelMatchers>>}[{{ $cfg.window }}])) by (le, <<.GroupBy>>))'
+{{- else }}
+  # TTFT p95 per pod as the chat service's own gauge reports it: the HPA's SLO guard.
+  - seriesQuery: '{{ include "chatfleet.metrics.ttftP95" . }}{namespace!="",pod!=""}'
+    resources:
+      overrides:
+        namespace: {resource: namespace}
+        pod: {resource: pod}
+    name:
+      matches: "^{{ include "chatfleet.metrics.ttftP95" . }}$"
+      as: "{{ include "chatfleet.metrics.ttftP95" . }}"
+    metricsQuery: 'max(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'
+{{- end }}
+{{- end -}}
