@@ -6,6 +6,7 @@ sentences that share most keywords with the question, each cited as `[source-id]
 mentions "search query" marks the chain's query-rewrite step; it gets the question's keywords back.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -51,6 +52,7 @@ def keywords(text: str) -> list[str]:
     return list(seen)
 
 
+@functools.lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     """Crude plural/verb-form folding so 'replicas' matches 'replica' and 'scaling' matches 'scale'."""
     for suffix in ("ies", "ing", "es", "ed", "s"):
@@ -141,3 +143,10 @@ def extractive_answer(messages: list[dict[str, object]]) -> str:
 
 def answer_for(messages: list[dict[str, object]]) -> str:
     return rewrite_query(messages) if is_rewrite_request(messages) else extractive_answer(messages)
+
+
+@functools.lru_cache(maxsize=2048)
+def cached_answer(conversation: tuple[tuple[str, str], ...]) -> str:
+    """answer_for keyed by (role, text) pairs: load tests repeat prompts, and a burst of hundreds of
+    identical requests should not redo the extraction each time."""
+    return answer_for([{"role": role, "content": text} for role, text in conversation])

@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from chatfleet.chat.simulator.config import FaultSettings, LimitSettings, SimulatorConfig
 from chatfleet.chat.simulator.embeddings import embed
-from chatfleet.chat.simulator.grounding import answer_for
+from chatfleet.chat.simulator.grounding import cached_answer
 from chatfleet.chat.simulator.ratelimit import Admission, retry_after_headers
 from chatfleet.chat.simulator.responses import (
     SSE_DONE,
@@ -167,7 +167,8 @@ def build_app(config: SimulatorConfig | None = None) -> FastAPI:
             return _throttled(admission, admission.retry_after_s)
         headers = _ratelimit_headers(admission)
 
-        prompt = "\n".join(content_text(m.get("content")) for m in messages)
+        conversation = tuple((str(m["role"]), content_text(m.get("content"))) for m in messages)
+        prompt = "\n".join(text for _, text in conversation)
         if faults.content_filter == "prompt" or any(term in prompt for term in config.flag_terms):
             counters.responses["400"] += 1
             return JSONResponse(prompt_filtered_body(), status_code=400, headers=headers)
@@ -177,7 +178,7 @@ def build_app(config: SimulatorConfig | None = None) -> FastAPI:
                 faults.error_status, "InternalServerError", "Simulated upstream failure.", headers=headers
             )
 
-        pieces = split_tokens(answer_for(messages))
+        pieces = split_tokens(cached_answer(conversation))
         finish_reason = "stop"
         if len(pieces) > max_tokens:
             pieces, finish_reason = pieces[:max_tokens], "length"
