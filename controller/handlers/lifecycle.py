@@ -1,0 +1,39 @@
+"""Operator start-up and shutdown: kopf settings, the API client, the gate runner."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import kopf
+
+from chatfleet.controller.context import OperatorContext
+from chatfleet.controller.kube import KubeClient, load_api_client
+from chatfleet.controller.rollout.job_runner import JobRunner
+from chatfleet.controller.rollout.local_runner import LocalProcessRunner
+from chatfleet.controller.rollout.runner import GateRunner
+from chatfleet.controller.settings import OperatorSettings
+
+
+def configure(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) -> OperatorContext:
+    """kopf keeps its bookkeeping in chatfleet.dev annotations (the schema prunes unknown status fields)."""
+    kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="chatfleet.dev")
+    kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="chatfleet.dev", key="last-handled-configuration"
+    )
+    kopf_settings.persistence.finalizer = "chatfleet.dev/operator"
+    kopf_settings.posting.level = logging.WARNING  # handler failures become Events; routine success not
+    kopf_settings.execution.max_workers = settings.max_workers
+    executor = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="reconcile")
+    kopf_settings.execution.executor = executor
+    kopf_settings.networking.request_timeout = 60
+    kopf_settings.watching.server_timeout = 300
+    kube = KubeClient(load_api_client(pool_size=settings.max_workers + 4))
+    runner: GateRunner = JobRunner(kube) if settings.gate_runner == "job" else LocalProcessRunner()
+    return OperatorContext(settings=settings, kube=kube, runner=runner, executor=executor)
+
+
+def shutdown(ctx: OperatorContext) -> None:
+    if isinstance(ctx.runner, LocalProcessRunner):
+        ctx.runner.close()
+    ctx.executor.shutdown(wait=False, cancel_futures=True)

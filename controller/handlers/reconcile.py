@@ -1,0 +1,209 @@
+"""The reconcile loop of one ChatApplication: plan the rollout, apply what differs, prune, write status.
+
+Every path (create/update/resume, the resync timer, the gate poll, child events) ends here, serialised
+per resource by a lock. Writes happen only where desired and live differ, so an unchanged resync costs
+seven reads and no write.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from chatfleet.controller import naming as n
+from chatfleet.controller.cel import parse_duration
+from chatfleet.controller.conditions import set_condition
+from chatfleet.controller.context import AppKey, ChildKey, OperatorContext
+from chatfleet.controller.drift import needs_apply, with_hash
+from chatfleet.controller.loading import describe
+from chatfleet.controller.render import render, revision
+from chatfleet.controller.rollout import machine
+from chatfleet.controller.rollout.runner import GateRun
+from chatfleet.controller.spec import API_VERSION, KIND, ChatApplication, ChatApplicationStatus
+from chatfleet.controller.status import dump, merge_patch, observed_status
+
+log = logging.getLogger("chatfleet.operator")
+
+LISTED_KINDS = ("ConfigMap", "Deployment", "Service")  # several per app (revisions, canary): listed + pruned
+SINGLE_KINDS = ("ServiceAccount", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy")
+
+
+class ReconcileError(RuntimeError):
+    """A reconcile that must be retried (the API server refused a write)."""
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _owned_by(obj: dict[str, Any], uid: str | None) -> bool:
+    return any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences", []))
+
+
+def fetch_live(ctx: OperatorContext, app: ChatApplication) -> dict[ChildKey, dict[str, Any]]:
+    """The app's live children: 3 label-selected lists + 4 gets."""
+    ns, name = app.metadata.namespace, app.metadata.name
+    selector = f"{n.INSTANCE}={name},{n.MANAGED_BY}={n.FIELD_MANAGER}"
+    live: dict[ChildKey, dict[str, Any]] = {}
+    for kind in LISTED_KINDS:
+        for obj in ctx.kube.list(kind, ns, selector):
+            live[(kind, obj["metadata"]["name"])] = obj
+    for kind in SINGLE_KINDS:
+        obj = ctx.kube.get(kind, ns, name)
+        if obj is not None:
+            live[(kind, name)] = obj
+    return live
+
+
+def gate_run(ctx: OperatorContext, app: ChatApplication, run_name: str, candidate: str) -> GateRun:
+    """The runner's view of the gate: target is the canary Service, or a loopback URL for local runs."""
+    target = n.canary_endpoint(app.metadata.name, app.metadata.namespace)
+    if ctx.settings.gate_runner == "local":
+        target = (
+            app.metadata.annotations.get(n.LOADTEST_HOST_ANNOTATION) or ctx.settings.local_gate_host or target
+        )
+    lt = app.spec.rollout.load_test
+    return GateRun(
+        app=app.metadata.name,
+        namespace=app.metadata.namespace,
+        uid=app.metadata.uid or "",
+        name=run_name,
+        revision=candidate,
+        target=target,
+        image=lt.image or ctx.settings.loadtest_image or app.spec.image,
+        load_test=lt,
+        calibrate=app.spec.scaling.streams_per_replica is None,
+        timeout_seconds=int(parse_duration(app.spec.rollout.gate_timeout) or 0),
+    )
+
+
+def post_event(ctx: OperatorContext, body: dict[str, Any], event: machine.Event) -> None:
+    """A core/v1 Event on the ChatApplication (shows in `kubectl describe chatapp`)."""
+    meta = body["metadata"]
+    stamp = now_utc().isoformat().replace("+00:00", "Z")
+    try:
+        ctx.kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+                "involvedObject": {
+                    "apiVersion": API_VERSION,
+                    "kind": KIND,
+                    "name": meta["name"],
+                    "namespace": meta["namespace"],
+                    "uid": meta.get("uid"),
+                },
+                "type": event.type,
+                "reason": event.reason,
+                "message": event.message[:1024],
+                "source": {"component": n.FIELD_MANAGER},
+                "reportingComponent": n.FIELD_MANAGER,
+                "reportingInstance": n.FIELD_MANAGER,
+                "firstTimestamp": stamp,
+                "lastTimestamp": stamp,
+                "count": 1,
+            }
+        )
+    except ApiException as error:  # an event is best effort; the status carries the same facts
+        log.warning("could not post event %s on %s: %s", event.reason, meta["name"], error.reason)
+
+
+def _write_status(
+    ctx: OperatorContext, body: dict[str, Any], old: dict[str, Any], new: dict[str, Any]
+) -> None:
+    if old == new:
+        return
+    meta = body["metadata"]
+    ctx.kube.patch_status("ChatApplication", meta["namespace"], meta["name"], merge_patch(old, new))
+
+
+def _invalid(ctx: OperatorContext, body: dict[str, Any], error: ValidationError) -> None:
+    """A resource the API server accepted but the model rejects (e.g. an older CRD): say so in status."""
+    problems = "; ".join(describe(error))
+    old = body.get("status") or {}
+    try:
+        status = ChatApplicationStatus.model_validate(old)
+    except ValidationError:
+        status = ChatApplicationStatus()
+    gen = body["metadata"].get("generation")
+    status.conditions = set_condition(
+        status.conditions, "Degraded", "True", "InvalidSpec", problems, gen, now_utc()
+    )
+    status.observed_generation = gen
+    _write_status(ctx, body, old, dump(status))
+
+
+def reconcile(ctx: OperatorContext, body: dict[str, Any]) -> None:
+    """Serialised reconcile of one resource body."""
+    key: AppKey = (body["metadata"]["namespace"], body["metadata"]["name"])
+    with ctx.lock_for(key):
+        _reconcile(ctx, body)
+
+
+def reconcile_by_name(ctx: OperatorContext, namespace: str, name: str) -> None:
+    """Reconcile from a fresh read (child events, timers): the body a handler got may be stale by now."""
+    with ctx.lock_for((namespace, name)):
+        body = ctx.kube.get("ChatApplication", namespace, name)
+        if body is None:
+            ctx.forget((namespace, name))
+            return
+        _reconcile(ctx, body)
+
+
+def _reconcile(ctx: OperatorContext, body: dict[str, Any]) -> None:
+    meta = body["metadata"]
+    if meta.get("deletionTimestamp"):
+        return  # owner references hand the children to the garbage collector
+    ctx.reconciles += 1
+    try:
+        app = ChatApplication.model_validate(body)
+    except ValidationError as error:
+        _invalid(ctx, body, error)
+        return
+    key: AppKey = (app.metadata.namespace, app.metadata.name)
+    now = now_utc()
+    spec_revision = revision(app.metadata.name, app.spec)
+    plan = machine.plan(
+        app, spec_revision, lambda run: ctx.runner.poll(gate_run(ctx, app, run, spec_revision)), now
+    )
+    planned = app.model_copy(update={"status": plan.status})
+    desired = render(planned)
+    live = fetch_live(ctx, app)
+
+    apply_error = None
+    wanted = {(d["kind"], d["metadata"]["name"]): d for d in desired}
+    try:
+        for child_key, manifest in wanted.items():
+            if needs_apply(manifest, live.get(child_key)):
+                live[child_key] = ctx.kube.apply(with_hash(manifest))
+        for child_key, obj in list(live.items()):
+            if child_key[0] in LISTED_KINDS and child_key not in wanted and _owned_by(obj, app.metadata.uid):
+                ctx.kube.delete(child_key[0], app.metadata.namespace, child_key[1])
+                del live[child_key]
+    except ApiException as error:
+        apply_error = f"API server refused a child: {error.status} {error.reason}: {(error.body or '')[:300]}"
+        log.warning("%s/%s: %s", *key, apply_error)
+    ctx.desired[key] = wanted
+
+    if apply_error is None:
+        for run_name in plan.cancel_runs:
+            ctx.runner.cancel(run_name, app.metadata.namespace)
+        if plan.start_run:
+            ctx.runner.start(gate_run(ctx, app, plan.start_run, spec_revision))
+    else:
+        plan = machine.Plan(status=app.status.model_copy(deep=True))  # nothing moved: retry the step later
+
+    deployment = live.get(("Deployment", n.stable_name(app.metadata.name)))
+    ctx.deployment_status[key] = (deployment or {}).get("status", {})
+    status = observed_status(planned if apply_error is None else app, plan, deployment, apply_error, now)
+    old_status = dump(app.status) if body.get("status") else {}
+    _write_status(ctx, body, old_status, dump(status))
+    for event in plan.events:
+        post_event(ctx, body, event)
+    if apply_error:
+        raise ReconcileError(apply_error)

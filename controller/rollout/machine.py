@@ -1,0 +1,170 @@
+"""The gated-rollout state machine, as a pure function of (spec, status, verdict, now).
+
+States live in `status.rollout.phase`: Idle (stable serves the current revision), Testing (a canary of
+the candidate is being load-tested), Failed (the candidate failed its gate; stable keeps serving until the
+spec changes). The reconciler applies the returned plan: it renders with the new status (which adds or
+drops the canary plane), starts/cancels runs and posts the events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from chatfleet.controller.cel import parse_duration
+from chatfleet.controller.rollout.verdict import GateVerdict, LoadTestSummary, timed_out
+from chatfleet.controller.spec import (
+    ChatApplication,
+    ChatApplicationStatus,
+    LoadTestStatus,
+    RevisionStatus,
+    RolloutStatus,
+    ScalingStatus,
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class Plan:
+    """What the reconciler must do, and the status it should then write."""
+
+    status: ChatApplicationStatus
+    start_run: str | None = None
+    cancel_runs: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    verdict: GateVerdict | None = None  # outcome decided in this step (drives the LoadTestPassed condition)
+
+
+def run_name(app: ChatApplication, revision: str) -> str:
+    """Unique per revision and generation, so re-testing a revision never reads an old Job's verdict."""
+    return f"{app.metadata.name}-gate-{revision}-{app.metadata.generation or 0}"
+
+
+def _load_test_status(revision: str, verdict: GateVerdict, now: datetime) -> LoadTestStatus:
+    s: LoadTestSummary | None = verdict.summary
+    return LoadTestStatus(
+        revision=revision,
+        passed=verdict.passed,
+        scenario=s.scenario if s else None,
+        requests=s.requests if s else None,
+        ttft_p50_ms=s.ttft_ms.p50 if s else None,
+        ttft_p95_ms=s.ttft_ms.p95 if s else None,
+        ttft_p99_ms=s.ttft_ms.p99 if s else None,
+        error_rate_percent=s.error_rate_percent if s else None,
+        requests_per_second=s.requests_per_second if s else None,
+        tokens_per_second=s.tokens_per_second if s else None,
+        failed_slo=None if verdict.passed else (s.failed_slo() if s else None) or verdict.message,
+        started_at=s.started_at if s else None,
+        finished_at=(s.finished_at if s and s.finished_at else now),
+    )
+
+
+def _calibrated(revision: str, verdict: GateVerdict, now: datetime, previous: ScalingStatus | None):
+    calibration = verdict.summary.calibration if verdict.summary else None
+    if calibration is None or not calibration.streams_per_replica:
+        return previous
+    return ScalingStatus(
+        streams_per_replica=calibration.streams_per_replica,
+        source="calibrated",
+        knee_concurrency=calibration.knee_concurrency,
+        calibrated_at=now,
+        revision=revision,
+    )
+
+
+def plan(
+    app: ChatApplication,
+    spec_revision: str,
+    poll: Callable[[str], GateVerdict | None],
+    now: datetime,
+) -> Plan:
+    """One step of the machine. `poll(run_name)` is only called while the candidate is being tested."""
+    old = app.status
+    status = old.model_copy(deep=True)
+    rev, ro = status.revision, status.rollout
+    spec_dump = app.spec.model_dump(by_alias=True, mode="json")
+    result = Plan(status=status)
+
+    def promote(message: str) -> None:
+        status.revision = RevisionStatus(current=spec_revision, candidate=None, stable_spec=spec_dump)
+        status.rollout = RolloutStatus(phase="Idle", message=message)
+
+    def cancel_running() -> None:
+        if ro.phase == "Testing" and ro.run:
+            result.cancel_runs.append(ro.run)
+
+    if rev.current is None:
+        promote(f"first revision {spec_revision} deployed")
+        result.events.append(Event("Normal", "Deployed", f"revision {spec_revision} deployed"))
+        return result
+    if spec_revision == rev.current:
+        if ro.phase != "Idle":
+            cancel_running()
+            status.revision = RevisionStatus(current=rev.current, stable_spec=spec_dump)
+            status.rollout = RolloutStatus(phase="Idle", message=f"spec returned to revision {rev.current}")
+            if ro.phase == "Testing":
+                result.events.append(
+                    Event(
+                        "Normal",
+                        "GateSuperseded",
+                        f"gate of {rev.candidate} dropped: spec is back at {rev.current}",
+                    )
+                )
+        else:
+            rev.stable_spec = spec_dump  # non-pod fields (scaling, network) may change without a revision
+        return result
+    if app.spec.rollout.strategy == "Immediate":
+        cancel_running()
+        promote(f"revision {spec_revision} rolled out without a gate (strategy Immediate)")
+        result.events.append(Event("Normal", "RolledOut", f"revision {spec_revision} rolled out (Immediate)"))
+        return result
+
+    if ro.phase == "Testing" and rev.candidate == spec_revision and ro.run:
+        timeout = parse_duration(app.spec.rollout.gate_timeout) or 0
+        verdict = poll(ro.run)
+        if verdict is None and ro.started_at and (now - ro.started_at).total_seconds() > timeout:
+            verdict = timed_out(timeout)
+        if verdict is None:
+            return result
+        result.cancel_runs.append(ro.run)
+        result.verdict = verdict
+        status.load_test = _load_test_status(spec_revision, verdict, now)
+        if verdict.passed:
+            status.scaling = _calibrated(spec_revision, verdict, now, old.scaling)
+            promote(verdict.message)
+            result.events.append(
+                Event("Normal", "Promoted", f"revision {spec_revision} promoted: {verdict.message}")
+            )
+        else:
+            status.rollout = RolloutStatus(phase="Failed", run=None, message=verdict.message)
+            result.events.append(
+                Event("Warning", "RolledBack", f"revision {spec_revision} rolled back: {verdict.message}")
+            )
+        return result
+    if ro.phase == "Failed" and rev.candidate == spec_revision:
+        return result  # stays rolled back until the spec changes
+
+    if ro.phase == "Testing" and rev.candidate and rev.candidate != spec_revision:
+        cancel_running()
+        result.events.append(
+            Event(
+                "Normal", "GateSuperseded", f"gate of {rev.candidate} superseded by revision {spec_revision}"
+            )
+        )
+    name = run_name(app, spec_revision)
+    status.revision = RevisionStatus(
+        current=rev.current, candidate=spec_revision, stable_spec=rev.stable_spec
+    )
+    status.rollout = RolloutStatus(
+        phase="Testing", run=name, started_at=now, message=f"load-testing revision {spec_revision}"
+    )
+    result.start_run = name
+    result.events.append(Event("Normal", "GateStarted", f"load-testing revision {spec_revision} ({name})"))
+    return result

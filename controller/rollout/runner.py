@@ -1,0 +1,58 @@
+"""One interface for "run the load test of a candidate and tell me the verdict", wherever it runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from chatfleet.controller.rollout.verdict import GateVerdict
+from chatfleet.controller.spec import LoadTest
+
+
+@dataclass(frozen=True)
+class GateRun:
+    """Everything a runner needs to test one candidate revision of one ChatApplication."""
+
+    app: str
+    namespace: str
+    uid: str
+    name: str  # run name (the Job's name): <app>-gate-<revision>-<generation>
+    revision: str
+    target: str  # base URL of the candidate (the canary Service)
+    image: str  # load-test image (the load tests ship in the chatfleet image)
+    load_test: LoadTest
+    calibrate: bool  # no streamsPerReplica in the spec: find the knee
+    timeout_seconds: int
+
+    def loadtest_args(self, json_file: str, termination_message: str) -> list[str]:
+        """`chatfleet loadtest` arguments with the spec's SLOs (H5's CLI contract)."""
+        lt = self.load_test
+        args = [
+            "loadtest",
+            "--host", self.target,
+            "--scenario", lt.scenario,
+            "--users", str(lt.users),
+            "--spawn-rate", f"{lt.spawn_rate:g}",
+            "--run-time", lt.duration,
+            "--slo-ttft-p95-ms", f"{lt.slo.ttft_p95_ms:g}",
+            "--slo-error-rate-percent", f"{lt.slo.error_rate_percent:g}",
+            "--slo-min-tokens-per-second", f"{lt.slo.min_tokens_per_second:g}",
+            "--json", json_file,
+            "--termination-message", termination_message,
+        ]  # fmt: skip
+        if self.calibrate:
+            args += ["--calibrate", "--max-users", str(lt.users)]
+        return args
+
+
+class GateRunner(Protocol):
+    """Starts, polls and cancels gate runs; every method is idempotent and safe to repeat after a crash."""
+
+    def start(self, run: GateRun) -> None:
+        """Starts the run unless it already exists."""
+
+    def poll(self, run: GateRun) -> GateVerdict | None:
+        """The verdict once the run finished; None while it runs (restarting it if it vanished)."""
+
+    def cancel(self, run_name: str, namespace: str) -> None:
+        """Stops and removes a run (superseded or timed out); no error if it is already gone."""

@@ -1,0 +1,103 @@
+"""Computes the observed status (conditions, replicas, endpoint) after a reconcile step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chatfleet.controller import naming as n
+from chatfleet.controller.conditions import get_condition, set_condition
+from chatfleet.controller.rollout.machine import Plan
+from chatfleet.controller.spec import ChatApplication, ChatApplicationStatus
+
+
+def observed_status(
+    app: ChatApplication,
+    plan: Plan,
+    deployment: dict[str, Any] | None,
+    apply_error: str | None,
+    now: datetime,
+) -> ChatApplicationStatus:
+    """The status to write: the plan's rollout fields plus what the stable Deployment reports."""
+    name, gen = app.metadata.name, app.metadata.generation
+    status = plan.status.model_copy(deep=True)
+    status.observed_generation = gen
+    status.endpoint = n.endpoint(name, app.metadata.namespace)
+    dep = (deployment or {}).get("status", {})
+    replicas, ready = dep.get("replicas", 0), dep.get("readyReplicas", 0)
+    available, updated = dep.get("availableReplicas", 0), dep.get("updatedReplicas", 0)
+    status.replicas, status.ready_replicas = replicas, ready
+    conds = status.conditions
+
+    def put(type_: str, value: str, reason: str, message: str) -> None:
+        nonlocal conds
+        conds = set_condition(conds, type_, value, reason, message, gen, now)
+
+    current = status.revision.current
+    if deployment is None:
+        put("Ready", "False", "Reconciling", "creating the chat Deployment")
+    elif available >= 1 and updated >= replicas:
+        put("Ready", "True", "Available", f"{ready}/{replicas} replicas ready, serving revision {current}")
+    else:
+        put(
+            "Ready",
+            "False",
+            "NotAvailable",
+            f"{available}/{replicas} replicas available; check `kubectl describe deployment {name}` "
+            "for pending or failing pods",
+        )
+
+    rollout = status.rollout
+    rolling = deployment is not None and (
+        updated < replicas or dep.get("observedGeneration", 0) < deployment["metadata"].get("generation", 0)
+    )
+    if rollout.phase == "Testing":
+        put("Progressing", "True", "GateRunning", rollout.message or "load-testing the candidate")
+    elif rolling:
+        put(
+            "Progressing",
+            "True",
+            "RollingOut",
+            f"rolling out revision {current} ({updated}/{replicas} updated)",
+        )
+    else:
+        put("Progressing", "False", "Stable", f"revision {current} rolled out")
+
+    verdict = plan.verdict
+    if apply_error:
+        put("Degraded", "True", "ApplyFailed", apply_error)
+    elif verdict is not None and not verdict.passed:
+        put(
+            "Degraded",
+            "True",
+            verdict.reason,
+            f"revision {status.revision.candidate} rolled back, stable keeps serving {current}: "
+            f"{verdict.message}",
+        )
+    elif rollout.phase != "Failed":
+        put("Degraded", "False", "AsExpected", "no failed rollout or apply error")
+
+    if verdict is not None:
+        put("LoadTestPassed", "True" if verdict.passed else "False", verdict.reason, verdict.message)
+    elif get_condition(conds, "LoadTestPassed") is None:
+        reason = "NotGated" if app.spec.rollout.strategy == "Immediate" else "NoLoadTestYet"
+        put("LoadTestPassed", "Unknown", reason, "no load test has run for this resource yet")
+    status.conditions = conds
+    return status
+
+
+def dump(status: ChatApplicationStatus) -> dict[str, Any]:
+    return status.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+def merge_patch(old: Any, new: Any) -> Any:
+    """RFC 7386 merge patch turning `old` into `new` (null removes a key)."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    patch: dict[str, Any] = {k: None for k in old if k not in new}
+    for key, value in new.items():
+        if key not in old:
+            patch[key] = value
+        elif old[key] != value:
+            patch[key] = merge_patch(old[key], value)
+    return patch
