@@ -21,6 +21,7 @@ TRUNCATED = "truncated stream"
 EMPTY_ANSWER = "empty answer"
 MALFORMED_LINE = "malformed stream line"
 ERROR_EVENT = "error event"
+MIN_DECODE_WINDOW_S = 0.01  # deltas that arrived in one read carry no pace information
 
 
 @dataclass
@@ -114,6 +115,10 @@ class ChatStreamReader:
 
     def _decode_rate(self, tokens: int) -> float | None:
         """Tokens/s after the first delta: the pace a reader sees, independent of TTFT."""
-        if self._ttft_s is None or self._last_s <= self._ttft_s or tokens <= self._first_tokens:
+        if (
+            self._ttft_s is None
+            or self._last_s - self._ttft_s < MIN_DECODE_WINDOW_S
+            or tokens <= self._first_tokens
+        ):
             return None
         return (tokens - self._first_tokens) / (self._last_s - self._ttft_s)
