@@ -63,7 +63,7 @@ def find_knee(steps: list[dict[str, Any]], slo: Slo, headroom: float = DEFAULT_H
     ceiling = knee if knee is not None else float(steps[-1]["users"]) if steps else 1.0
     return {
         "steps": steps,
-        "kneeUsers": None if knee is None else round(knee, 2),
+        "kneeConcurrency": None if knee is None else round(knee, 2),
         "kneeFound": knee is not None,
         "headroom": headroom,
         "streamsPerReplica": max(1, math.floor(ceiling * headroom)),

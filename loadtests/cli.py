@@ -207,7 +207,7 @@ def loadtest(
     if "calibration" in summary:
         calibration = summary["calibration"]
         typer.echo(
-            f"\ncalibration: knee at {calibration['kneeUsers']} users -> streamsPerReplica "
+            f"\ncalibration: knee at {calibration['kneeConcurrency']} users -> streamsPerReplica "
             f"{calibration['streamsPerReplica']} ({calibration['method']})"
         )
     raise typer.Exit(code)

@@ -119,12 +119,12 @@ class ChatUser(FastHttpUser):
         self.history = []
 
     def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/jsonl, application/json"}
+        # The tenant header selects the tenant in dev mode; with auth on the service takes the tenant
+        # from the verified token only, so sending both is harmless and works for either mode.
+        headers = {"Accept": "application/jsonl, application/json", TENANT_HEADER: self.tenant}
         token = self.plan.token_for(self.tenant)
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        else:
-            headers[TENANT_HEADER] = self.tenant
         return headers
 
     def _next_question(self) -> str:

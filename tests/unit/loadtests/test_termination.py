@@ -34,7 +34,7 @@ def big_summary(leaks: int, steps: int, host_chars: int) -> dict:
     summary["calibration"] = {
         "maxUsers": 400,
         "steps": [{"users": i, "ttftP95Ms": 100.0 + i, "requestsPerSecond": 1.0 * i} for i in range(400)],
-        "kneeUsers": 123.4,
+        "kneeConcurrency": 123.4,
         "streamsPerReplica": 98,
         "method": "interpolated",
     }
@@ -52,7 +52,7 @@ def test_huge_summary_is_compacted_below_the_limit_keeping_every_key() -> None:
     assert compact["passed"] is False
     assert compact["verdicts"] == summary["verdicts"]
     assert compact["calibration"]["streamsPerReplica"] == 98
-    assert compact["calibration"]["kneeUsers"] == 123.4
+    assert compact["calibration"]["kneeConcurrency"] == 123.4
 
 
 def test_small_summary_is_kept_whole_without_detail_fields() -> None:
