@@ -81,6 +81,9 @@ async def run_level(base_url: str, concurrency: int) -> dict[str, float]:
         results = await asyncio.gather(*calls, return_exceptions=True)
         wall = time.perf_counter() - started
     ok = [r for r in results if isinstance(r, tuple)]
+    failures = [r for r in results if not isinstance(r, tuple)]
+    if failures:
+        print(f"  first error: {failures[0]!r}", file=sys.stderr)
     ttfts = sorted(r[0] for r in ok)
     return {
         "wall": wall,

@@ -19,12 +19,17 @@ from chatfleet.chat.simulator.state import SimulatorState
 STARTUP_TIMEOUT_S = 10.0
 
 
+LISTEN_BACKLOG = 2048
+
+
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    """Bind before uvicorn starts so the real port is known even when the OS picked it."""
+    """Bind and listen before uvicorn starts: the real port is known even when the OS picked it, and
+    clients that connect as soon as the URL is printed wait in the backlog instead of being refused."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(LISTEN_BACKLOG)
     sock.set_inheritable(True)
     return sock
 

@@ -136,6 +136,10 @@ def build_app(config: SimulatorConfig | None = None) -> FastAPI:
         try:
             body = ChatRequest.model_validate_json(await request.body())
         except ValidationError as error:
+            if deployment is not None:  # counted, so tests can see a bad request was not retried
+                counters = state.counters_for(deployment)
+                counters.requests += 1
+                counters.responses["400"] += 1
             return _validation_error(error)
         deployment = deployment or body.model
         if not deployment:
@@ -378,6 +382,11 @@ def build_app(config: SimulatorConfig | None = None) -> FastAPI:
     @app.put("/_sim/limits/{deployment}")
     async def put_deployment_limits(deployment: str, limits: LimitSettings) -> dict[str, Any]:
         state.set_limits(limits, deployment)
+        return state.snapshot()
+
+    @app.delete("/_sim/limits")
+    async def restore_limits() -> dict[str, Any]:
+        state.restore_limits()
         return state.snapshot()
 
     @app.post("/_sim/reset")

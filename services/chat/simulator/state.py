@@ -80,6 +80,12 @@ class SimulatorState:
             self.deployment_limits[deployment] = limits
             self._quotas.pop(deployment, None)
 
+    def restore_limits(self) -> None:
+        """Back to the start-up limits, without per-deployment overrides."""
+        self.global_limits = self.config.limits
+        self.deployment_limits.clear()
+        self._quotas.clear()
+
     def _quota(self, deployment: str) -> SlidingWindowQuota:
         quota = self._quotas.get(deployment)
         if quota is None:

@@ -23,5 +23,5 @@ def admin(simulator: RunningSimulator) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=simulator.base_url, timeout=10) as client:
         yield client
         client.delete("/_sim/faults").raise_for_status()
-        client.put("/_sim/limits", json={}).raise_for_status()
+        client.delete("/_sim/limits").raise_for_status()
         client.post("/_sim/reset").raise_for_status()

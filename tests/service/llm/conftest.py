@@ -1,0 +1,57 @@
+"""The real simulator on loopback for router resilience tests, plus helpers to build a router pool on it."""
+
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from chatfleet.chat.llm import DeploymentConfig
+from chatfleet.chat.simulator.background import RunningSimulator, run_in_background
+from chatfleet.chat.simulator.config import SimulatorConfig
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[RunningSimulator]:
+    with run_in_background(SimulatorConfig(ttft_ms=10, tokens_per_second=1000, seed=3)) as running:
+        yield running
+
+
+@pytest.fixture
+def admin(simulator: RunningSimulator) -> Iterator[httpx.Client]:
+    """Admin API of the simulator; faults, limits and counters are reset after each test."""
+    with httpx.Client(base_url=simulator.base_url, timeout=10) as client:
+        yield client
+        client.delete("/_sim/faults").raise_for_status()
+        client.delete("/_sim/limits").raise_for_status()
+        client.post("/_sim/reset").raise_for_status()
+
+
+@pytest.fixture
+def pool(simulator: RunningSimulator) -> Callable[..., list[DeploymentConfig]]:
+    """pool("a", "b", ptu={"priority": 1}) -> deployments named after simulator deployments."""
+
+    def build(*names: str, **overrides: dict[str, object]) -> list[DeploymentConfig]:
+        every = list(names) + [name for name in overrides if name not in names]
+        return [
+            DeploymentConfig(
+                name=name,
+                endpoint=simulator.base_url,
+                deployment=name,
+                api_key="test-key",
+                **overrides.get(name, {}),  # type: ignore[arg-type]
+            )
+            for name in every
+        ]
+
+    return build
+
+
+@pytest.fixture
+def calls(admin: httpx.Client) -> Callable[[], dict[str, int]]:
+    """Requests each simulator deployment received so far."""
+
+    def read() -> dict[str, int]:
+        deployments = admin.get("/_sim/state").json()["deployments"]
+        return {name: d["requests"] for name, d in deployments.items() if d["requests"]}
+
+    return read
