@@ -19,6 +19,7 @@ MAX_ANSWER_SENTENCES = 3
 _SOURCE_LINE = re.compile(r"^[ \t]*\[([^\[\]\s]{1,200})\]:[ \t]*", re.MULTILINE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n{2,}|\n(?=[-*#\d])")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_REWRITE_INSTRUCTION = re.compile(r"[^:\n]*\bsearch query\b[^:\n]*:\s*", re.IGNORECASE)
 _SOURCES_LABEL = re.compile(r"\bsources?\s*:\s*$", re.IGNORECASE)
 # fmt: off
 _STOPWORDS = frozenset({
@@ -32,7 +33,8 @@ _STOPWORDS = frozenset({
     "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we",
     "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would",
     "you", "your", "yours", "tell", "please", "explain", "describe", "give", "show", "find", "know",
-    "want", "need", "get", "ask", "question", "answer"
+    "want", "need", "get", "ask", "question", "answer", "hi", "hello", "hey", "thanks", "thank", "ok", "okay",
+    "bye", "yes", "yeah", "cool", "great", "good", "morning"
 })
 # fmt: on
 
@@ -103,8 +105,13 @@ def collect_sources(messages: list[dict[str, object]]) -> list[Source]:
 
 
 def rewrite_query(messages: list[dict[str, object]]) -> str:
-    """A short keyword query, as a rewrite model would produce for the search index."""
-    words = keywords(last_question(messages))
+    """A short keyword query, as a rewrite model would produce for the search index. A user message that is
+    itself an instruction ("Write the search query for this question: ...") contributes only its question."""
+    question = last_question(messages)
+    instruction = _REWRITE_INSTRUCTION.match(question)
+    if instruction:
+        question = question[instruction.end() :]
+    words = keywords(question)
     return " ".join(words[:12]) if words else "0"
 
 

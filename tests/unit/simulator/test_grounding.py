@@ -83,6 +83,19 @@ def test_rewrite_request_gets_keywords_of_the_last_question() -> None:
     assert answer_for(messages) == "refund policy enterprise customers"
 
 
+def test_rewrite_instruction_in_the_user_message_is_not_part_of_the_query() -> None:
+    messages = [
+        {"role": "system", "content": "You turn a support conversation into a search query."},
+        {"role": "user", "content": "Write the search query for this question: Why does error E42 appear?"},
+    ]
+    assert answer_for(messages) == "error e42 appear"
+
+
+def test_small_talk_rewrites_to_zero() -> None:
+    messages = [{"role": "system", "content": "Write a search query."}, {"role": "user", "content": "Hi!"}]
+    assert answer_for(messages) == "0"
+
+
 def test_keywords_drop_stopwords_and_duplicates() -> None:
     assert keywords("What is the HPA and the HPA target?") == ["hpa", "target"]
 
