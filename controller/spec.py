@@ -43,7 +43,6 @@ NAME_LENGTH = Cel(
     message=f"metadata.name must be at most {MAX_NAME_LENGTH} characters "
     "(children add suffixes such as -canary)",
     check=lambda name: len(name) <= MAX_NAME_LENGTH,
-    field_path=".metadata.name",
 )
 MIN_LE_MAX = Cel(
     rule="self.minReplicas <= self.maxReplicas",
@@ -111,6 +110,18 @@ class Model(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown fields are typos, so they are rejected."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+def _full_default(model: type[Model]) -> dict[str, Any]:
+    """The API server checks CEL rules against a default as written, so defaults are spelled out in full."""
+    return model().model_dump(by_alias=True, mode="json", exclude_none=True, exclude_defaults=False)
+
+
+def _object(model: type[Model], description: str) -> Any:
+    """An optional nested object whose default carries every nested default."""
+    return Field(
+        default_factory=model, json_schema_extra={"default": _full_default(model)}, description=description
+    )
 
 
 class Resources(Model):
@@ -252,9 +263,7 @@ class LoadTest(Model):
         "2m", description="Run time, a duration such as 90s or 2m (5s..1h)."
     )
     scenario: Scenario = Field("steady", description="Locust scenario name.")
-    slo: Slo = Field(
-        default_factory=Slo, json_schema_extra={"default": {}}, description="SLOs of the verdict."
-    )
+    slo: Slo = _object(Slo, "SLOs of the verdict.")
     image: str | None = Field(None, max_length=512, description="Load-test image; default: the app's image.")
 
 
@@ -267,9 +276,7 @@ class Rollout(Model):
     gate_timeout: Annotated[str, Field(max_length=16), GATE_TIMEOUT] = Field(
         "15m", description="A gate still running after this long fails (10s..3h, longer than the load test)."
     )
-    load_test: LoadTest = Field(
-        default_factory=LoadTest, json_schema_extra={"default": {}}, description="The gate's load test."
-    )
+    load_test: LoadTest = _object(LoadTest, "The gate's load test.")
 
 
 class Network(Model):
@@ -295,11 +302,6 @@ class Observability(Model):
     app_insights_secret_key: str = Field(
         "connectionString", max_length=253, description="Key of the connection string in that Secret."
     )
-
-
-def _object(model: type[Model], description: str) -> Any:
-    """An optional nested object that defaults to {} so the API server fills in its defaults."""
-    return Field(default_factory=model, json_schema_extra={"default": {}}, description=description)
 
 
 class ChatApplicationSpec(Model):

@@ -1,0 +1,74 @@
+"""The generated CRD on a real API server: accepted, defaulted, and every CEL rule fires with its message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes.client.exceptions import ApiException
+
+from chatfleet.controller.kube import KubeClient
+from chatfleet.controller.loading import InvalidResource, parse_application
+
+CASES = yaml.safe_load((Path(__file__).resolve().parents[2] / "unit/controller/cel_cases.yaml").read_text())
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+def merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in patch.items():
+        out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def server_dry_run_create(kube: KubeClient, doc: dict[str, Any], namespace: str) -> dict[str, Any]:
+    doc = merged(doc, {"metadata": {"namespace": namespace}})
+    return kube.request("POST", kube.path("ChatApplication", namespace), body=doc, query={"dryRun": "All"})
+
+
+def test_crd_is_established_and_defaults_apply(crd, kube: KubeClient, private_namespace: str) -> None:
+    created = server_dry_run_create(kube, CASES["base"], private_namespace)
+    spec = created["spec"]
+    assert spec["scaling"] == {"minReplicas": 2, "maxReplicas": 10, "ttftP95TargetMs": 1200}
+    assert spec["rollout"]["strategy"] == "Gated"
+    assert spec["rollout"]["loadTest"]["slo"] == {
+        "ttftP95Ms": 1500,
+        "errorRatePercent": 1,
+        "minTokensPerSecond": 20,
+    }
+    assert spec["openai"]["deployments"][0]["weight"] == 100
+    # what the API server defaulted, the model defaults identically
+    assert parse_application(created).spec.model_dump(by_alias=True, exclude_none=True, mode="json") == spec
+
+
+@pytest.mark.parametrize("example", ["minimal.yaml", "production.yaml"])
+def test_examples_are_accepted(crd, kube: KubeClient, private_namespace: str, example: str) -> None:
+    for doc in yaml.safe_load_all((EXAMPLES / example).read_text()):
+        if doc["kind"] == "ChatApplication":
+            server_dry_run_create(kube, doc, private_namespace)
+
+
+@pytest.mark.parametrize("case", CASES["cases"], ids=lambda c: c["id"])
+def test_cel_rule_rejects_with_its_message_on_server_and_in_model(
+    case: dict[str, Any], crd, kube: KubeClient, private_namespace: str
+) -> None:
+    expected = f"{case['field']}: Invalid value"
+    if case.get("live_only"):
+        doc = merged(CASES["base"], {"metadata": {"name": case["id"], "namespace": private_namespace}})
+        kube.create(doc)
+        live = kube.get("ChatApplication", private_namespace, case["id"])
+        changed = merged(live, case["update"])
+        with pytest.raises(ApiException) as raised:
+            kube.request("PUT", kube.path("ChatApplication", private_namespace, case["id"]), body=changed)
+    else:
+        doc = merged(CASES["base"], case["patch"])
+        with pytest.raises(InvalidResource) as model_error:
+            parse_application(doc)
+        assert f"{case['field']}: {case['message']}" in model_error.value.errors
+        with pytest.raises(ApiException) as raised:
+            server_dry_run_create(kube, doc, private_namespace)
+    assert raised.value.status == 422, raised.value.body
+    assert case["message"] in raised.value.body, raised.value.body
+    assert expected in raised.value.body, raised.value.body

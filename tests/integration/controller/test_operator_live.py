@@ -1,0 +1,201 @@
+"""The operator against the real control plane: create, update, drift repair, idempotence, deletion."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from chatfleet.controller import naming as n
+from chatfleet.controller.context import OperatorContext
+from chatfleet.controller.drift import is_subset
+from chatfleet.controller.handlers.reconcile import reconcile
+from chatfleet.controller.kube import KubeClient
+from chatfleet.controller.loading import parse_application
+from chatfleet.controller.render import render
+from chatfleet.controller.rollout.job_runner import JobRunner
+from chatfleet.controller.settings import OperatorSettings
+
+CHILD_KINDS = ["ServiceAccount", "ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler",
+               "PodDisruptionBudget", "NetworkPolicy"]  # fmt: skip
+
+
+def children(kube: KubeClient, namespace: str, name: str) -> dict[tuple[str, str], dict[str, Any]]:
+    selector = f"{n.INSTANCE}={name},{n.MANAGED_BY}={n.FIELD_MANAGER}"
+    return {
+        (kind, obj["metadata"]["name"]): obj
+        for kind in CHILD_KINDS
+        for obj in kube.list(kind, namespace, selector)
+    }
+
+
+def condition(app: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    return next((c for c in app.get("status", {}).get("conditions", []) if c["type"] == type_), None)
+
+
+def expected_children(kube: KubeClient, namespace: str, name: str) -> list[dict[str, Any]]:
+    return render(parse_application(kube.get("ChatApplication", namespace, name)))
+
+
+def converged(kube: KubeClient, namespace: str, name: str) -> bool:
+    """Every rendered child is live and carries what render() says (live may add defaults)."""
+    body = kube.get("ChatApplication", namespace, name)
+    if body is None or body.get("status", {}).get("observedGeneration") != body["metadata"]["generation"]:
+        return False
+    live = children(kube, namespace, name)
+    desired = render(parse_application(body))
+    if len(live) != len(desired):
+        return False
+    for manifest in desired:
+        obj = live.get((manifest["kind"], manifest["metadata"]["name"]))
+        body_fields = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "metadata")}
+        if obj is None or not is_subset(body_fields, obj):
+            return False
+    return True
+
+
+def test_create_makes_every_child_and_reports_ready(
+    operator, kube: KubeClient, namespace: str, app_doc, wait
+) -> None:
+    kube.create(app_doc("support", namespace, {"spec": {"scaling": {"minReplicas": 1, "maxReplicas": 3}}}))
+    wait(lambda: converged(kube, namespace, "support"), 60, "children converged\n" + operator.log())
+    live = children(kube, namespace, "support")
+    assert sorted(k for k, _ in live) == sorted(CHILD_KINDS)
+    for obj in live.values():
+        (owner,) = obj["metadata"]["ownerReferences"]
+        assert owner["kind"] == "ChatApplication" and owner["name"] == "support" and owner["controller"]
+        managers = {
+            m["manager"] for m in obj["metadata"].get("managedFields", []) if m["operation"] == "Apply"
+        }
+        assert managers == {n.FIELD_MANAGER}
+    sa = live[("ServiceAccount", "support")]
+    assert (
+        sa["metadata"]["annotations"][n.WORKLOAD_IDENTITY_CLIENT_ID] == "00000000-0000-0000-0000-000000000001"
+    )
+    # Pods really run (KWOK node) under the namespace's `restricted` Pod Security admission.
+    body = wait(
+        lambda: (
+            (b := kube.get("ChatApplication", namespace, "support"))
+            and (condition(b, "Ready") or {}).get("status") == "True"
+            and b
+        ),
+        60,
+        "Ready=True\n" + operator.log(),
+    )
+    status = body["status"]
+    assert status["endpoint"] == f"http://support.{namespace}.svc:8000"
+    assert status["replicas"] >= 1 and status["revision"]["current"]
+    assert {c["type"] for c in status["conditions"]} == {"Ready", "Progressing", "Degraded", "LoadTestPassed"}
+    events = kube.list("Event", namespace)
+    assert any(e["reason"] == "Deployed" and e["involvedObject"]["name"] == "support" for e in events)
+
+
+def test_update_changes_children_and_observed_generation(
+    operator, kube: KubeClient, namespace: str, app_doc, wait
+) -> None:
+    kube.create(app_doc("upd", namespace, {"spec": {"rollout": {"strategy": "Immediate"}}}))
+    wait(lambda: converged(kube, namespace, "upd"), 60, "first convergence\n" + operator.log())
+    body = kube.get("ChatApplication", namespace, "upd")
+    body["spec"]["scaling"]["maxReplicas"] = 7
+    body["spec"]["image"] = "registry.example/chat:2.0.0"
+    updated = kube.request("PUT", kube.path("ChatApplication", namespace, "upd"), body=body)
+    generation = updated["metadata"]["generation"]
+    wait(lambda: converged(kube, namespace, "upd"), 60, "second convergence\n" + operator.log())
+    body = kube.get("ChatApplication", namespace, "upd")
+    assert body["status"]["observedGeneration"] == generation
+    assert kube.get("HorizontalPodAutoscaler", namespace, "upd")["spec"]["maxReplicas"] == 7
+    deployment = kube.get("Deployment", namespace, "upd")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example/chat:2.0.0"
+    config_maps = [k for k in children(kube, namespace, "upd") if k[0] == "ConfigMap"]
+    assert len(config_maps) == 1, "the previous revision's ConfigMap is pruned"
+
+
+def test_hand_deleted_and_hand_edited_children_are_repaired(
+    operator, kube: KubeClient, namespace: str, app_doc, wait
+) -> None:
+    kube.create(app_doc("drift", namespace))
+    wait(lambda: converged(kube, namespace, "drift"), 60, "convergence\n" + operator.log())
+    kube.delete("NetworkPolicy", namespace, "drift")
+    wait(
+        lambda: kube.get("NetworkPolicy", namespace, "drift"),
+        20,
+        "NetworkPolicy re-created\n" + operator.log(),
+    )
+    kube.request(
+        "PATCH",
+        kube.path("Deployment", namespace, "drift"),
+        body={"spec": {"template": {"spec": {"containers": [{"name": "chat", "image": "evil:latest"}]}}}},
+        content_type="application/strategic-merge-patch+json",
+    )
+    kube.request(
+        "PATCH",
+        kube.path("Service", namespace, "drift"),
+        body={"spec": {"selector": {n.TRACK: "canary"}}},
+        content_type="application/merge-patch+json",
+    )
+
+    def repaired() -> bool:
+        image = kube.get("Deployment", namespace, "drift")["spec"]["template"]["spec"]["containers"][0][
+            "image"
+        ]
+        selector = kube.get("Service", namespace, "drift")["spec"]["selector"]
+        return image == "registry.example/chat:1.0.0" and selector[n.TRACK] == "stable"
+
+    wait(repaired, 20, "hand edits reverted\n" + operator.log())
+
+
+def test_unchanged_resync_writes_nothing(operator, kube: KubeClient, namespace: str, app_doc, wait) -> None:
+    kube.create(app_doc("steady", namespace, {"spec": {"scaling": {"minReplicas": 1}}}))
+    wait(lambda: converged(kube, namespace, "steady"), 60, "convergence\n" + operator.log())
+    wait(
+        lambda: (
+            (condition(kube.get("ChatApplication", namespace, "steady"), "Ready") or {}).get("status")
+            == "True"
+        ),
+        60,
+        "Ready\n" + operator.log(),
+    )
+    time.sleep(2)  # let the Deployment status settle
+
+    def versions() -> dict[Any, str]:
+        live = children(kube, namespace, "steady")
+        # a Deployment's resourceVersion moves with its status (controller manager); its spec moves generation
+        out = {
+            k: v["metadata"]["generation" if k[0] == "Deployment" else "resourceVersion"]
+            for k, v in live.items()
+        }
+        app = kube.get("ChatApplication", namespace, "steady")
+        out["app"] = app["metadata"]["resourceVersion"]
+        return out
+
+    before = versions()
+    time.sleep(7)  # > two resync periods (CHATFLEET_OPERATOR_RESYNC_SECONDS=3)
+    assert versions() == before
+
+
+def test_second_reconcile_makes_zero_writes(
+    cluster, crd, kube: KubeClient, private_namespace: str, app_doc
+) -> None:
+    """In-process, counting the operator's own API calls (no operator watches this namespace)."""
+    counted = KubeClient(cluster.api_client())
+    ctx = OperatorContext(
+        settings=OperatorSettings(),
+        kube=counted,
+        runner=JobRunner(counted),
+        executor=None,  # type: ignore[arg-type]
+    )
+    kube.create(app_doc("count", private_namespace))
+    reconcile(ctx, kube.get("ChatApplication", private_namespace, "count"))
+    first = counted.writes
+    assert first == 7 + 1 + 1  # seven children, the status, the "Deployed" event
+    reads_before = counted.reads
+    reconcile(ctx, kube.get("ChatApplication", private_namespace, "count"))
+    assert counted.writes == first, counted.calls
+    assert counted.reads - reads_before == 7  # 3 lists + 4 gets
+
+
+def test_delete_leaves_nothing_behind(operator, kube: KubeClient, namespace: str, app_doc, wait) -> None:
+    kube.create(app_doc("gone", namespace))
+    wait(lambda: converged(kube, namespace, "gone"), 60, "convergence\n" + operator.log())
+    kube.delete("ChatApplication", namespace, "gone")
+    wait(lambda: not children(kube, namespace, "gone"), 60, "garbage collection")
+    assert kube.get("ChatApplication", namespace, "gone") is None
