@@ -2,7 +2,7 @@
 
 import typer
 
-from chatfleet import __version__
+from chatfleet import __version__, stack
 
 app = typer.Typer(
     name="chatfleet",
@@ -34,7 +34,7 @@ def _register_parts() -> None:
     from chatfleet.devcluster import cli as devcluster_cli
     from chatfleet.loadtests import cli as loadtests_cli
 
-    for part in (controller_cli, devcluster_cli, chat_cli, loadtests_cli):
+    for part in (controller_cli, devcluster_cli, chat_cli, loadtests_cli, stack):
         part.register(app)
 
 

@@ -1,0 +1,371 @@
+"""`chatfleet up`: the whole system on one machine, on embedded defaults, for newcomers and for tests.
+
+Brings up, in order: the control plane built from source (KWOK fake nodes make pods Running), the CRD,
+the Azure-OpenAI simulator, the chat service with its UI on loopback, the operator with the gate's local
+runner, and the sample ChatApplication of examples/local-stack.yaml. The operator then runs the gated
+rollout's load test against the loopback chat service (no kubelet here, so no real pod serves traffic),
+and the command prints where to chat, `kubectl get chatapp`, and how to stop. Every process it starts
+lives in its own process group and is stopped on exit, Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import httpx
+import typer
+import yaml
+
+from chatfleet.paths import CRDS_DIR, EXAMPLES_DIR, REPO_ROOT
+
+GROUP, VERSION, PLURAL = "chatfleet.dev", "v1alpha1", "chatapplications"
+SAMPLE = EXAMPLES_DIR / "local-stack.yaml"
+STOP_GRACE_SECONDS = 15.0
+
+
+class StackError(RuntimeError):
+    """A step of the local stack failed; the message names the step and where its log is."""
+
+
+class _Terminated(Exception):
+    """Raised from the SIGTERM handler so SIGTERM unwinds like Ctrl-C."""
+
+
+def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
+    raise _Terminated
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalStack:
+    """Owns every process of the local stack; `stop()` ends them all, whatever state start-up reached."""
+
+    def __init__(self, workdir: Path, port: int, progress: Callable[[str], None]) -> None:
+        self.workdir = workdir.resolve()
+        self.port = port
+        self.progress = progress
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.cluster: Any = None
+        self.simulator_url = ""
+        self.chat_url = ""
+        self.app_name = ""
+        self.namespace = "default"
+
+    # ----- processes ---------------------------------------------------------------------------------
+
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        log = self.workdir / "logs" / f"{name}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "chatfleet", *args],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO_ROOT,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+            )
+        self.processes[name] = process
+        return process
+
+    def _log_tail(self, name: str, lines: int = 15) -> str:
+        log = self.workdir / "logs" / f"{name}.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def check_alive(self) -> None:
+        """Raises StackError naming the first process that has exited, with the end of its log."""
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise StackError(
+                    f"{name} exited with code {process.returncode}; last lines of "
+                    f"{self.workdir / 'logs' / (name + '.log')}:\n{self._log_tail(name)}"
+                )
+        if self.cluster is not None:
+            self.cluster.check_alive()
+
+    def _wait(self, what: str, ready: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            with contextlib.suppress(httpx.HTTPError, OSError):
+                if ready():
+                    return
+            time.sleep(0.3)
+        raise StackError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    def pids(self) -> list[int]:
+        """Every process id the stack started (tests prove none survives `stop`)."""
+        own = [process.pid for process in self.processes.values()]
+        return own + (self.cluster.pids() if self.cluster is not None else [])
+
+    # ----- start-up ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        from chatfleet.devcluster.cluster import LocalCluster
+
+        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        self.progress(
+            "starting the control plane (etcd, kube-apiserver, controller-manager, scheduler, KWOK)"
+        )
+        self.cluster = LocalCluster(
+            nodes=1,
+            workdir=self.workdir / "cluster",
+            kubeconfig=self.workdir / "kubeconfig",
+            progress=self.progress,
+        )
+        self.cluster.start()
+        self.progress(f"control plane ready in {self.cluster.startup_seconds:.1f} s at {self.cluster.server}")
+        self._apply_crd()
+        self._start_simulator()
+        self._start_chat_service()
+        self._start_operator()
+        self._apply_sample()
+
+    def _apply_crd(self) -> None:
+        from kubernetes import client
+
+        self.progress("installing the ChatApplication CRD")
+        body = yaml.safe_load((CRDS_DIR / "chatapplications.chatfleet.dev.yaml").read_text())
+        with self.cluster.api_client() as api:
+            extensions = client.ApiextensionsV1Api(api)
+            extensions.create_custom_resource_definition(body)
+
+            def established() -> bool:
+                crd = extensions.read_custom_resource_definition(body["metadata"]["name"])
+                conditions = (crd.status and crd.status.conditions) or []
+                return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+            self._wait("the CRD to be established", established, 30)
+
+    def _start_simulator(self) -> None:
+        port = _free_port()
+        self.simulator_url = f"http://127.0.0.1:{port}"
+        self.progress(f"starting the Azure OpenAI simulator on {self.simulator_url}")
+        self._spawn("simulator", ["simulator", "--host", "127.0.0.1", "--port", str(port)])
+        self._wait(
+            "the simulator", lambda: httpx.get(f"{self.simulator_url}/_sim/state", timeout=2).is_success, 60
+        )
+
+    def _start_chat_service(self) -> None:
+        self.chat_url = f"http://127.0.0.1:{self.port}"
+        deployments = [
+            {
+                "name": "local-ptu",
+                "endpoint": self.simulator_url,
+                "deployment": "gpt-4o",
+                "type": "ProvisionedManaged",
+                "priority": 1,
+                "api_key": "local-simulator",
+            },
+            {
+                "name": "local-paygo",
+                "endpoint": self.simulator_url,
+                "deployment": "gpt-4o-mini",
+                "type": "GlobalStandard",
+                "priority": 2,
+                "api_key": "local-simulator",
+            },
+        ]
+        self.progress(f"starting the chat service and its UI on {self.chat_url} (local index, sample corpus)")
+        self._spawn(
+            "chat-service",
+            ["serve", "--host", "127.0.0.1", "--port", str(self.port), "--dev"],
+            env={"CHATFLEET_OPENAI_DEPLOYMENTS": _json(deployments)},
+        )
+        self._wait(
+            "the chat service to be ready",
+            lambda: httpx.get(f"{self.chat_url}/readyz", timeout=2).is_success,
+            180,
+        )
+
+    def _start_operator(self) -> None:
+        self.progress("starting the operator (gate runner: local load-test process)")
+        self._spawn(
+            "operator",
+            ["operator", "run", "--namespace", self.namespace],
+            env={
+                "KUBECONFIG": str(self.cluster.kubeconfig),
+                "CHATFLEET_OPERATOR_GATE_RUNNER": "local",
+                "CHATFLEET_OPERATOR_LOCAL_GATE_HOST": self.chat_url,
+                "CHATFLEET_OPERATOR_GATE_POLL_SECONDS": "1",
+            },
+        )
+
+    def _apply_sample(self) -> None:
+        from kubernetes import client
+
+        body = yaml.safe_load(SAMPLE.read_text())
+        self.app_name = body["metadata"]["name"]
+        self.namespace = body["metadata"].get("namespace", self.namespace)
+        body["metadata"].setdefault("annotations", {})["chatfleet.dev/loadtest-host"] = self.chat_url
+        for deployment in body["spec"]["openai"]["deployments"]:
+            deployment["endpoint"] = self.simulator_url
+        self.progress(f"applying the sample ChatApplication {self.namespace}/{self.app_name} ({SAMPLE.name})")
+        with self.cluster.api_client() as api:
+            client.CustomObjectsApi(api).create_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, body
+            )
+
+    # ----- waiting for the result --------------------------------------------------------------------
+
+    def chat_application(self) -> dict[str, Any]:
+        from kubernetes import client
+
+        with self.cluster.api_client() as api:
+            return client.CustomObjectsApi(api).get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, self.app_name
+            )
+
+    def wait_ready(self, timeout: float) -> dict[str, Any]:
+        """Waits for Ready=True with LoadTestPassed=True, printing each condition change as it happens."""
+        seen: dict[str, tuple[str, str]] = {}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            app = self.chat_application()
+            conditions = {c["type"]: c for c in (app.get("status") or {}).get("conditions", [])}
+            for kind, condition in conditions.items():
+                state = (condition["status"], condition.get("reason", ""))
+                if seen.get(kind) != state:
+                    seen[kind] = state
+                    self.progress(
+                        f"  {kind}={condition['status']} ({condition.get('reason', '')}): "
+                        f"{condition.get('message', '')}"
+                    )
+            ready = conditions.get("Ready", {}).get("status") == "True"
+            passed = conditions.get("LoadTestPassed", {}).get("status")
+            if ready and passed == "True":
+                return app
+            if passed == "False" and conditions.get("Progressing", {}).get("status") != "True":
+                raise StackError(
+                    f"the gated rollout failed: {conditions['LoadTestPassed'].get('message', '')}"
+                )
+            time.sleep(1.0)
+        raise StackError(f"timed out after {timeout:.0f} s waiting for {self.app_name} to become Ready")
+
+    def get_table(self) -> str:
+        """`kubectl get chatapp` as the API server prints it (server-side Table with the printer columns)."""
+        with self.cluster.api_client() as api:
+            response = api.call_api(
+                f"/apis/{GROUP}/{VERSION}/namespaces/{self.namespace}/{PLURAL}",
+                "GET",
+                header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+                response_type="object",
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+            )
+        columns = [c["name"].upper() for c in response["columnDefinitions"] if c.get("priority", 0) == 0]
+        indexes = [i for i, c in enumerate(response["columnDefinitions"]) if c.get("priority", 0) == 0]
+        rows = [[str(row["cells"][i]) for i in indexes] for row in response["rows"]]
+        widths = [max(len(x) for x in column) for column in zip(columns, *rows, strict=False)]
+        return "\n".join(
+            "   ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip()
+            for line in [columns, *rows]
+        )
+
+    # ----- shutdown ----------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """SIGTERM to every process group (operator first, control plane last), SIGKILL after a grace."""
+        for name in ("operator", "chat-service", "simulator"):
+            process = self.processes.get(name)
+            if process is not None and process.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)  # the gate's load-test runs live in these groups too
+        if self.cluster is not None:
+            self.cluster.stop()
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+@contextlib.contextmanager
+def _signals_unwind() -> Iterator[None]:
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def up(
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port of the chat service and UI.")
+    ] = 8000,
+    workdir: Annotated[
+        Path, typer.Option("--workdir", help="State of this run: logs, kubeconfig, cluster data.")
+    ] = Path(".chatfleet/up"),
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=10, help="Seconds to wait for the sample app to become Ready.")
+    ] = 600.0,
+    exit_when_ready: Annotated[
+        bool, typer.Option("--exit-when-ready", help="Stop everything once the app is Ready (for scripts).")
+    ] = False,
+) -> None:
+    """Bring up the whole local stack on embedded defaults and run the gated rollout once."""
+
+    def progress(message: str) -> None:
+        typer.echo(f"[chatfleet up] {message}", err=True)
+
+    stack = LocalStack(workdir, port, progress)
+    with _signals_unwind():
+        try:
+            stack.start()
+            stack.wait_ready(timeout)
+            typer.echo(
+                f"\nchatfleet is up.\n\n"
+                f"  chat UI:     {stack.chat_url}/   (dev mode: pick the tenant contoso or fabrikam)\n"
+                f"  API:         {stack.chat_url}/chat/stream, {stack.chat_url}/v1/chat/completions\n"
+                f"  simulator:   {stack.simulator_url}/_sim/state\n"
+                f"  kubeconfig:  export KUBECONFIG={stack.cluster.kubeconfig}\n"
+                f"  logs:        {stack.workdir / 'logs'}\n\n"
+                f"$ kubectl get chatapp -n {stack.namespace}\n{stack.get_table()}\n"
+            )
+            if exit_when_ready:
+                return
+            typer.echo("Press Ctrl-C to stop every process of the stack.")
+            while True:
+                stack.check_alive()
+                time.sleep(1.0)
+        except (KeyboardInterrupt, _Terminated):
+            progress("stopping")
+        except StackError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
+        finally:
+            stack.stop()
+            progress("stopped; every process of the stack has exited")
+
+
+def register(app: typer.Typer) -> None:
+    """Adds `chatfleet up` to the root CLI."""
+    app.command("up")(up)
