@@ -1,10 +1,174 @@
-"""CLI commands of the chat service part."""
+"""`chatfleet serve`: the chat service; plus the simulator's and ingestion's commands of this part.
+
+With nothing configured, `serve` is a complete local demo: dev mode (no sign-in, tenant picked in the UI),
+a local index built from the two-tenant sample corpus in examples/corpus, and its own simulator as the
+model. Dev mode is never implied on a non-loopback address: exposing an unauthenticated service needs an
+explicit `--dev`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from chatfleet.chat.simulator import cli as simulator_cli
 
+SAMPLE_INDEX_NAME = "sample-index.sqlite"
+
 
 def register(app: typer.Typer) -> None:
     """Adds this part's commands to the root CLI."""
+    app.command("serve")(serve)
     simulator_cli.register(app)
+    try:
+        from chatfleet.chat import ingest_cli
+    except ImportError:  # ingestion lands separately; serve and simulator work without it
+        return
+    ingest_cli.register(app)
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
+
+
+def _auth_configured() -> bool:
+    return any(os.environ.get(name) for name in ("CHATFLEET_AUTH_MODE", "CHATFLEET_AUTH_ISSUER"))
+
+
+def serve(
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free port).")
+    ] = 8000,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind (0.0.0.0 in a container).")
+    ] = "127.0.0.1",
+    index: Annotated[
+        Path | None, typer.Option("--index", help="Local index file (default: CHATFLEET_INDEX_PATH).")
+    ] = None,
+    dev: Annotated[
+        bool | None,
+        typer.Option(
+            "--dev/--no-dev",
+            help="Dev mode (auth off, tenant from X-Chatfleet-Tenant). Default: on loopback without auth.",
+        ),
+    ] = None,
+    simulator_ttft_ms: Annotated[
+        float,
+        typer.Option(
+            "--simulator-ttft-ms", min=0, help="TTFT of the built-in simulator (no deployments set)."
+        ),
+    ] = 150.0,
+    simulator_tokens_per_second: Annotated[
+        float,
+        typer.Option("--simulator-tokens-per-second", min=0.001, help="Pace of the built-in simulator."),
+    ] = 60.0,
+) -> None:
+    """Run the chat service (API + UI). With nothing configured: local index, sample corpus, own simulator."""
+    import asyncio
+    import logging
+
+    from pydantic import ValidationError
+
+    dev_mode = dev if dev is not None else (_is_loopback(host) and not _auth_configured())
+    overrides: dict[str, object] = {}
+    if dev_mode:
+        overrides["dev_mode"] = True
+        if not _auth_configured():
+            overrides["auth_mode"] = "none"
+    if index is not None:
+        overrides["index_path"] = index
+    try:
+        from chatfleet.chat.config import Settings
+
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        for problem in error.errors():
+            where = ".".join(str(p) for p in problem["loc"])
+            typer.echo(f"error: invalid setting {where or '(settings)'}: {problem['msg']}", err=True)
+        raise typer.Exit(2) from None
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(_serve(settings, host, port, simulator_ttft_ms, simulator_tokens_per_second))
+    except LocalSetupError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+class LocalSetupError(Exception):
+    """The local defaults cannot be provided (message says which setting to set instead)."""
+
+
+async def _serve(settings: object, host: str, port: int, ttft_ms: float, tokens_per_second: float) -> None:
+    from chatfleet.chat.app import create_app
+    from chatfleet.chat.config import Settings
+    from chatfleet.chat.llm import DeploymentConfig
+    from chatfleet.chat.serving import bind, make_server
+
+    assert isinstance(settings, Settings)
+    simulator = None
+    updates: dict[str, object] = {}
+    if not settings.openai_deployments:
+        if not settings.dev_mode:
+            raise LocalSetupError(
+                "CHATFLEET_OPENAI_DEPLOYMENTS is empty (a built-in simulator is only used in dev mode)"
+            )
+        from chatfleet.chat.simulator import background
+        from chatfleet.chat.simulator.config import SimulatorConfig
+
+        simulator = await background.start(
+            SimulatorConfig(ttft_ms=ttft_ms, tokens_per_second=tokens_per_second)
+        )
+        updates["openai_deployments"] = [
+            DeploymentConfig(
+                name="simulator",
+                endpoint=simulator.base_url,
+                deployment="gpt-4o-mini",
+                api_key="local-simulator",
+            )  # type: ignore[call-arg]
+        ]
+        print(f"built-in simulator at {simulator.base_url}", flush=True)
+    if settings.search_backend == "local" and settings.index_path is None:
+        if not settings.dev_mode:
+            raise LocalSetupError(
+                "CHATFLEET_INDEX_PATH is not set (the sample index is only used in dev mode)"
+            )
+        updates["index_path"] = await _sample_index()
+    elif settings.search_backend == "local" and not _is_file(settings.index_path):
+        raise LocalSetupError(
+            f"index file {settings.index_path} does not exist; build it with `chatfleet ingest`"
+        )
+    if updates:
+        settings = settings.model_copy(update=updates)
+    try:
+        sock = bind(host, port)
+    except OSError as error:
+        raise LocalSetupError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    bound_host, bound_port = sock.getsockname()[:2]
+    app = create_app(settings)
+    server = make_server(
+        app,
+        shutdown_grace_s=settings.shutdown_grace_s,
+        drain_delay_s=settings.drain_delay_s,
+        log_level=settings.log_level,
+    )
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    print(f"chatfleet chat service listening on http://{shown}:{bound_port}", flush=True)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        if simulator is not None:
+            await simulator.aclose()
+
+
+def _is_file(path: Path | None) -> bool:
+    return path is not None and path.is_file()
+
+
+async def _sample_index() -> Path:
+    """Builds (once per corpus change) the local index of examples/corpus/<tenant>/ in the user cache."""
+    from chatfleet.chat.sample_index import build_sample_index
+
+    return await build_sample_index()

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     )
     auth_tenant_claim: str = Field("tid", description="Claim that names the caller's tenant.")
     auth_algorithms: StrList = Field(["RS256"], description="Accepted JWT signature algorithms (fixed list).")
+    auth_leeway_s: float = Field(60.0, ge=0, le=300, description="Clock skew tolerated on exp/nbf/iat.")
+    auth_jwks_min_refresh_s: float = Field(
+        30.0, ge=1, description="Minimum interval between JWKS refetches (unknown kid / key rotation)."
+    )
     auth_client_id: str | None = Field(None, description="Entra app (SPA) client id the UI signs in with.")
     auth_authority: str | None = Field(None, description="Entra authority the UI redirects to for sign-in.")
     auth_scopes: StrList = Field([], description="Scopes the UI requests, e.g. api://support-bot/chat.")
@@ -108,7 +112,16 @@ class Settings(BaseSettings):
     search_api_key: SecretStr | None = Field(
         None, description="Azure AI Search key fallback (default: azure-identity)."
     )
-    default_top: int = Field(3, ge=1, le=50, description="Sources retrieved per turn unless overridden.")
+    embedder: Literal["wordllama", "minilm"] = Field(
+        "wordllama", description="Offline embedding model of the local index (the one it was built with)."
+    )
+    search_query_vectors: Literal["local", "index"] = Field(
+        "local", description="Azure AI Search query vectors: embedded locally, or by the index's vectorizer."
+    )
+    search_semantic_configuration: str = Field(
+        "default", description="Azure AI Search semantic configuration name."
+    )
+    default_top: int = Field(5, ge=1, le=50, description="Sources retrieved per turn unless overridden.")
     max_top: int = Field(10, ge=1, le=50, description="Largest `top` override a caller may ask for.")
     default_retrieval_mode: Literal["hybrid", "text", "vectors"] = Field(
         "hybrid", description="Default retrieval mode."

@@ -22,24 +22,31 @@ class CitationFilter:
 
     def feed(self, text: str) -> str:
         out: list[str] = []
-        for char in text:
-            if self._held:
-                self._held += char
-                if char == "]":
-                    out.append(self._resolve(self._held))
-                    self._held = ""
-                elif char in "[\n" or len(self._held) > MAX_CITATION_CHARS:
-                    # Not a citation after all: release all but a new opening bracket.
-                    if char == "[":
-                        out.append(self._held[:-1])
-                        self._held = "["
-                    else:
-                        out.append(self._held)
-                        self._held = ""
-            elif char == "[":
+        i, n = 0, len(text)
+        while i < n:
+            if not self._held:
+                start = text.find("[", i)
+                if start < 0:
+                    out.append(text[i:])
+                    break
+                out.append(text[i:start])
                 self._held = "["
-            else:
-                out.append(char)
+                i = start + 1
+                continue
+            char = text[i]
+            i += 1
+            self._held += char
+            if char == "]":
+                out.append(self._resolve(self._held))
+                self._held = ""
+            elif char in "[\n" or len(self._held) > MAX_CITATION_CHARS:
+                # Not a citation after all: release all but a new opening bracket.
+                if char == "[":
+                    out.append(self._held[:-1])
+                    self._held = "["
+                else:
+                    out.append(self._held)
+                    self._held = ""
         return "".join(out)
 
     def flush(self) -> str:

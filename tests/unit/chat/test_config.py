@@ -86,7 +86,7 @@ def test_backends_need_their_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_deployments_parsed_and_validated(monkeypatch: pytest.MonkeyPatch) -> None:
-    pool = '[{"name": "a", "endpoint": "https://aoai.example", "deployment": "gpt-4o", "apiKey": "sk-TOPSECRET"}]'
+    pool = '[{"name": "a", "endpoint": "https://aoai.example", "deployment": "d", "apiKey": "sk-TOPSECRET"}]'
     settings = make(monkeypatch, openai_deployments=pool, **ENTRA)
     assert settings.openai_deployments[0].name == "a"
     assert "TOPSECRET" not in repr(settings.openai_deployments[0])  # secrets never printed

@@ -43,7 +43,8 @@ def test_mounted_folder_adds_newer_version_and_pins_select(tmp_path: Path) -> No
     ("text", "message"),
     [
         (
-            "id: answer\nversion: '1'\nkind: chat\nvariables: [question, sources]\nsystem: s\nuser: '${question} ${sources}'\n",
+            "id: answer\nversion: '1'\nkind: chat\nvariables: [question, sources]\n"
+            "system: s\nuser: '${question} ${sources}'\n",
             "already defined",
         ),
         ("id: extra\nversion: '1'\nkind: text\nvariables: [name]\ntext: 'hello ${nmae}'\n", "not declared"),

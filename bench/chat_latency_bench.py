@@ -1,0 +1,290 @@
+"""Added time-to-first-token of the chat service over calling the model (the simulator) directly.
+
+Starts the simulator and the service (one uvicorn worker, dev mode, local sample index) as subprocesses on
+loopback, then measures at each concurrency:
+  * direct:   TTFT of a streamed chat completion sent straight to the simulator (the same answer prompt);
+  * service:  TTFT of POST /chat/stream (first content line), retrieval included;
+  * service - retrieval: the same, minus the retrieval time the service reports in `Server-Timing`.
+Added TTFT = service percentile - direct percentile. Targets (issue 4): added p50 <= 3 ms and p99 <= 15 ms
+without retrieval at one worker; 256 concurrent streams with no error.
+
+Usage: .venv/bin/python bench/chat_latency_bench.py [--concurrency 1 64 256] [--requests-per-level 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+CHATFLEET = [sys.executable, "-m", "chatfleet"]
+QUESTIONS = {
+    "contoso": [
+        "How do I fix VPN error GP-4012?",
+        "How long is parental leave?",
+        "What is the hotel limit in London?",
+        "How often are laptops replaced?",
+        "How do I report a phishing email?",
+    ],
+    "fabrikam": [
+        "What does error E1 mean?",
+        "How long is the warranty?",
+        "Does the camera support 5 GHz Wi-Fi?",
+        "When do firmware updates run?",
+        "What are the phone support hours?",
+    ],
+}
+LISTENING = re.compile(r"listening on (http://\S+)")
+
+
+@dataclass
+class Samples:
+    ttft_s: list[float] = field(default_factory=list)
+    retrieval_s: list[float] = field(default_factory=list)
+    errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
+
+    def fail(self, kind: str) -> None:
+        self.errors += 1
+        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str]) -> Iterator[str]:
+    """Runs a chatfleet command, yields the URL it prints, stops it with SIGTERM afterwards."""
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO
+    )
+    try:
+        deadline = time.monotonic() + 120
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{args[3]} exited with {proc.wait()}")
+            match = LISTENING.search(line)
+            if match:
+                yield match.group(1)
+                return
+        raise RuntimeError(f"{args[3]} did not start")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def answer_messages(question: str) -> list[dict[str, str]]:
+    """The prompt the service sends for `question` (shipped template, three sample sources)."""
+    from chatfleet.chat.prompts.library import PromptLibrary
+
+    corpus = sorted((REPO / "examples" / "corpus" / "contoso").glob("*.md"))[:3]
+    sources = "\n".join(f"[{p.name}#0]: {' '.join(p.read_text().split())[:900]}" for p in corpus)
+    rendered = PromptLibrary.load().get("answer").render_chat(question=question, sources=sources)
+    return [{"role": "system", "content": rendered.system}, {"role": "user", "content": rendered.user}]
+
+
+async def direct_once(
+    client: httpx.AsyncClient, url: str, messages: list[dict[str, str]], out: Samples
+) -> None:
+    started = time.perf_counter()
+    body = {"messages": messages, "stream": True, "max_tokens": 256, "temperature": 0.3}
+    try:
+        async with client.stream("POST", url, json=body, headers={"api-key": "bench"}) as response:
+            if response.status_code != 200:
+                out.fail(f"http {response.status_code}")
+                await response.aread()
+                return
+            first = None
+            async for line in response.aiter_lines():
+                if first is None and line.startswith("data: {") and '"content":"' in line:
+                    delta = json.loads(line[6:])["choices"]
+                    if delta and delta[0].get("delta", {}).get("content"):
+                        first = time.perf_counter() - started
+            if first is None:
+                out.fail("no content")
+            else:
+                out.ttft_s.append(first)
+    except httpx.HTTPError as error:
+        out.fail(type(error).__name__)
+
+
+async def service_once(client: httpx.AsyncClient, url: str, tenant: str, question: str, out: Samples) -> None:
+    started = time.perf_counter()
+    body = {"messages": [{"role": "user", "content": question}]}
+    try:
+        async with client.stream("POST", url, json=body, headers={"X-Chatfleet-Tenant": tenant}) as response:
+            if response.status_code != 200:
+                out.fail(f"http {response.status_code}")
+                await response.aread()
+                return
+            timing = dict(re.findall(r"(\w+);dur=([\d.]+)", response.headers.get("server-timing", "")))
+            first = None
+            failed = False
+            async for line in response.aiter_lines():
+                if first is None and line.startswith('{"delta":{"content"'):
+                    first = time.perf_counter() - started
+                elif line.startswith('{"error"'):
+                    failed = True
+            if failed or first is None:
+                out.fail("error line" if failed else "no content")
+                return
+            out.ttft_s.append(first)
+            out.retrieval_s.append(float(timing.get("retrieval", 0.0)) / 1000)
+    except httpx.HTTPError as error:
+        out.fail(type(error).__name__)
+
+
+async def run_level(
+    concurrency: int, total: int, work: Callable[[int, Samples], Awaitable[None]], out: Samples
+) -> Samples:
+    """`total` requests, `concurrency` at a time; returns `out` with their samples."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(total):
+        queue.put_nowait(i)
+
+    async def worker() -> None:
+        while not queue.empty():
+            await work(queue.get_nowait(), out)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return out
+
+
+async def measure(
+    sim_url: str, service_url: str, levels: list[int], per_level: int
+) -> list[dict[str, object]]:
+    pairs = [(t, q) for t, qs in QUESTIONS.items() for q in qs]
+    prompts = [answer_messages(q) for _, q in pairs]
+    direct_url = f"{sim_url}/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
+    rows = []
+    for concurrency in levels:
+        total = max(per_level, concurrency * 2)
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        timeout = httpx.Timeout(120.0)
+        async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+
+            def ask_service(i: int, out: Samples) -> Awaitable[None]:
+                return service_once(client, f"{service_url}/chat/stream", *pairs[i % len(pairs)], out)
+
+            def ask_direct(i: int, out: Samples) -> Awaitable[None]:
+                return direct_once(client, direct_url, prompts[i % len(prompts)], out)
+
+            # warm-up (connections, index caches, embedder) outside the measurement
+            await run_level(min(concurrency, 8), 16, ask_service, Samples())
+            direct = await run_level(concurrency, total, ask_direct, Samples())
+            service = await run_level(concurrency, total, ask_service, Samples())
+        no_retrieval = [t - r for t, r in zip(service.ttft_s, service.retrieval_s, strict=True)]
+        row: dict[str, object] = {
+            "concurrency": concurrency,
+            "requests": total,
+            "direct_errors": direct.errors,
+            "service_errors": service.errors,
+            "error_kinds": {**direct.error_kinds, **service.error_kinds},
+        }
+        for q in (0.5, 0.99):
+            d = percentile(direct.ttft_s, q)
+            row[f"direct_p{int(q * 100)}_ms"] = d * 1000
+            row[f"service_p{int(q * 100)}_ms"] = percentile(service.ttft_s, q) * 1000
+            row[f"added_p{int(q * 100)}_ms"] = (percentile(service.ttft_s, q) - d) * 1000
+            row[f"added_noretr_p{int(q * 100)}_ms"] = (percentile(no_retrieval, q) - d) * 1000
+            row[f"retrieval_p{int(q * 100)}_ms"] = percentile(service.retrieval_s, q) * 1000
+        rows.append(row)
+        print_row(row)
+    return rows
+
+
+HEADER = (
+    f"{'conc':>5} {'reqs':>5} | {'direct p50':>10} {'p99':>7} | {'service p50':>11} {'p99':>7} | "
+    f"{'added p50':>9} {'p99':>7} | {'added-no-retr p50':>17} {'p99':>7} | "
+    f"{'retr p50':>8} {'p99':>6} | errors"
+)
+
+
+def print_row(row: dict[str, object]) -> None:
+    def f(key: str) -> str:
+        return f"{row[key]:.1f}"  # type: ignore[str-format]
+
+    print(
+        f"{row['concurrency']:>5} {row['requests']:>5} | {f('direct_p50_ms'):>10} {f('direct_p99_ms'):>7} | "
+        f"{f('service_p50_ms'):>11} {f('service_p99_ms'):>7} | "
+        f"{f('added_p50_ms'):>9} {f('added_p99_ms'):>7} | "
+        f"{f('added_noretr_p50_ms'):>17} {f('added_noretr_p99_ms'):>7} | {f('retrieval_p50_ms'):>8} "
+        f"{f('retrieval_p99_ms'):>6} | {row['direct_errors']}/{row['service_errors']} "
+        f"{row['error_kinds'] or ''}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64, 256])
+    parser.add_argument("--requests-per-level", type=int, default=400)
+    parser.add_argument("--ttft-ms", type=float, default=100.0, help="simulator TTFT")
+    parser.add_argument("--tokens-per-second", type=float, default=400.0, help="simulator pace")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATFLEET_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    sim_args = [
+        *CHATFLEET,
+        "simulator",
+        "--port",
+        "0",
+        "--ttft-ms",
+        str(args.ttft_ms),
+        "--tokens-per-second",
+        str(args.tokens_per_second),
+    ]
+    with process(sim_args, env) as sim_url:
+        deployments = [{"name": "sim", "endpoint": sim_url, "deployment": "gpt-4o-mini", "apiKey": "bench"}]
+        service_env = {
+            **env,
+            "CHATFLEET_OPENAI_DEPLOYMENTS": json.dumps(deployments),
+            "CHATFLEET_LOG_LEVEL": "WARNING",
+            "CHATFLEET_TENANT_TOKENS_PER_MINUTE": "0",
+        }
+        with process([*CHATFLEET, "serve", "--port", "0", "--dev"], service_env) as service_url:
+            print(
+                f"simulator {sim_url} (TTFT {args.ttft_ms:g} ms, {args.tokens_per_second:g} tok/s); "
+                f"service {service_url} (1 worker); python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+            )
+            print(HEADER)
+            rows = asyncio.run(measure(sim_url, service_url, args.concurrency, args.requests_per_level))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    worst = max(rows, key=lambda r: float(r["added_noretr_p99_ms"]))  # type: ignore[arg-type]
+    print(
+        f"\nmedian of added p50 without retrieval: "
+        f"{statistics.median(float(r['added_noretr_p50_ms']) for r in rows):.1f} ms; "  # type: ignore[arg-type]
+        f"worst added p99 without retrieval: {float(worst['added_noretr_p99_ms']):.1f} ms "  # type: ignore[arg-type]
+        f"at concurrency {worst['concurrency']}"
+    )
+
+
+if __name__ == "__main__":
+    main()

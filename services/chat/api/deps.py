@@ -1,0 +1,37 @@
+"""FastAPI dependencies as Annotated aliases: the runtime, and the caller's verified Principal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from chatfleet.chat.api.problems import NOT_READY, ProblemError
+from chatfleet.chat.auth import AuthError
+from chatfleet.chat.retrieval import Principal
+from chatfleet.chat.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        raise ProblemError(NOT_READY, "the service is starting", retry_after_s=1)
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+    """Who is calling, from the verified token only (or the dev header in auth mode none); the
+    authenticator also enforces the tenant allow-list (403)."""
+    try:
+        principal = await runtime.authenticator.authenticate(request.headers)
+    except AuthError as exc:
+        retry = 5.0 if exc.status == 503 else None  # signing keys unavailable: a short retry helps
+        raise ProblemError(exc.problem, str(exc), headers=exc.headers, retry_after_s=retry) from exc
+    request.state.tenant = principal.tenant
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,158 @@
+"""POST /chat and POST /chat/stream: the Microsoft AI Chat Protocol (azure-search-openai-demo shape)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from chatfleet.chat.api.deps import PrincipalDep, RuntimeDep
+from chatfleet.chat.api.problems import CONTENT_FILTERED, PROBLEM_MEDIA_TYPE, ProblemError
+from chatfleet.chat.api.turns import StartedTurn, TurnStream, start_turn
+from chatfleet.chat.chain.failures import problem_for, stream_error_message
+from chatfleet.chat.chain.limits import check_conversation, check_session_state, check_top
+from chatfleet.chat.chain.orchestrator import AnswerEnd, TurnOptions, end_thought
+from chatfleet.chat.llm import LLMError
+from chatfleet.chat.protocol import ChatRequest, ChatResponse, ResponseContext, ResponseMessage
+from chatfleet.chat.runtime import Runtime
+
+router = APIRouter(tags=["chat"])
+
+JSONL_MEDIA_TYPE = "application/jsonl"
+CONTENT_FILTER_STOP = "The content filter stopped the answer."
+STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
+    for code in (400, 401, 403, 413, 422, 429, 503, 504)
+}
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def _options(body: ChatRequest, runtime: Runtime) -> TurnOptions:
+    o = body.context.overrides
+    return runtime.chain.options(
+        top=check_top(o.top, runtime.settings),
+        retrieval_mode=o.retrieval_mode,
+        semantic_ranker=o.semantic_ranker,
+        minimum_search_score=o.minimum_search_score,
+        temperature=o.temperature,
+        seed=o.seed,
+        max_tokens=o.max_tokens,
+        suggest_followup_questions=o.suggest_followup_questions,
+    )
+
+
+async def _start(
+    request: Request, body: ChatRequest, runtime: Runtime, principal: Any, route: str
+) -> StartedTurn:
+    messages = [(m.role, m.content) for m in body.messages]
+    check_conversation(messages, runtime.settings)
+    check_session_state(body.session_state, runtime.settings)
+    return await start_turn(request, runtime, principal, route, messages, _options(body, runtime))
+
+
+@router.post("/chat", response_model=ChatResponse, responses=PROBLEM_RESPONSES)
+async def chat(
+    body: ChatRequest, request: Request, runtime: RuntimeDep, principal: PrincipalDep
+) -> ChatResponse:
+    """One answer as a whole, with its sources and the chain's thoughts."""
+    turn = await _start(request, body, runtime, principal, "/chat")
+    end: AnswerEnd | None = None
+    try:
+        async for event in turn.events():
+            if isinstance(event, AnswerEnd):
+                end = event
+            else:
+                turn.parts.append(event)
+    except LLMError as exc:
+        turn.finish(None, exc)
+        raise problem_for(exc) from exc
+    except BaseException as exc:
+        turn.finish(None, exc)
+        raise
+    turn.finish(end)
+    assert end is not None
+    if end.finish_reason == "content_filter":
+        raise ProblemError(CONTENT_FILTERED, CONTENT_FILTER_STOP)
+    thoughts = [*turn.prepared.thoughts, end_thought(end)]
+    followups = (
+        turn.prepared.followup_questions(end.cited)
+        if turn.prepared.options.suggest_followup_questions
+        else None
+    )
+    return ChatResponse(
+        message=ResponseMessage(content="".join(turn.parts)),
+        context=ResponseContext(
+            data_points=turn.prepared.data_points, thoughts=thoughts, followup_questions=followups
+        ),
+        session_state=body.session_state,
+    )
+
+
+@router.post(
+    "/chat/stream",
+    responses={200: {"content": {JSONL_MEDIA_TYPE: {}}, "description": "JSON lines"}, **PROBLEM_RESPONSES},
+)
+async def chat_stream(
+    body: ChatRequest, request: Request, runtime: RuntimeDep, principal: PrincipalDep
+) -> TurnStream:
+    """JSON lines: context first, then content deltas as the model writes them, then a closing line."""
+    turn = await _start(request, body, runtime, principal, "/chat/stream")
+    headers = {**STREAM_HEADERS, "Server-Timing": turn.server_timing()}
+    return TurnStream(_jsonl(turn, body), turn, media_type=JSONL_MEDIA_TYPE, headers=headers)
+
+
+async def _jsonl(turn: StartedTurn, body: ChatRequest) -> AsyncIterator[bytes]:
+    prepared = turn.prepared
+    end: AnswerEnd | None = None
+    error: BaseException | None = None
+    try:
+        yield _line(
+            {
+                "delta": {"role": "assistant"},
+                "context": {
+                    "data_points": prepared.data_points.model_dump(),
+                    "thoughts": [t.model_dump() for t in prepared.thoughts],
+                },
+                "session_state": body.session_state,
+            }
+        )
+        async for event in turn.events():
+            if isinstance(event, AnswerEnd):
+                end = event
+            else:
+                turn.parts.append(event)
+                yield _line({"delta": {"content": event}})
+        assert end is not None
+        if end.finish_reason == "content_filter":
+            yield _line({"error": CONTENT_FILTER_STOP})
+        else:
+            followups = (
+                prepared.followup_questions(end.cited)
+                if prepared.options.suggest_followup_questions
+                else None
+            )
+            yield _line(
+                {
+                    "delta": {},
+                    "context": {"thoughts": [end_thought(end).model_dump()], "followup_questions": followups},
+                    "session_state": body.session_state,
+                }
+            )
+    except LLMError as exc:
+        error = exc
+        yield _line({"error": stream_error_message(exc)})
+    except asyncio.CancelledError as exc:  # client went away
+        error = exc
+        raise
+    except Exception as exc:
+        error = exc
+        yield _line({"error": "The answer failed unexpectedly. Please retry."})
+    finally:
+        turn.finish(end if error is None else None, error)

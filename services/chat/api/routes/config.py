@@ -1,0 +1,50 @@
+"""GET /config: what the UI needs before sign-in (auth settings, features, limits). Nothing secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from chatfleet.chat.api.deps import RuntimeDep
+from chatfleet.chat.config import DEV_TENANT_HEADER
+
+router = APIRouter(tags=["config"])
+
+
+@router.get("/config")
+async def get_config(runtime: RuntimeDep) -> dict[str, Any]:
+    s = runtime.settings
+    return {
+        "streaming": True,
+        "auth": {
+            "mode": s.auth_mode,
+            "enabled": s.auth_mode == "entra",
+            "client_id": s.auth_client_id,
+            "authority": s.auth_authority,
+            "scopes": s.auth_scopes,
+            "tenant_header": DEV_TENANT_HEADER if s.auth_mode == "none" else None,
+            "tenants": s.tenants,
+        },
+        "features": {
+            "followup_questions": True,
+            "retrieval_modes": ["hybrid", "text", "vectors"],
+            "semantic_ranker": s.search_backend == "azure",
+            "query_rewrite": s.query_rewrite,
+        },
+        "defaults": {
+            "top": s.default_top,
+            "retrieval_mode": s.default_retrieval_mode,
+            "temperature": s.default_temperature,
+        },
+        "limits": {
+            "max_messages": s.max_messages,
+            "max_message_chars": s.max_message_chars,
+            "max_total_chars": s.max_total_chars,
+            "max_body_bytes": s.max_body_bytes,
+            "max_top": s.max_top,
+            "max_output_tokens": s.max_output_tokens,
+        },
+        "prompts": runtime.prompts.versions(),
+        "dev_mode": s.dev_mode,
+    }

@@ -1,0 +1,155 @@
+"""Starting and finishing a chat turn, shared by the chat-protocol and OpenAI-compatible routes.
+
+A turn is "started" once the first answer token is in hand: until then every failure is still a proper
+problem response (429/503 with Retry-After, 400 content filter), because nothing was sent yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+from opentelemetry import trace
+from starlette.types import Receive, Scope, Send
+
+from chatfleet.chat.api.problems import ProblemError
+from chatfleet.chat.chain.failures import problem_for
+from chatfleet.chat.chain.orchestrator import AnswerEnd, PreparedTurn, TurnOptions
+from chatfleet.chat.llm import LLMError
+from chatfleet.chat.retrieval import Principal
+from chatfleet.chat.runtime import Runtime
+from chatfleet.chat.telemetry.tracing import extract_context
+
+log = logging.getLogger("chatfleet.chat.turns")
+tracer = trace.get_tracer("chatfleet.chat.api")
+
+
+@dataclass
+class StartedTurn:
+    runtime: Runtime
+    principal: Principal
+    route: str
+    prepared: PreparedTurn
+    first: str | AnswerEnd
+    rest: AsyncIterator[str | AnswerEnd]
+    span: trace.Span
+    started_at: float
+    parts: list[str] = field(default_factory=list)
+    finished: bool = False
+
+    def server_timing(self) -> str:
+        """`Server-Timing` of the steps before the first token (what the latency benchmark subtracts)."""
+        return ", ".join(f"{name};dur={ms:.3f}" for name, ms in self.prepared.timings_ms.items())
+
+    async def events(self) -> AsyncIterator[str | AnswerEnd]:
+        """The first event and the rest, in order; closes the upstream stream however the consumer stops."""
+        try:
+            yield self.first
+            async for event in self.rest:
+                yield event
+        finally:
+            await self.rest.aclose()
+
+    def finish(self, end: AnswerEnd | None, error: BaseException | None = None) -> None:
+        """Metrics, span and (opt-in) content log of the turn; idempotent."""
+        if self.finished:
+            return
+        self.finished = True
+        metrics = self.runtime.metrics
+        metrics.inflight_streams.dec()
+        tenant = metrics.tenant_label(self.principal.tenant)
+        outcome = "ok" if error is None and end is not None else "error"
+        metrics.tenant_turns_total.labels(tenant, outcome).inc()
+        if end is not None:
+            metrics.output_tokens_total.labels(tenant).inc(end.output_tokens)
+            metrics.input_tokens_total.labels(tenant).inc(end.input_tokens)
+            if end.dropped:
+                metrics.citations_dropped_total.inc(len(end.dropped))
+        if error is not None:
+            self.span.record_exception(error)
+            self.span.set_status(trace.StatusCode.ERROR, type(error).__name__)
+        self.span.end()
+        if self.runtime.settings.log_content:
+            log.info(
+                "turn tenant=%s question=%r answer=%r",
+                self.principal.tenant,
+                self.prepared.question,
+                "".join(self.parts),
+            )
+        log.info(
+            "turn tenant=%s route=%s outcome=%s sources=%d duration_ms=%.1f",
+            self.principal.tenant,
+            self.route,
+            outcome,
+            len(self.prepared.citations),
+            (time.perf_counter() - self.started_at) * 1000,
+        )
+
+
+class TurnStream(StreamingResponse):
+    """A streaming response that always settles its turn, even when the client vanished before the body
+    generator ever started (then the generator's own `finally` never runs)."""
+
+    def __init__(self, content: AsyncIterator[bytes], turn: StartedTurn, **kwargs: object) -> None:
+        super().__init__(content, **kwargs)  # type: ignore[arg-type]
+        self.turn = turn
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self.turn.finished:
+                await self.turn.rest.aclose()
+                self.turn.finish(None, ConnectionAbortedError("client disconnected before the answer"))
+
+
+async def start_turn(
+    request: Request,
+    runtime: Runtime,
+    principal: Principal,
+    route: str,
+    messages: Sequence[tuple[str, str]],
+    options: TurnOptions,
+) -> StartedTurn:
+    """Prepare the turn and wait for its first answer token; failures so far raise ProblemError."""
+    started_at = getattr(request.state, "t0", None) or time.perf_counter()
+    span = tracer.start_span(
+        f"chat {route}", context=extract_context(request.headers), kind=trace.SpanKind.SERVER
+    )
+    span.set_attribute("chatfleet.tenant", principal.tenant)
+    span.set_attribute("http.route", route)
+    chain = runtime.chain
+    try:
+        with trace.use_span(span, end_on_exit=False):
+            prepared = await chain.prepare(messages, principal, options)
+            rest = chain.stream(prepared, principal)
+            runtime.metrics.inflight_streams.inc()
+            try:
+                first = await anext(rest)
+            except BaseException:
+                runtime.metrics.inflight_streams.dec()
+                await rest.aclose()
+                raise
+    except LLMError as exc:
+        _fail(runtime, principal, span, exc)
+        raise problem_for(exc) from exc
+    except (ProblemError, Exception) as exc:
+        _fail(runtime, principal, span, exc)
+        raise
+    if isinstance(first, str):
+        runtime.metrics.observe_ttft(route, principal.tenant, time.perf_counter() - started_at)
+    for step, ms in prepared.timings_ms.items():
+        span.set_attribute(f"chatfleet.{step}_ms", ms)
+    return StartedTurn(runtime, principal, route, prepared, first, rest, span, started_at)
+
+
+def _fail(runtime: Runtime, principal: Principal, span: trace.Span, exc: BaseException) -> None:
+    outcome = "rejected" if isinstance(exc, ProblemError) and exc.problem.status < 500 else "error"
+    runtime.metrics.tenant_turns_total.labels(runtime.metrics.tenant_label(principal.tenant), outcome).inc()
+    span.record_exception(exc)
+    span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+    span.end()

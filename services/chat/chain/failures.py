@@ -1,0 +1,44 @@
+"""How upstream failures reach the user: a problem response before streaming, one error line after.
+
+Messages are written for end users and never include upstream bodies, keys or endpoints.
+"""
+
+from __future__ import annotations
+
+from chatfleet.chat.api.problems import (
+    CONTENT_FILTERED,
+    DEADLINE_EXCEEDED,
+    UPSTREAM_FAILED,
+    UPSTREAM_UNAVAILABLE,
+    ProblemError,
+)
+from chatfleet.chat.chain.orchestrator import content_filter_message
+from chatfleet.chat.llm import ContentFiltered, DeadlineExceeded, LLMError, NoUpstreamAvailable
+
+BUSY_MESSAGE = "All model deployments are busy right now. Please retry shortly."
+DEADLINE_MESSAGE = "The answer took too long and was stopped. Please retry."
+BROKEN_MESSAGE = "The connection to the model broke before the answer was complete. Please retry."
+
+
+def problem_for(exc: LLMError) -> ProblemError:
+    """Before the first byte of the response: a real status code the client and the load gate can act on."""
+    if isinstance(exc, NoUpstreamAvailable):
+        return ProblemError(
+            UPSTREAM_UNAVAILABLE, BUSY_MESSAGE, retry_after_s=max(exc.retry_after_s or 1.0, 1.0)
+        )
+    if isinstance(exc, ContentFiltered):
+        return ProblemError(CONTENT_FILTERED, content_filter_message(exc))
+    if isinstance(exc, DeadlineExceeded):
+        return ProblemError(DEADLINE_EXCEEDED, DEADLINE_MESSAGE)
+    return ProblemError(UPSTREAM_FAILED, BROKEN_MESSAGE, retry_after_s=1.0)
+
+
+def stream_error_message(exc: LLMError) -> str:
+    """After streaming began: the text of the final `{"error": ...}` line."""
+    if isinstance(exc, ContentFiltered):
+        return content_filter_message(exc)
+    if isinstance(exc, DeadlineExceeded):
+        return DEADLINE_MESSAGE
+    if isinstance(exc, NoUpstreamAvailable):
+        return BUSY_MESSAGE
+    return BROKEN_MESSAGE

@@ -1,0 +1,407 @@
+"""The chat turn as a chain: guard -> rewrite -> retrieve -> grounded answer -> citation check.
+
+`prepare` does everything before the first answer token (and may fail with a clean problem response);
+`stream` then yields checked answer text. The split is what lets the stream routes send their first line
+(data points + thoughts) before the model starts talking, and fail over without the client noticing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from opentelemetry import trace
+
+from chatfleet.chat.api.problems import CONTENT_FILTERED, INPUT_REJECTED, ProblemError
+from chatfleet.chat.chain.citations import CitationFilter
+from chatfleet.chat.chain.guarding import TurnGuards
+from chatfleet.chat.config import Settings
+from chatfleet.chat.llm import ContentFiltered, LLMRouter, StreamDelta, StreamEnd
+from chatfleet.chat.prompts.library import PromptLibrary
+from chatfleet.chat.protocol import Citation, DataPoints, Thought
+from chatfleet.chat.retrieval import Hit, Principal, Retriever
+from chatfleet.chat.telemetry.metrics import ServiceMetrics
+
+tracer = trace.get_tracer("chatfleet.chat.chain")
+
+REWRITE_MAX_TOKENS = 64
+CHARS_PER_TOKEN = 4  # budget estimate before the model reports usage
+QUESTION_ECHO_CHARS = 200
+FOLLOWUPS = 3
+GEN_AI_PROVIDER = "azure.ai.openai"
+_WHITESPACE = re.compile(r"\s+")
+
+
+class Clock(Protocol):
+    def __call__(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class TurnOptions:
+    """Overrides after defaults and caps were applied."""
+
+    top: int
+    retrieval_mode: str
+    semantic_ranker: bool
+    minimum_search_score: float
+    temperature: float
+    seed: int | None
+    max_tokens: int
+    suggest_followup_questions: bool
+
+
+@dataclass
+class PreparedTurn:
+    """Everything known before the first answer token."""
+
+    question: str
+    search_query: str
+    citations: list[Citation]
+    thoughts: list[Thought]
+    options: TurnOptions
+    prompt_messages: list[dict[str, str]] | None = None
+    fixed_answer: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    estimated_tokens: int = 0
+
+    @property
+    def data_points(self) -> DataPoints:
+        return DataPoints(text=[f"{c.id}: {c.content}" for c in self.citations], citations=self.citations)
+
+    def followup_questions(self, cited: Sequence[str]) -> list[str]:
+        """Suggestions from retrieved sources the answer did not use: real leads the index can answer."""
+        seen: set[str] = set()
+        questions = []
+        for citation in self.citations:
+            if citation.id in cited or citation.title in seen:
+                continue
+            seen.add(citation.title)
+            questions.append(f"What does \u201c{citation.title}\u201d say about this?")
+        return questions[:FOLLOWUPS]
+
+
+@dataclass
+class AnswerEnd:
+    """The last event of an answer stream: usage, upstream, and the citation check's verdict."""
+
+    finish_reason: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    deployment: str | None = None
+    model: str | None = None
+    ttft_s: float | None = None
+    cited: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+
+def citation_id(hit: Hit) -> str:
+    """`source#chunk` as the design says; whitespace is escaped so the id stays one bracket token."""
+    return f"{hit.source}#{hit.chunk}".replace(" ", "%20").replace("[", "%5B").replace("]", "%5D")
+
+
+def _one_line(text: str) -> str:
+    """A source is one `[id]: text` line so no document text can start a fake source line."""
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def _gen_ai_attributes(operation: str, result: Any) -> dict[str, Any]:
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": GEN_AI_PROVIDER,
+        "chatfleet.chain.step": operation,
+        "gen_ai.request.model": result.model or "",
+        "gen_ai.response.model": result.model or "",
+        "gen_ai.usage.input_tokens": result.input_tokens,
+        "gen_ai.usage.output_tokens": result.output_tokens,
+        "gen_ai.response.finish_reasons": [result.finish_reason],
+        "chatfleet.deployment": result.deployment or "",
+        "chatfleet.ttft_s": result.ttft_s if result.ttft_s is not None else -1.0,
+    }
+
+
+class ChatChain:
+    """One instance per process; holds the router, retriever, prompt library and guards."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        router: LLMRouter,
+        retriever: Retriever,
+        prompts: PromptLibrary,
+        guards: TurnGuards,
+        metrics: ServiceMetrics,
+        clock: Clock = time.perf_counter,
+    ) -> None:
+        self.settings = settings
+        self.router = router
+        self.retriever = retriever
+        self.prompts = prompts
+        self.guards = guards
+        self.metrics = metrics
+        self.clock = clock
+
+    def options(
+        self,
+        *,
+        top: int,
+        retrieval_mode: str | None,
+        semantic_ranker: bool | None,
+        minimum_search_score: float | None,
+        temperature: float | None,
+        seed: int | None,
+        max_tokens: int | None,
+        suggest_followup_questions: bool,
+    ) -> TurnOptions:
+        s = self.settings
+        return TurnOptions(
+            top=top,
+            retrieval_mode=retrieval_mode or s.default_retrieval_mode,
+            semantic_ranker=s.default_semantic_ranker if semantic_ranker is None else semantic_ranker,
+            minimum_search_score=s.default_minimum_search_score
+            if minimum_search_score is None
+            else minimum_search_score,
+            temperature=s.default_temperature if temperature is None else temperature,
+            seed=seed,
+            max_tokens=min(max_tokens or s.max_output_tokens, s.max_output_tokens),
+            suggest_followup_questions=suggest_followup_questions,
+        )
+
+    async def prepare(
+        self, messages: Sequence[tuple[str, str]], principal: Principal, options: TurnOptions
+    ) -> PreparedTurn:
+        """Guard, rewrite and retrieve; raises ProblemError for anything the client must fix or retry."""
+        question = messages[-1][1].strip()
+        history = [{"role": role, "content": content} for role, content in messages[:-1]]
+        thoughts: list[Thought] = []
+        timings: dict[str, float] = {}
+
+        started = self.clock()
+        verdict = await self.guards.screen_user(question, principal)
+        timings["guard"] = (self.clock() - started) * 1000
+        if verdict.blocked:
+            raise ProblemError(
+                INPUT_REJECTED, verdict.user_message, extensions={"detector": verdict.detector}
+            )
+        estimated_tokens = sum(len(c) for _, c in messages) // CHARS_PER_TOKEN + options.max_tokens
+        await self.guards.reserve_budget(principal, estimated_tokens)
+
+        search_query = question
+        if self.settings.query_rewrite == "always" or (
+            self.settings.query_rewrite == "auto" and any(m["role"] == "user" for m in history)
+        ):
+            search_query, thought = await self._rewrite(question, history, options)
+            timings["rewrite"] = thought.props["duration_ms"]
+            await self.guards.record_usage(principal, thought.props["tokens"], 0)
+            thoughts.append(thought)
+
+        started = self.clock()
+        with tracer.start_as_current_span("chatfleet.retrieve") as span:
+            hits = await self.retriever.search(
+                search_query,
+                principal,
+                top=options.top,
+                mode=options.retrieval_mode,
+                semantic_ranker=options.semantic_ranker,
+                minimum_score=options.minimum_search_score,
+            )
+            elapsed = self.clock() - started
+            span.set_attribute("chatfleet.retrieval.hits", len(hits))
+            span.set_attribute("chatfleet.retrieval.mode", options.retrieval_mode)
+        self.metrics.retrieval_seconds.observe(elapsed)
+        timings["retrieval"] = elapsed * 1000
+        kept, rejected = await self.guards.screen_documents(hits, principal)
+        citations = [
+            Citation(
+                id=citation_id(h), source=h.source, title=h.title, content=h.content, score=round(h.score, 6)
+            )
+            for h in kept
+        ]
+        thoughts.append(
+            Thought(
+                title="Search using generated search query"
+                if search_query != question
+                else "Search using the question",
+                description=search_query,
+                props={
+                    "top": options.top,
+                    "retrieval_mode": options.retrieval_mode,
+                    "semantic_ranker": options.semantic_ranker,
+                    "minimum_search_score": options.minimum_search_score,
+                    "hits": len(hits),
+                    "tenant": principal.tenant,
+                    "duration_ms": round(timings["retrieval"], 2),
+                },
+            )
+        )
+        if rejected:
+            thoughts.append(
+                Thought(
+                    title="Sources withheld by the injection screen",
+                    description=[citation_id(h) for h in rejected],
+                )
+            )
+        turn = PreparedTurn(
+            question,
+            search_query,
+            citations,
+            thoughts,
+            options,
+            timings_ms=timings,
+            estimated_tokens=estimated_tokens,
+        )
+        if not citations:
+            prompt = self.prompts.get("no_sources")
+            turn.fixed_answer = prompt.render_text(question=_one_line(question)[:QUESTION_ECHO_CHARS])
+            thoughts.append(
+                Thought(title="No relevant sources: answered without the model", props={"prompt": prompt.ref})
+            )
+            return turn
+        prompt = self.prompts.get("answer")
+        sources = "\n".join(f"[{c.id}]: {_one_line(c.content)}" for c in citations)
+        rendered = prompt.render_chat(question=question, sources=sources)
+        turn.prompt_messages = [
+            {"role": "system", "content": rendered.system},
+            *history,
+            {"role": "user", "content": rendered.user},
+        ]
+        thoughts.append(
+            Thought(
+                title="Prompt to generate answer",
+                description=turn.prompt_messages if self.settings.log_content else None,
+                props={
+                    "prompt": prompt.ref,
+                    "temperature": options.temperature,
+                    "max_tokens": options.max_tokens,
+                    "seed": options.seed,
+                    "prompt_versions": self.prompts.versions(),
+                },
+            )
+        )
+        return turn
+
+    async def _rewrite(
+        self, question: str, history: list[dict[str, str]], options: TurnOptions
+    ) -> tuple[str, Thought]:
+        prompt = self.prompts.get("query_rewrite")
+        rendered = prompt.render_chat(question=question)
+        messages = [
+            {"role": "system", "content": rendered.system},
+            *history,
+            {"role": "user", "content": rendered.user},
+        ]
+        started = self.clock()
+        with tracer.start_as_current_span("chatfleet.rewrite") as span:
+            span.set_attribute("chatfleet.prompt", prompt.ref)
+            try:
+                result = await self.router.complete(
+                    messages,
+                    max_tokens=REWRITE_MAX_TOKENS,
+                    temperature=0.0,
+                    seed=options.seed,
+                    operation="rewrite",
+                )
+            except ContentFiltered as exc:
+                raise ProblemError(CONTENT_FILTERED, content_filter_message(exc)) from exc
+            span.set_attributes(_gen_ai_attributes("rewrite", result))
+        query = _one_line(result.text).strip("\"'")
+        if not query or query == "0":
+            query = question
+        duration_ms = round((self.clock() - started) * 1000, 2)
+        thought = Thought(
+            title="Generated search query",
+            description=query,
+            props={
+                "prompt": prompt.ref,
+                "deployment": result.deployment,
+                "model": result.model,
+                "duration_ms": duration_ms,
+            },
+        )
+        return query, thought
+
+    async def stream(self, turn: PreparedTurn, principal: Principal) -> AsyncIterator[str | AnswerEnd]:
+        """Checked answer text chunks, then one AnswerEnd. Upstream errors propagate to the route."""
+        if turn.fixed_answer is not None:
+            await self.guards.record_usage(principal, 0, turn.estimated_tokens)  # no model call: refund
+            yield turn.fixed_answer
+            yield AnswerEnd(finish_reason="stop")
+            return
+        assert turn.prompt_messages is not None
+        checker = CitationFilter(frozenset(c.id for c in turn.citations))
+        options = turn.options
+        # A plain span (not "current"): the generator resumes in other tasks, where attach/detach would fail.
+        span = tracer.start_span("chatfleet.answer")
+        span.set_attribute("chatfleet.prompt", self.prompts.get("answer").ref)
+        end: StreamEnd | None = None
+        try:
+            async for event in self.router.stream(
+                turn.prompt_messages,
+                max_tokens=options.max_tokens,
+                temperature=options.temperature,
+                seed=options.seed,
+                operation="chat",
+            ):
+                if isinstance(event, StreamDelta):
+                    text = checker.feed(event.text)
+                    if text:
+                        yield text
+                elif isinstance(event, StreamEnd):
+                    end = event
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+            span.end()
+            raise
+        tail = checker.flush()
+        if tail:
+            yield tail
+        if end is None:
+            end = StreamEnd(
+                finish_reason="unknown",
+                input_tokens=0,
+                output_tokens=0,
+                deployment=None,
+                model=None,
+                ttft_s=None,
+            )
+        span.set_attributes(_gen_ai_attributes("chat", end))
+        span.set_attribute("chatfleet.citations.dropped", len(checker.dropped))
+        span.end()
+        await self.guards.record_usage(principal, end.input_tokens + end.output_tokens, turn.estimated_tokens)
+        yield AnswerEnd(
+            finish_reason=end.finish_reason,
+            input_tokens=end.input_tokens,
+            output_tokens=end.output_tokens,
+            deployment=end.deployment,
+            model=end.model,
+            ttft_s=end.ttft_s,
+            cited=list(checker.cited),
+            dropped=list(checker.dropped),
+        )
+
+
+def content_filter_message(exc: ContentFiltered) -> str:
+    where = "your message" if exc.source == "prompt" else "the answer"
+    categories = ", ".join(exc.categories) if exc.categories else "policy"
+    return f"The content filter blocked {where} ({categories}). Please rephrase your question."
+
+
+def end_thought(end: AnswerEnd) -> Thought:
+    """The answer step as shown in context.thoughts at the end of a turn."""
+    return Thought(
+        title="Answer",
+        props={
+            "deployment": end.deployment,
+            "model": end.model,
+            "finish_reason": end.finish_reason,
+            "input_tokens": end.input_tokens,
+            "output_tokens": end.output_tokens,
+            "ttft_ms": round(end.ttft_s * 1000, 2) if end.ttft_s is not None else None,
+            "cited": end.cited,
+            "dropped_citations": end.dropped,
+        },
+    )

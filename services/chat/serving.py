@@ -1,0 +1,66 @@
+"""Running the app under uvicorn with a Kubernetes-friendly drain.
+
+On SIGTERM: readiness turns false and new chat requests get 503 at once (so the endpoint is dropped and
+clients retry elsewhere); after `drain_delay_s` the listener closes and open streams get up to
+`shutdown_grace_s` to finish (uvicorn's `timeout_graceful_shutdown`). A second SIGINT forces exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI
+
+log = logging.getLogger("chatfleet.chat.serving")
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, app: FastAPI, drain_delay_s: float) -> None:
+        super().__init__(config)
+        self.app = app
+        self.drain_delay_s = drain_delay_s
+        self.drain_started: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        runtime = self.app.state.runtime
+        if runtime is not None and not runtime.draining:
+            runtime.draining = True
+            log.info("signal %s: draining (readiness false), closing in %.1fs", sig, self.drain_delay_s)
+        if self.drain_started is None and self.drain_delay_s > 0:
+            self.drain_started = time.monotonic()
+            self._captured_signals.append(sig)
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.drain_started is not None and time.monotonic() - self.drain_started >= self.drain_delay_s:
+            self.should_exit = True
+        return await super().on_tick(counter)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind first so the real port is known (port 0 = any free port) before the server starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def make_server(
+    app: FastAPI, *, shutdown_grace_s: float, drain_delay_s: float, log_level: str
+) -> DrainingServer:
+    config = uvicorn.Config(
+        app,
+        log_level=log_level.lower(),
+        access_log=False,  # the service logs one line per chat turn (without content) instead
+        timeout_graceful_shutdown=shutdown_grace_s,
+        proxy_headers=True,
+        server_header=False,
+    )
+    return DrainingServer(config, app, drain_delay_s)
