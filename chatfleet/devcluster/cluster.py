@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -40,23 +40,25 @@ ADMIN_USER = "chatfleet-admin"
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 # Controllers a platform team's workloads need without a kubelet: ownership/GC, Deployments, Jobs,
-# namespaces, service accounts (pods need their SA), PDB status, Service endpoints, pod clean-up.
+# namespaces, service accounts (pods need their SA), aggregated RBAC roles (admin/edit/view), PDB status,
+# Service endpoints, pod clean-up.
 CONTROLLERS = (
-    "serviceaccount",
-    "serviceaccount-token",
-    "root-ca-certificate-publisher",
-    "namespace",
-    "garbage-collector",
-    "deployment",
-    "replicaset",
-    "statefulset",
-    "daemonset",
-    "job",
-    "cronjob",
-    "ttl-after-finished",
-    "disruption",
-    "endpointslice",
-    "pod-garbage-collector",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+    "root-ca-certificate-publisher-controller",
+    "clusterrole-aggregation-controller",
+    "namespace-controller",
+    "garbage-collector-controller",
+    "deployment-controller",
+    "replicaset-controller",
+    "statefulset-controller",
+    "daemonset-controller",
+    "job-controller",
+    "cronjob-controller",
+    "ttl-after-finished-controller",
+    "disruption-controller",
+    "endpointslice-controller",
+    "pod-garbage-collector-controller",
 )
 STOP_GRACE_SECONDS = 10.0
 _PR_SET_PDEATHSIG = 1
@@ -80,6 +82,12 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _die_with_parent() -> Callable[[], None]:
     """A preexec_fn asking the kernel to SIGKILL the child when its parent dies (Linux only).
 
@@ -95,11 +103,29 @@ def _die_with_parent() -> Callable[[], None]:
     return set_pdeathsig
 
 
+def _terminate(components: list[Component], grace: float) -> None:
+    """SIGTERM to each component's process group, wait up to `grace` seconds, then SIGKILL the groups."""
+    for component in components:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(component.process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for component in components:
+        try:
+            component.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            component.process.kill()
+            component.process.wait()
+        # Anything the component itself spawned shares its group; make sure nothing survives it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(component.process.pid, signal.SIGKILL)
+
+
 @dataclass
 class Component:
     """One running control-plane process and its log file."""
 
     name: str
+    command: list[str]
     process: subprocess.Popen[bytes]
     log: Path
 
@@ -183,20 +209,13 @@ class LocalCluster:
         return self
 
     def stop(self) -> None:
-        """SIGTERM to every component's process group (reverse start order), SIGKILL after a grace period."""
-        for component in reversed(self.components):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(component.process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for component in reversed(self.components):
-            try:
-                component.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                component.process.kill()
-                component.process.wait()
-            # Anything the component itself spawned shares its group; make sure nothing survives it.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(component.process.pid, signal.SIGKILL)
+        """Stops clients first, then kube-apiserver, then etcd (an API server whose etcd is gone hangs in
+        shutdown); each tier gets SIGTERM to its process groups and SIGKILL after a grace period."""
+        storage = ("kube-apiserver", "etcd")
+        clients = [c for c in self.components if c.name not in storage]
+        tiers = [clients, *([c for c in self.components if c.name == name] for name in storage)]
+        for tier in tiers:
+            _terminate(tier, STOP_GRACE_SECONDS)
         self.components = []
         if self._own_workdir and self.workdir != Path() and self.workdir.exists():
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -238,7 +257,7 @@ class LocalCluster:
 
     def _spawn(self, name: str, command: list[str]) -> Component:
         log = self.workdir / "logs" / f"{name}.log"
-        with log.open("wb") as out:
+        with log.open("ab") as out:
             process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
@@ -248,14 +267,14 @@ class LocalCluster:
                 start_new_session=True,
                 preexec_fn=_die_with_parent(),
             )
-        component = Component(name, process, log)
+        component = Component(name, command, process, log)
         self.components.append(component)
         return component
 
     def _start_components(self, binaries: dict[str, Path]) -> None:
         pki = self.workdir / "pki"
         pki.mkdir()
-        etcd_port, etcd_peer_port, api_port, kcm_port, scheduler_port = _free_ports(5)
+        etcd_port, etcd_peer_port, api_port = _free_ports(3)
         self.server = f"https://127.0.0.1:{api_port}"
 
         ca = CertificateAuthority()
@@ -306,13 +325,20 @@ class LocalCluster:
                 f"--service-account-signing-key-file={sa_private}",
                 f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
                 "--authorization-mode=RBAC",
+                # No node-lifecycle controller runs (KWOK nodes are always Ready), so nothing would ever
+                # remove the not-ready taint this plugin puts on new nodes.
+                "--disable-admission-plugins=TaintNodesByCondition",
                 "--allow-privileged=true",
                 "--profiling=false",
                 "--v=1",
             ],
         )
-        self._write_admin_kubeconfig(admin)
-        self._wait("kube-apiserver /readyz", self._apiserver_ready)
+        admin_config = build_kubeconfig(self.server, ca.cert_pem, ADMIN_USER, admin)
+        kwok_kubeconfig = write_kubeconfig(self.workdir / "kwok.kubeconfig", admin_config)
+        # The clients start as soon as the API server listens, overlapping their start-up with its
+        # post-start hooks (seconds); one that gives up waiting for the API server is restarted below.
+        self._wait("kube-apiserver to listen", lambda: _port_open(api_port))
+        early = len(self.components)
 
         kcm_kubeconfig = self._component_kubeconfig(
             ca, "kube-controller-manager", "system:kube-controller-manager"
@@ -323,11 +349,7 @@ class LocalCluster:
             [
                 str(binaries["kube-controller-manager"]),
                 f"--kubeconfig={kcm_kubeconfig}",
-                f"--authentication-kubeconfig={kcm_kubeconfig}",
-                f"--authorization-kubeconfig={kcm_kubeconfig}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={kcm_port}",
-                f"--cert-dir={self.workdir / 'kube-controller-manager'}",
+                "--secure-port=0",  # no health endpoint needed: readiness is checked via the API
                 "--leader-elect=false",
                 "--use-service-account-credentials=true",
                 f"--service-account-private-key-file={sa_private}",
@@ -344,11 +366,7 @@ class LocalCluster:
                 [
                     str(binaries["kube-scheduler"]),
                     f"--kubeconfig={scheduler_kubeconfig}",
-                    f"--authentication-kubeconfig={scheduler_kubeconfig}",
-                    f"--authorization-kubeconfig={scheduler_kubeconfig}",
-                    "--bind-address=127.0.0.1",
-                    f"--secure-port={scheduler_port}",
-                    f"--cert-dir={self.workdir / 'kube-scheduler'}",
+                    "--secure-port=0",  # no health endpoint needed: readiness is checked via the API
                     "--leader-elect=false",
                     "--v=1",
                 ],
@@ -358,20 +376,26 @@ class LocalCluster:
                 "kwok",
                 [
                     str(binaries["kwok"]),
-                    f"--kubeconfig={self.kubeconfig}",
+                    f"--kubeconfig={kwok_kubeconfig}",
                     "--manage-all-nodes=false",
                     f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
                     f"--config={tools.KWOK_STAGES}",
                     "--server-address=",
                 ],
             )
+        clients = {c.name for c in self.components[early:]}
+        self._wait("kube-apiserver /readyz", self._apiserver_ready, tolerate=clients)
+        self._progress("kube-apiserver is ready")
+        for component in [c for c in self.components[early:] if c.process.poll() is not None]:
+            self._progress(f"restarting {component.name}, which gave up before the API server was ready")
+            self.components.remove(component)
+            self._spawn(component.name, component.command)
+        if self.nodes:
             self._create_fake_nodes()
             self._wait(f"{self.nodes} fake node(s) Ready", self._nodes_ready)
         self._wait("controller manager (default ServiceAccount)", self._default_service_account_exists)
-
-    def _write_admin_kubeconfig(self, admin: Any) -> None:
-        ca_pem = self._ca_file.read_bytes()
-        write_kubeconfig(self.kubeconfig, build_kubeconfig(self.server, ca_pem, ADMIN_USER, admin))
+        # Written last: whoever waits for this file (a person, a script) finds a cluster ready to use.
+        write_kubeconfig(self.kubeconfig, admin_config)
 
     def _component_kubeconfig(self, ca: CertificateAuthority, name: str, user: str) -> Path:
         config = build_kubeconfig(self.server, ca.cert_pem, user, ca.issue_client(user))
@@ -379,11 +403,14 @@ class LocalCluster:
 
     # ----- readiness -------------------------------------------------------------------------------------
 
-    def _wait(self, what: str, condition: Callable[[], bool]) -> None:
-        """Polls `condition` until true; fails fast with the log of any component that died meanwhile."""
+    def _wait(self, what: str, condition: Callable[[], bool], tolerate: set[str] | None = None) -> None:
+        """Polls `condition` until true; fails fast with the log of any component that died meanwhile
+        (except those in `tolerate`, which the caller restarts)."""
         deadline = time.monotonic() + self.startup_timeout
         while True:
-            self.check_alive()
+            for component in self.components:
+                if component.name not in (tolerate or set()):
+                    component.check_alive()
             with contextlib.suppress(httpx.HTTPError, OSError):
                 if condition():
                     return
