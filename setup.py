@@ -21,6 +21,10 @@ for package, folder in PACKAGE_DIRS.items():
 setup(
     packages=packages,
     package_dir=PACKAGE_DIRS,
-    package_data={"": ["*.html", "*.js", "*.css", "*.yaml", "*.json", "*.md", "*.txt", "*.jsonl", "*.svg"]},
+    # `data/*`: data folders without an __init__.py (loadtests/data, chat/guards/data) belong to the
+    # package too; a wheel (the container images) would otherwise leave them out.
+    package_data={
+        "": ["*.html", "*.js", "*.css", "*.yaml", "*.json", "*.md", "*.txt", "*.jsonl", "*.svg", "data/*"]
+    },
     include_package_data=True,
 )

@@ -55,16 +55,24 @@ app.kubernetes.io/component: operator
 {{- end -}}
 {{- end -}}
 
-{{/* registry/repository:tag@digest; the digest pins the image when given. */}}
-{{- define "chatfleet.operator.image" -}}
-{{- $img := .Values.operator.image -}}
+{{/* registry/repository:tag@digest of an image value; the digest pins the image when given. */}}
+{{- define "chatfleet.image" -}}
+{{- $img := .image -}}
 {{- $repo := $img.repository -}}
 {{- if $img.registry }}{{ $repo = printf "%s/%s" $img.registry $img.repository }}{{ end -}}
 {{- if $img.digest -}}
 {{- printf "%s@%s" $repo $img.digest -}}
 {{- else -}}
-{{- printf "%s:%s" $repo (default .Chart.AppVersion $img.tag) -}}
+{{- printf "%s:%s" $repo (default .appVersion $img.tag) -}}
 {{- end -}}
+{{- end -}}
+
+{{- define "chatfleet.operator.image" -}}
+{{- include "chatfleet.image" (dict "image" .Values.operator.image "appVersion" .Chart.AppVersion) -}}
+{{- end -}}
+
+{{- define "chatfleet.loadtest.image" -}}
+{{- include "chatfleet.image" (dict "image" .Values.operator.loadtestImage "appVersion" .Chart.AppVersion) -}}
 {{- end -}}
 
 {{/* True ("true") when the operator watches every namespace. */}}

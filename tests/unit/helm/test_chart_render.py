@@ -249,3 +249,15 @@ def test_image_digest_pins_the_operator_image(render: Render) -> None:
     image = operator_container(render({"operator.image.digest": digest}))["image"]
     assert image == f"ghcr.io/chatfleet/operator@{digest}"
     assert operator_container(render())["image"] == "ghcr.io/chatfleet/operator:0.1.0"
+
+
+def test_operator_environment_names_are_operator_settings(render: Render) -> None:
+    """Every CHATFLEET_OPERATOR_* variable the chart sets is a field the operator's settings read."""
+    from chatfleet.controller.settings import OperatorSettings
+
+    prefix = OperatorSettings.model_config["env_prefix"]
+    fields = {prefix + name.upper() for name in OperatorSettings.model_fields}
+    env = {e["name"]: e.get("value") for e in operator_container(render())["env"]}
+    chart_settings = {name for name in env if name.startswith(prefix)}
+    assert chart_settings and chart_settings <= fields
+    assert env[f"{prefix}LOADTEST_IMAGE"] == "ghcr.io/chatfleet/loadtest:0.1.0"
