@@ -1,0 +1,35 @@
+"""The one error type of authentication: an HTTP status, the RFC 6750 challenge and a safe message.
+
+The message never contains token contents or claim values; it names what failed so a developer can fix
+the client, and nothing an attacker could use to probe the keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AuthError(Exception):
+    """401 (bad/missing token), 403 (tenant not served) or 503 (signing keys unavailable)."""
+
+    def __init__(self, message: str, *, status: int = 401, error: str | None = "invalid_token") -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """`WWW-Authenticate` for 401s; no error code when no token was sent at all (RFC 6750 3.1)."""
+        if self.status != 401:
+            return {}
+        challenge = 'Bearer realm="chatfleet"'
+        if self.error:
+            challenge += f', error="{self.error}"'
+        return {"WWW-Authenticate": challenge}
+
+    @property
+    def problem(self) -> Any:
+        """The problem+json type of chatfleet.chat.api.problems for this status."""
+        from chatfleet.chat.api import problems
+
+        return {401: problems.UNAUTHORIZED, 403: problems.FORBIDDEN}.get(self.status, problems.NOT_READY)

@@ -1,0 +1,105 @@
+"""Per-tenant token-rate budgets: one token bucket per tenant, refilled continuously per minute.
+
+A turn reserves its estimate up front (`check`), so one tenant's burst is refused with 429 + Retry-After
+before it reaches the model deployments every tenant shares; `record` then settles the difference
+between the estimate and the tokens the model really used.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+class BudgetExceeded(Exception):
+    """The tenant's bucket cannot cover the request yet; retry after `retry_after_s`."""
+
+    def __init__(self, tenant: str, retry_after_s: float) -> None:
+        super().__init__(f"token budget of tenant {tenant!r} exhausted; retry in {retry_after_s:.1f}s")
+        self.tenant = tenant
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class _Bucket:
+    level: float
+    updated: float
+
+
+class TenantBudget:
+    """`tokens_per_minute` = 0 disables budgets. Buckets start full; capacity = one minute of tokens.
+
+    The lock is a plain threading lock: the critical section is a few float operations, never awaits,
+    so it is safe (and cheapest) under asyncio as well as from worker threads.
+    """
+
+    def __init__(
+        self,
+        tokens_per_minute: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_tenants: int = 100_000,
+    ) -> None:
+        if tokens_per_minute < 0:
+            raise ValueError("tokens_per_minute must be >= 0")
+        self.capacity = float(tokens_per_minute)
+        self._rate = tokens_per_minute / 60.0
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+        self._lock = threading.Lock()
+        self._max_tenants = max_tenants
+
+    @property
+    def enabled(self) -> bool:
+        return self.capacity > 0
+
+    def _bucket(self, tenant: str, now: float) -> _Bucket:
+        bucket = self._buckets.get(tenant)
+        if bucket is None:
+            if len(self._buckets) >= self._max_tenants:
+                self._evict_full(now)
+            bucket = self._buckets[tenant] = _Bucket(self.capacity, now)
+        else:
+            bucket.level = min(self.capacity, bucket.level + (now - bucket.updated) * self._rate)
+            bucket.updated = now
+        return bucket
+
+    def _evict_full(self, now: float) -> None:
+        """Forget tenants whose bucket has refilled: they are indistinguishable from new ones."""
+        full = [
+            t for t, b in self._buckets.items() if b.level + (now - b.updated) * self._rate >= self.capacity
+        ]
+        for tenant in full:
+            del self._buckets[tenant]
+
+    def check(self, tenant: str, estimated_tokens: int) -> None:
+        """Reserves `estimated_tokens` or raises BudgetExceeded. A request larger than the whole
+        budget is capped at the capacity, so it runs once the bucket is full instead of never."""
+        if not self.enabled:
+            return
+        need = min(float(max(estimated_tokens, 0)), self.capacity)
+        with self._lock:
+            now = self._clock()
+            bucket = self._bucket(tenant, now)
+            if bucket.level >= need:
+                bucket.level -= need
+                return
+            wait = (need - bucket.level) / self._rate
+        raise BudgetExceeded(tenant, max(1.0, math.ceil(wait)))
+
+    def record(self, tenant: str, actual_tokens: int, estimated_tokens: int = 0) -> None:
+        """Settles a turn: charges `actual - estimated` (refunds when the estimate was too high)."""
+        if not self.enabled:
+            return
+        with self._lock:
+            bucket = self._bucket(tenant, self._clock())
+            bucket.level = min(self.capacity, bucket.level - (actual_tokens - estimated_tokens))
+
+    def remaining(self, tenant: str) -> float:
+        if not self.enabled:
+            return math.inf
+        with self._lock:
+            return self._bucket(tenant, self._clock()).level

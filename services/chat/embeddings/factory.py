@@ -1,0 +1,23 @@
+"""Chooses an embedder by name (settings: CHATFLEET_EMBEDDER); one instance per process."""
+
+from functools import cache
+from typing import Literal
+
+from chatfleet.chat.embeddings.base import Embedder
+
+EmbedderName = Literal["minilm", "wordllama"]
+EMBEDDER_NAMES: tuple[str, ...] = ("minilm", "wordllama")
+
+
+@cache
+def load_embedder(name: str = "minilm") -> Embedder:
+    """Weights are loaded once (tens of MB); both models are thread-safe for concurrent `embed` calls."""
+    if name == "minilm":
+        from chatfleet.chat.embeddings.minilm import MiniLMEmbedder
+
+        return MiniLMEmbedder()
+    if name == "wordllama":
+        from chatfleet.chat.embeddings.wordllama_embedder import WordLlamaEmbedder
+
+        return WordLlamaEmbedder()
+    raise ValueError(f"unknown embedder {name!r}; choose one of {', '.join(EMBEDDER_NAMES)}")

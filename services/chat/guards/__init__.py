@@ -1,0 +1,16 @@
+"""Responsible-AI guards: prompt-injection/jailbreak screening of user input and retrieved documents."""
+
+from chatfleet.chat.guards.decision import GuardDecision, ScreenResult, log_decision
+from chatfleet.chat.guards.local_detector import LocalInjectionDetector
+from chatfleet.chat.guards.screen import DisabledScreen, LocalScreen, PromptScreen, build_screen
+
+__all__ = [
+    "DisabledScreen",
+    "GuardDecision",
+    "LocalInjectionDetector",
+    "LocalScreen",
+    "PromptScreen",
+    "ScreenResult",
+    "build_screen",
+    "log_decision",
+]

@@ -1,0 +1,70 @@
+"""The screen the chain calls: one user prompt plus the retrieved documents in, one decision each out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from chatfleet.chat.guards.decision import GuardDecision, ScreenResult
+from chatfleet.chat.guards.local_detector import LocalInjectionDetector
+
+log = logging.getLogger(__name__)
+
+
+class PromptScreen(Protocol):
+    name: str
+
+    async def screen(self, user_prompt: str | None, documents: Sequence[str] = ()) -> ScreenResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+class LocalScreen:
+    """The local detector; microseconds per text, so it runs inline on the event loop."""
+
+    name = "local"
+
+    def __init__(self, detector: LocalInjectionDetector | None = None) -> None:
+        self.detector = detector or LocalInjectionDetector()
+
+    async def screen(self, user_prompt: str | None, documents: Sequence[str] = ()) -> ScreenResult:
+        return self.screen_sync(user_prompt, documents)
+
+    def screen_sync(self, user_prompt: str | None, documents: Sequence[str] = ()) -> ScreenResult:
+        user = self.detector.detect(user_prompt, "user") if user_prompt is not None else None
+        return ScreenResult(user, tuple(self.detector.detect(d, "document") for d in documents))
+
+    async def aclose(self) -> None:
+        return None
+
+
+class DisabledScreen:
+    """CHATFLEET_GUARDS_MODE=off (dev only): every text passes, and the decisions say so."""
+
+    name = "off"
+
+    async def screen(self, user_prompt: str | None, documents: Sequence[str] = ()) -> ScreenResult:
+        def clean(target: Any) -> GuardDecision:
+            return GuardDecision(False, 0.0, (), self.name, target)
+
+        return ScreenResult(
+            clean("user") if user_prompt is not None else None, tuple(clean("document") for _ in documents)
+        )
+
+    async def aclose(self) -> None:
+        return None
+
+
+def build_screen(settings: Any) -> PromptScreen:
+    """CHATFLEET_GUARDS_MODE: local (default) | prompt_shields (local detector as fallback) | off."""
+    mode = settings.guards_mode
+    if mode == "off":
+        log.warning("prompt-injection screening is OFF (CHATFLEET_GUARDS_MODE=off)")
+        return DisabledScreen()
+    if mode == "prompt_shields":
+        from chatfleet.chat.guards.prompt_shields import PromptShieldsScreen
+
+        key = settings.content_safety_key.get_secret_value() if settings.content_safety_key else None
+        return PromptShieldsScreen(settings.content_safety_endpoint, api_key=key, fallback=LocalScreen())
+    return LocalScreen()

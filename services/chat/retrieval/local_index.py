@@ -1,0 +1,391 @@
+"""The local index: one SQLite file with FTS5 (BM25) and sqlite-vec vectors, fused like Azure hybrid search.
+
+Why apsw: the stdlib `sqlite3` of the supported Pythons cannot load extensions, so it cannot load
+sqlite-vec. Why a thread pool with one connection per thread: SQLite calls block, and a chat turn must
+never stall the event loop that is streaming other users' answers. WAL mode lets ingestion write while
+the service reads.
+
+Tenant isolation is structural: the vector table is partitioned by tenant (a KNN query only ever scans
+the caller's partition), every SQL query carries `tenant = :tenant` plus the ACL predicate, and both
+come only from the verified Principal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import apsw
+import numpy as np
+import sqlite_vec
+
+from chatfleet.chat.embeddings import Embedder
+from chatfleet.chat.retrieval.base import Hit, Principal, RetrievalMode, reciprocal_rank_fusion
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1"
+MAX_QUERY_TERMS = 32
+MAX_KNN = 4096  # sqlite-vec's upper bound for k
+# Words that match nearly every chunk add nothing to BM25 but cost a scan of every posting list.
+STOPWORDS = frozenset(
+    (
+        "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "for", "from",
+        "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of", "on", "or", "our",
+        "so", "than", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "we",
+        "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your",
+    )
+)  # fmt: skip
+_TERM = re.compile(r"\w+", re.UNICODE)
+
+# Both candidate queries carry the visibility predicate, written out in full so it can be reviewed:
+# same tenant AND (no ACL on the chunk OR the caller's oid or one of its groups is listed on it).
+_TEXT_SQL = """
+SELECT c.rowid, bm25(chunks_fts, 2.0, 1.0) AS rank
+FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid
+WHERE chunks_fts MATCH :match AND
+    c.tenant = :tenant AND (
+        c.has_acl = 0 OR EXISTS (
+            SELECT 1 FROM chunk_acl a WHERE a.chunk_rowid = c.rowid AND (
+                (a.kind = 'oid' AND a.value = :oid)
+                OR (a.kind = 'group' AND a.value IN (SELECT value FROM json_each(:groups)))
+            )
+        )
+    )
+ORDER BY rank LIMIT :limit
+"""
+_VECTOR_SQL = """
+WITH knn AS (
+    SELECT rowid, distance FROM chunks_vec
+    WHERE embedding MATCH :vector AND k = :limit AND tenant = :tenant
+)
+SELECT c.rowid, knn.distance FROM knn JOIN chunks c ON c.rowid = knn.rowid
+WHERE
+    c.tenant = :tenant AND (
+        c.has_acl = 0 OR EXISTS (
+            SELECT 1 FROM chunk_acl a WHERE a.chunk_rowid = c.rowid AND (
+                (a.kind = 'oid' AND a.value = :oid)
+                OR (a.kind = 'group' AND a.value IN (SELECT value FROM json_each(:groups)))
+            )
+        )
+    )
+ORDER BY knn.distance
+"""
+
+
+class IndexMismatch(RuntimeError):
+    """The index file was built with another embedder (vectors would be meaningless) or schema."""
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """One chunk as ingestion writes it; its citation id is f"{source}#{chunk}"."""
+
+    chunk: int
+    title: str
+    content: str
+
+
+def fts_query(text: str) -> str | None:
+    """User text -> a safe FTS5 query: each term double-quoted (no operators or column filters pass)."""
+    terms: list[str] = []
+    for term in _TERM.findall(text.lower()):
+        if term in STOPWORDS or term in terms:
+            continue
+        terms.append(term)
+        if len(terms) == MAX_QUERY_TERMS:
+            break
+    if not terms:
+        return None
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+class LocalIndex:
+    """Implements Retriever over a local SQLite file; also the write side used by `chatfleet ingest`."""
+
+    def __init__(self, path: str | Path, embedder: Embedder, *, readers: int = 4) -> None:
+        self.path = Path(path)
+        self.embedder = embedder
+        self._local = threading.local()
+        self._connections: list[apsw.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = self._open()
+        self._ensure_schema(self._writer)
+        self._executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="local-index")
+        self._embed_query = lru_cache(maxsize=2048)(self._embed_one)
+
+    # --- connections -------------------------------------------------------------------------------
+
+    def _open(self) -> apsw.Connection:
+        conn = apsw.Connection(str(self.path))
+        conn.set_busy_timeout(5000)
+        conn.enable_load_extension(True)
+        conn.load_extension(sqlite_vec.loadable_path())
+        conn.enable_load_extension(False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _reader(self) -> apsw.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._open()
+        return conn
+
+    def _ensure_schema(self, conn: apsw.Connection) -> None:
+        with conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            expected = {
+                "schema": SCHEMA_VERSION,
+                "embedder": self.embedder.name,
+                "dim": str(self.embedder.dim),
+            }
+            if meta:
+                wrong = {k: (meta.get(k), v) for k, v in expected.items() if meta.get(k) != v}
+                if wrong:
+                    found = ", ".join(f"{k}={a!r} (need {b!r})" for k, (a, b) in wrong.items())
+                    raise IndexMismatch(
+                        f"index {self.path} was built differently: {found}; re-ingest into a new file "
+                        "or choose the embedder it was built with (CHATFLEET_EMBEDDER)"
+                    )
+                return
+            conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", list(expected.items()))
+            conn.execute(
+                """
+                CREATE TABLE sources(
+                    tenant TEXT NOT NULL, source TEXT NOT NULL, content_hash TEXT NOT NULL,
+                    chunks INTEGER NOT NULL, ingested_at REAL NOT NULL,
+                    PRIMARY KEY (tenant, source)) WITHOUT ROWID;
+                CREATE TABLE chunks(
+                    rowid INTEGER PRIMARY KEY, tenant TEXT NOT NULL, source TEXT NOT NULL,
+                    chunk INTEGER NOT NULL, title TEXT NOT NULL, content TEXT NOT NULL,
+                    has_acl INTEGER NOT NULL DEFAULT 0, UNIQUE (tenant, source, chunk));
+                CREATE TABLE chunk_acl(
+                    chunk_rowid INTEGER NOT NULL REFERENCES chunks(rowid) ON DELETE CASCADE,
+                    kind TEXT NOT NULL CHECK (kind IN ('oid', 'group')), value TEXT NOT NULL,
+                    PRIMARY KEY (chunk_rowid, kind, value)) WITHOUT ROWID;
+                CREATE VIRTUAL TABLE chunks_fts USING fts5(
+                    title, content, content='chunks', content_rowid='rowid',
+                    tokenize='porter unicode61 remove_diacritics 2');
+                """
+            )
+            conn.execute(
+                f"CREATE VIRTUAL TABLE chunks_vec USING vec0("
+                f"embedding float[{int(self.embedder.dim)}] distance_metric=cosine, "
+                f"tenant text partition key)"
+            )
+
+    # --- read side (Retriever) ---------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        return not self._closed
+
+    async def search(
+        self,
+        query: str,
+        principal: Principal,
+        *,
+        top: int = 5,
+        mode: RetrievalMode = "hybrid",
+        semantic_ranker: bool = True,
+        minimum_score: float = 0.0,
+    ) -> list[Hit]:
+        """`semantic_ranker` is accepted for interface parity; the local index has no reranker model."""
+        if self._closed:
+            raise RuntimeError("the local index is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, self.search_sync, query, principal, top, mode, minimum_score
+        )
+
+    def search_sync(
+        self,
+        query: str,
+        principal: Principal,
+        top: int = 5,
+        mode: RetrievalMode = "hybrid",
+        minimum_score: float = 0.0,
+    ) -> list[Hit]:
+        """Blocking search; runs on a pool thread with that thread's connection."""
+        if top < 1:
+            return []
+        conn = self._reader()
+        scope = {
+            "tenant": principal.tenant,
+            "oid": principal.oid,
+            "groups": json.dumps(list(principal.groups)),
+        }
+        candidates = min(max(top * 8, 40), MAX_KNN)
+        text_ranked: list[tuple[int, float]] = []
+        vector_ranked: list[tuple[int, float]] = []
+        if mode in ("hybrid", "text"):
+            text_ranked = self._text_candidates(conn, query, scope, candidates)
+        if mode in ("hybrid", "vectors"):
+            vector_ranked = self._vector_candidates(conn, query, scope, candidates)
+        if mode == "text":
+            scores = {rowid: score for rowid, score in text_ranked}
+        elif mode == "vectors":
+            scores = {rowid: score for rowid, score in vector_ranked}
+        else:
+            scores = reciprocal_rank_fusion([[r for r, _ in text_ranked], [r for r, _ in vector_ranked]])
+        ranked = sorted(
+            ((rowid, s) for rowid, s in scores.items() if s >= minimum_score), key=lambda x: -x[1]
+        )[:top]
+        return self._hits(conn, ranked, scope["tenant"])
+
+    def _text_candidates(
+        self, conn: apsw.Connection, query: str, scope: dict[str, object], limit: int
+    ) -> list[tuple[int, float]]:
+        match = fts_query(query)
+        if match is None:
+            return []
+        rows = conn.execute(
+            _TEXT_SQL,
+            {**scope, "match": match, "limit": limit},
+        ).fetchall()
+        # FTS5's bm25() is negative (lower is better); report the conventional positive BM25 score.
+        return [(rowid, -rank) for rowid, rank in rows]
+
+    def _vector_candidates(
+        self, conn: apsw.Connection, query: str, scope: dict[str, object], limit: int
+    ) -> list[tuple[int, float]]:
+        if not query.strip():
+            return []
+        vector = self._embed_query(query)
+        rows = conn.execute(
+            _VECTOR_SQL,
+            {**scope, "vector": vector, "limit": limit},
+        ).fetchall()
+        return [(rowid, 1.0 - distance) for rowid, distance in rows]
+
+    def _embed_one(self, text: str) -> bytes:
+        return self.embedder.embed([text])[0].astype(np.float32).tobytes()
+
+    @staticmethod
+    def _hits(conn: apsw.Connection, ranked: list[tuple[int, float]], tenant: str) -> list[Hit]:
+        if not ranked:
+            return []
+        rows = conn.execute(
+            "SELECT rowid, tenant, source, chunk, title, content FROM chunks "
+            "WHERE rowid IN (SELECT value FROM json_each(?)) AND tenant = ?",
+            (json.dumps([r for r, _ in ranked]), tenant),
+        ).fetchall()
+        by_rowid = {row[0]: row for row in rows}
+        hits = []
+        for rowid, score in ranked:
+            row = by_rowid.get(rowid)
+            if row is None:  # deleted between the two reads: skip rather than fail the turn
+                continue
+            _, row_tenant, source, chunk, title, content = row
+            hits.append(Hit(f"{source}#{chunk}", source, chunk, title, content, float(score), row_tenant))
+        return hits
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    # --- write side (ingestion) --------------------------------------------------------------------
+
+    def source_hash(self, tenant: str, source: str) -> str | None:
+        """The content hash recorded when the source was last ingested (None if never)."""
+        row = self._writer.execute(
+            "SELECT content_hash FROM sources WHERE tenant = ? AND source = ?", (tenant, source)
+        ).fetchone()
+        return row[0] if row else None
+
+    def replace_source(
+        self,
+        tenant: str,
+        source: str,
+        content_hash: str,
+        chunks: Sequence[ChunkRecord],
+        vectors: np.ndarray,
+        *,
+        acl_oids: Iterable[str] = (),
+        acl_groups: Iterable[str] = (),
+    ) -> None:
+        """Atomically swaps all chunks of (tenant, source): readers see the old or the new set, never half."""
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        if vectors.size and vectors.shape[1] != self.embedder.dim:
+            raise ValueError(f"vectors have dim {vectors.shape[1]}, the index needs {self.embedder.dim}")
+        acl = [("oid", v) for v in dict.fromkeys(acl_oids)] + [
+            ("group", v) for v in dict.fromkeys(acl_groups)
+        ]
+        conn = self._writer
+        with conn:
+            self._delete_source(conn, tenant, source)
+            for record, vector in zip(chunks, vectors, strict=True):
+                conn.execute(
+                    "INSERT INTO chunks(tenant, source, chunk, title, content, has_acl) VALUES (?,?,?,?,?,?)",
+                    (tenant, source, record.chunk, record.title, record.content, int(bool(acl))),
+                )
+                rowid = conn.last_insert_rowid()
+                conn.execute(
+                    "INSERT INTO chunks_fts(rowid, title, content) VALUES (?,?,?)",
+                    (rowid, record.title, record.content),
+                )
+                conn.execute(
+                    "INSERT INTO chunks_vec(rowid, embedding, tenant) VALUES (?,?,?)",
+                    (rowid, np.asarray(vector, dtype=np.float32).tobytes(), tenant),
+                )
+                if acl:
+                    conn.executemany(
+                        "INSERT INTO chunk_acl(chunk_rowid, kind, value) VALUES (?,?,?)",
+                        [(rowid, kind, value) for kind, value in acl],
+                    )
+            conn.execute(
+                "INSERT INTO sources(tenant, source, content_hash, chunks, ingested_at) VALUES (?,?,?,?,?)",
+                (tenant, source, content_hash, len(chunks), time.time()),
+            )
+
+    def delete_source(self, tenant: str, source: str) -> int:
+        """Removes a source's chunks; returns how many there were."""
+        with self._writer:
+            return self._delete_source(self._writer, tenant, source)
+
+    @staticmethod
+    def _delete_source(conn: apsw.Connection, tenant: str, source: str) -> int:
+        rowids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT rowid FROM chunks WHERE tenant = ? AND source = ?", (tenant, source)
+            ).fetchall()
+        ]
+        if rowids:
+            ids = json.dumps(rowids)
+            conn.execute(
+                "INSERT INTO chunks_fts(chunks_fts, rowid, title, content) "
+                "SELECT 'delete', rowid, title, content FROM chunks "
+                "WHERE rowid IN (SELECT value FROM json_each(?))",
+                (ids,),
+            )
+            conn.execute("DELETE FROM chunks_vec WHERE rowid IN (SELECT value FROM json_each(?))", (ids,))
+            conn.execute("DELETE FROM chunks WHERE rowid IN (SELECT value FROM json_each(?))", (ids,))
+        conn.execute("DELETE FROM sources WHERE tenant = ? AND source = ?", (tenant, source))
+        return len(rowids)
+
+    def counts(self) -> dict[str, int]:
+        """Chunks per tenant (for `chatfleet ingest` output and readiness logs)."""
+        return dict(self._writer.execute("SELECT tenant, COUNT(*) FROM chunks GROUP BY tenant").fetchall())

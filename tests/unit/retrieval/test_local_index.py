@@ -1,0 +1,118 @@
+"""The local index on real SQLite: hybrid ranking, tenant isolation, ACLs, replacement and safe queries."""
+
+import asyncio
+
+import pytest
+
+from chatfleet.chat.retrieval import ChunkRecord, IndexMismatch, LocalIndex, Principal
+from chatfleet.chat.retrieval.base import reciprocal_rank_fusion
+from chatfleet.chat.retrieval.local_index import fts_query
+
+CONTOSO = Principal(tenant="contoso", oid="u1")
+FABRIKAM = Principal(tenant="fabrikam", oid="u2")
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "text", "vectors"])
+async def test_search_finds_the_relevant_chunk_in_every_mode(index, mode):
+    hits = await index.search("how many days to return hardware", CONTOSO, top=2, mode=mode)
+    assert hits, mode
+    assert hits[0].id == "returns.md#0"
+    assert hits[0].tenant == "contoso"
+    assert "30 days" in hits[0].content
+
+
+async def test_never_returns_another_tenants_chunks(index):
+    for mode in ("hybrid", "text", "vectors"):
+        hits = await index.search("fabrikam secret policy returns 90 days", CONTOSO, top=10, mode=mode)
+        assert all(h.tenant == "contoso" for h in hits)
+        assert not any("Fabrikam" in h.content for h in hits)
+    theirs = await index.search("returns", FABRIKAM, top=10)
+    assert [h.tenant for h in theirs] == ["fabrikam"]
+
+
+async def test_unknown_tenant_sees_nothing(index):
+    assert await index.search("returns refunds router", Principal(tenant="nobody"), top=10) == []
+
+
+async def test_acl_chunks_only_visible_to_listed_oid_or_group(index, embedder):
+    records = [ChunkRecord(0, "Salaries", "Confidential salary bands for the returns team.")]
+    vectors = embedder.embed([records[0].content])
+    index.replace_source("contoso", "hr.md", "h", records, vectors, acl_oids=["boss"], acl_groups=["hr"])
+
+    def sees(principal: Principal) -> bool:
+        hits = index.search_sync("confidential salary bands", principal, top=10)
+        return any(h.source == "hr.md" for h in hits)
+
+    assert not sees(Principal("contoso", oid="u1"))
+    assert not sees(Principal("contoso", oid="u1", groups=("sales", "hr' OR 1=1 --")))
+    assert sees(Principal("contoso", oid="boss"))
+    assert sees(Principal("contoso", oid="u1", groups=("sales", "hr")))
+    assert not sees(Principal("fabrikam", oid="boss", groups=("hr",)))
+
+
+async def test_replacing_a_source_swaps_its_chunks(index, embedder):
+    assert index.source_hash("contoso", "wifi.md") == "hash-wifi.md"
+    records = [ChunkRecord(0, "Mesh", "Mesh extenders pair with the base station by pressing WPS.")]
+    index.replace_source("contoso", "wifi.md", "new", records, embedder.embed([records[0].content]))
+    assert index.source_hash("contoso", "wifi.md") == "new"
+    assert not any("firmware" in h.content for h in index.search_sync("router firmware", CONTOSO, top=10))
+    assert any(h.id == "wifi.md#0" and "WPS" in h.content for h in index.search_sync("mesh WPS", CONTOSO))
+    assert index.delete_source("contoso", "wifi.md") == 1
+    assert index.counts() == {"contoso": 2, "fabrikam": 1}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"',
+        "title: secret",
+        "returns OR fabrikam*",
+        "NEAR(a b)",
+        "')); DROP TABLE chunks; --",
+        "",
+        "   ",
+        "^*",
+    ],
+)
+def test_hostile_query_text_is_just_text(index, query):
+    hits = index.search_sync(query, CONTOSO, top=5)
+    assert all(h.tenant == "contoso" for h in hits)
+    assert index.counts()["contoso"] == 3
+
+
+def test_fts_query_quotes_every_term():
+    assert fts_query('How do I "return" NEAR(x)?') == '"return" OR "near" OR "x"'
+    assert fts_query("the a of") is None
+
+
+def test_minimum_score_and_top(index):
+    assert len(index.search_sync("returns refunds router", CONTOSO, top=1)) == 1
+    assert index.search_sync("returns", CONTOSO, top=5, minimum_score=1.0) == []
+
+
+def test_rrf_matches_the_azure_formula():
+    scores = reciprocal_rank_fusion([[1, 2], [2, 3]])
+    assert scores[2] == pytest.approx(1 / 62 + 1 / 61)
+    assert scores[1] == pytest.approx(1 / 61)
+    assert max(scores, key=scores.__getitem__) == 2
+
+
+def test_opening_with_another_embedder_is_refused(index, tmp_path):
+    class Other:
+        name = "other"
+        dim = 8
+
+        def embed(self, texts):
+            raise AssertionError("never called")
+
+    with pytest.raises(IndexMismatch, match="embedder"):
+        LocalIndex(index.path, Other())
+
+
+async def test_concurrent_searches_use_their_own_connections(index):
+    results = await asyncio.gather(*(index.search("refund card", CONTOSO, top=1) for _ in range(32)))
+    assert all(r and r[0].id == "returns.md#1" for r in results)
+    await index.aclose()
+    assert not index.ready()
+    with pytest.raises(RuntimeError, match="closed"):
+        await index.search("x", CONTOSO)
