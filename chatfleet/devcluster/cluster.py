@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from chatfleet.devcluster import tools
-from chatfleet.devcluster.kubeconfig import build_kubeconfig, write_kubeconfig
+from chatfleet.devcluster.kubeconfig import build_kubeconfig, is_local_kubeconfig, write_kubeconfig
 from chatfleet.devcluster.pki import CertificateAuthority, service_account_key
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ CONTROLLERS = (
     "pod-garbage-collector-controller",
 )
 STOP_GRACE_SECONDS = 10.0
+WORKDIR_MARKER = ".chatfleet-cluster"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -217,6 +218,8 @@ class LocalCluster:
         for tier in tiers:
             _terminate(tier, STOP_GRACE_SECONDS)
         self.components = []
+        if self.kubeconfig != Path() and self.kubeconfig.exists() and is_local_kubeconfig(self.kubeconfig):
+            self.kubeconfig.unlink()  # it points at a cluster that no longer exists
         if self._own_workdir and self.workdir != Path() and self.workdir.exists():
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -244,16 +247,31 @@ class LocalCluster:
     # ----- start-up steps --------------------------------------------------------------------------------
 
     def _prepare_workdir(self) -> None:
+        """A fresh state folder (etcd data of an earlier run would clash with the new CA); an existing
+        folder is only ever cleared when it carries our marker, so a mistyped path loses nothing."""
         if self._workdir_arg is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="chatfleet-cluster-"))
         else:
             self.workdir = self._workdir_arg.resolve()
-            if self.workdir.exists():
-                shutil.rmtree(self.workdir)  # etcd data of an earlier run would clash with the new CA
-            self.workdir.mkdir(parents=True)
+            if self.workdir.exists() and any(self.workdir.iterdir()):
+                if not (self.workdir / WORKDIR_MARKER).is_file():
+                    raise ClusterError(
+                        f"workdir {self.workdir} is not empty and was not made by a LocalCluster; "
+                        "choose an empty or new folder"
+                    )
+                shutil.rmtree(self.workdir)
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / WORKDIR_MARKER).write_text("state of a chatfleet LocalCluster; safe to delete\n")
         self.workdir.chmod(0o700)
         (self.workdir / "logs").mkdir()
         self.kubeconfig = (self._kubeconfig_arg or self.workdir / "admin.kubeconfig").resolve()
+        if self.kubeconfig.exists():
+            if not is_local_kubeconfig(self.kubeconfig):
+                raise ClusterError(
+                    f"{self.kubeconfig} exists and is not a chatfleet dev kubeconfig; it is not overwritten, "
+                    "choose another --kubeconfig path"
+                )
+            self.kubeconfig.unlink()  # a stale file would tell waiting scripts the new cluster is ready
 
     def _spawn(self, name: str, command: list[str]) -> Component:
         log = self.workdir / "logs" / f"{name}.log"

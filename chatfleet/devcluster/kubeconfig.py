@@ -44,6 +44,20 @@ def build_kubeconfig(server: str, ca_pem: bytes, user: str, client: KeyPair) -> 
     }
 
 
+def is_local_kubeconfig(path: Path) -> bool:
+    """True for a kubeconfig this module wrote (safe to replace); anything else is someone's real config."""
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    if not isinstance(config, dict):
+        return False
+    clusters = config.get("clusters") or []
+    return config.get("current-context") == CLUSTER_NAME and [c.get("name") for c in clusters] == [
+        CLUSTER_NAME
+    ]
+
+
 def write_kubeconfig(path: Path, config: dict[str, Any]) -> Path:
     """Writes atomically with mode 0600: readers never see half a file, and the key is not world-readable."""
     path.parent.mkdir(parents=True, exist_ok=True)

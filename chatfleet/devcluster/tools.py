@@ -19,7 +19,8 @@ from pathlib import Path
 
 from chatfleet.paths import TOOLS_DIR
 
-BIN_DIR = TOOLS_DIR / "bin"
+# CHATFLEET_TOOLS_BIN moves the cache (a CI cache folder, or a fresh folder to measure a cold build).
+BIN_DIR = Path(os.environ.get("CHATFLEET_TOOLS_BIN") or TOOLS_DIR / "bin").resolve()
 KUBE_VERSION = "v1.35.4"
 HELM_VERSION = "v3.22.0"
 KWOK_VERSION = "v0.8.0"

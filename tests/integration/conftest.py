@@ -42,10 +42,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> None:
-    """Builds the control plane once before the tests run when any selected test uses `cluster`."""
+    """Builds the control plane once before any integration test runs (outside per-test timeouts)."""
     if session.config.option.collectonly:
         return
-    if any("cluster" in getattr(item, "fixturenames", ()) for item in session.items):
+    if any(INTEGRATION_DIR in Path(str(item.path)).parents for item in session.items):
         tools.ensure_built(tools.CONTROL_PLANE)
 
 

@@ -51,3 +51,4 @@ def test_cli_serves_until_signalled_then_leaves_nothing_behind(tmp_path: Path, s
     assert "cluster ready" in output and "stopped" in output
     _gone, alive = psutil.wait_procs(components, timeout=5)
     assert alive == [], f"left behind: {alive}"
+    assert not kubeconfig.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -12,7 +13,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from chatfleet.devcluster.cluster import LocalCluster
+from chatfleet.devcluster.cluster import ClusterError, LocalCluster
 
 
 def _eventually(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
@@ -114,7 +115,7 @@ def test_garbage_collector_deletes_owned_objects(cluster: LocalCluster, namespac
     _eventually(owned_gone, what="the garbage collector to delete the owned Secret")
 
 
-def test_stop_leaves_no_process_behind(tmp_path: Any) -> None:
+def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
     """A second, private cluster (no nodes, fast): after stop every component process is gone."""
     local = LocalCluster(nodes=0, workdir=tmp_path / "state")
     with local:
@@ -125,3 +126,19 @@ def test_stop_leaves_no_process_behind(tmp_path: Any) -> None:
         assert sorted(children) == sorted(pids)
     for pid in pids:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not local.kubeconfig.exists()  # it would point at a cluster that is gone
+
+
+def test_foreign_kubeconfig_and_workdir_are_never_overwritten(tmp_path: Path) -> None:
+    precious = tmp_path / "config"
+    precious.write_text("apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters: [{name: prod}]\n")
+    with pytest.raises(ClusterError, match="not a chatfleet dev kubeconfig"):
+        LocalCluster(nodes=0, kubeconfig=precious).start()
+    assert precious.read_text().startswith("apiVersion: v1")
+
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(ClusterError, match="not empty"):
+        LocalCluster(nodes=0, workdir=folder).start()
+    assert (folder / "notes.txt").read_text() == "mine"

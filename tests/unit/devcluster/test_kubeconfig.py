@@ -8,7 +8,12 @@ from pathlib import Path
 import yaml
 from kubernetes import client, config
 
-from chatfleet.devcluster.kubeconfig import CLUSTER_NAME, build_kubeconfig, write_kubeconfig
+from chatfleet.devcluster.kubeconfig import (
+    CLUSTER_NAME,
+    build_kubeconfig,
+    is_local_kubeconfig,
+    write_kubeconfig,
+)
 from chatfleet.devcluster.pki import CertificateAuthority
 
 
@@ -41,3 +46,21 @@ def test_rewrite_replaces_atomically(tmp_path: Path) -> None:
         write_kubeconfig(path, build_kubeconfig(server, ca.cert_pem, "u", ca.issue_client("u")))
     assert yaml.safe_load(path.read_text())["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:2"
     assert [p.name for p in tmp_path.iterdir()] == ["k.kubeconfig"]
+
+
+def test_only_our_own_kubeconfigs_count_as_replaceable(tmp_path: Path) -> None:
+    ca = CertificateAuthority()
+    ours = write_kubeconfig(
+        tmp_path / "ours", build_kubeconfig("https://127.0.0.1:1", ca.cert_pem, "u", ca.issue_client("u"))
+    )
+    theirs = tmp_path / "config"
+    theirs.write_text(
+        yaml.safe_dump(
+            {"clusters": [{"name": "prod"}], "current-context": "prod", "users": [], "contexts": []}
+        )
+    )
+    (tmp_path / "garbage").write_text(": not yaml : [")
+    assert is_local_kubeconfig(ours)
+    assert not is_local_kubeconfig(theirs)
+    assert not is_local_kubeconfig(tmp_path / "garbage")
+    assert not is_local_kubeconfig(tmp_path / "missing")
