@@ -129,14 +129,21 @@ def calibration_args(test: LoadTest, summary_file: Path) -> list[str]:
         str(test.calibrate_max_users),
         "--calibrate-step-seconds",
         str(test.calibrate_step_s),
+        # let the last step's answers finish instead of dropping them when the schedule ends
+        "--stop-timeout",
+        str(round(_drain_seconds(test))),
     ]
     if test.csv_prefix:
         args += ["--csv", f"{test.csv_prefix}-calibration"]
     return args
 
 
+def _drain_seconds(test: LoadTest) -> float:
+    return max(10.0, 2 * test.calibrate_step_s)
+
+
 def calibration_seconds(test: LoadTest) -> float:
-    return len(plan_steps(test.calibrate_max_users)) * test.calibrate_step_s
+    return len(plan_steps(test.calibrate_max_users)) * test.calibrate_step_s + _drain_seconds(test)
 
 
 def _run_locust(args: list[str], token: str | None, timeout_s: float, summary_file: Path) -> dict[str, Any]:

@@ -14,9 +14,9 @@ import pytest
 
 pytestmark = pytest.mark.load
 
-TTFT_MS = 100.0
-PER_INFLIGHT_MS = 100.0
-SLO_TTFT_P95_MS = 1100.0
+TTFT_MS = 50.0
+PER_INFLIGHT_MS = 250.0  # large against the service's own ~100-200 ms, which the analytic knee ignores
+SLO_TTFT_P95_MS = 2550.0
 TRUE_KNEE = (SLO_TTFT_P95_MS - TTFT_MS) / PER_INFLIGHT_MS + 1  # 11 concurrent streams
 
 
@@ -32,7 +32,7 @@ def test_calibration_finds_the_knee_within_20_percent(processes: Any, loadtest: 
                 service_url, "--scenario", "steady", "--users", "2", "--run-time", "2s",
                 "--slo-ttft-p95-ms", f"{SLO_TTFT_P95_MS:g}", "--slo-error-rate-percent", "5",
                 "--slo-min-tokens-per-second", "1",
-                "--calibrate", "--max-users", "20", "--calibrate-step-seconds", "3",
+                "--calibrate", "--max-users", "16", "--calibrate-step-seconds", "3",
                 timeout_s=240,
             )  # fmt: skip
     calibration = run.summary["calibration"]
@@ -41,5 +41,5 @@ def test_calibration_finds_the_knee_within_20_percent(processes: Any, loadtest: 
     assert abs(knee - TRUE_KNEE) / TRUE_KNEE <= 0.2, calibration
     assert calibration["streamsPerReplica"] == int(knee * 0.8)
     users = [step["users"] for step in calibration["steps"]]
-    assert users == sorted(users) and users[-1] == 20
+    assert users == sorted(users) and users[-1] == 16
     assert run.termination["calibration"]["streamsPerReplica"] == calibration["streamsPerReplica"]

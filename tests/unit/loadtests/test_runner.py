@@ -49,5 +49,6 @@ def test_calibration_run_steps_up_to_max_users(tmp_path: Path) -> None:
     args = calibration_args(TEST, tmp_path / "c.json")
     assert flag(args, "--calibrate-max-users") == "16"
     assert "--run-time" not in args  # the stepped schedule ends the run
-    assert calibration_seconds(TEST) == 8 * 5
+    assert flag(args, "--stop-timeout") == "10"  # the last step's answers finish
+    assert calibration_seconds(TEST) == 8 * 5 + 10
     assert "secret-token" not in " ".join(args)
