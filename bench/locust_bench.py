@@ -143,14 +143,14 @@ def _figure(value: float | None) -> str:
 
 def print_table(rows: list[Row]) -> None:
     header = (
-        f"| {'target':<22} | {'users':>5} | {'req/s':>7} | {'tokens/s':>9} | {'TTFT p50':>8} "
+        f"| {'target':<24} | {'users':>5} | {'req/s':>7} | {'tokens/s':>9} | {'TTFT p50':>8} "
         f"| {'TTFT p95':>8} | {'fails':>5} | {'Locust CPU %':>12} | {'target CPU %':>12} |"
     )
     print(header)
     print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
     for r in rows:
         print(
-            f"| {r.target:<22} | {r.users:>5} | {r.requests_per_s:>7.1f} | {r.tokens_per_s:>9,.0f} "
+            f"| {r.target:<24} | {r.users:>5} | {r.requests_per_s:>7.1f} | {r.tokens_per_s:>9,.0f} "
             f"| {_figure(r.ttft_p50_ms):>8} | {_figure(r.ttft_p95_ms):>8} | {r.failures:>5} "
             f"| {r.locust_cpu:>12.0f} | {r.target_cpu:>12.0f} |"
         )
@@ -184,7 +184,9 @@ def main() -> None:
                 [{"name": "sim", "endpoint": sim_url, "deployment": "gpt-4o", "apiKey": "local-simulator"}]
             )
             service = [sys.executable, "-m", "chatfleet", "serve", "--port", "0", "--dev"]
-            with serving(service, {"CHATFLEET_OPENAI_DEPLOYMENTS": deployments}) as (chat_url, chat_process):
+            # no per-tenant token budget: the bench measures throughput, not the budget's 429s
+            env = {"CHATFLEET_OPENAI_DEPLOYMENTS": deployments, "CHATFLEET_TENANT_TOKENS_PER_MINUTE": "0"}
+            with serving(service, env) as (chat_url, chat_process):
                 for n in users:
                     extra = ["--think-time-min", "0", "--think-time-max", "0", "--scenario", "steady"]
                     target = "chat service + simulator"

@@ -104,7 +104,9 @@ def service_env(
         {"name": name, "endpoint": simulator_url, "deployment": name, "apiKey": "local-simulator"}
         for name in deployments
     ]
-    env = {f"CHATFLEET_{key.upper()}": value for key, value in settings.items()}
+    # No per-tenant token budget: these runs test the gate, and the module's runs add up within a minute.
+    env = {"CHATFLEET_TENANT_TOKENS_PER_MINUTE": "0"}
+    env.update({f"CHATFLEET_{key.upper()}": value for key, value in settings.items()})
     return {"CHATFLEET_OPENAI_DEPLOYMENTS": json.dumps(pool), **env}
 
 
