@@ -38,6 +38,7 @@ class ScenarioShape(LoadTestShape):
 
     def tick(self) -> tuple[int, float] | None:
         assert self.runner is not None
+        _Run.peak_users = max(_Run.peak_users, self.runner.user_count)
         return plan_for(self.runner.environment).schedule.at(self.get_run_time())
 
 
@@ -53,6 +54,7 @@ class _Run:
     started_iso: str = ""
     finished_iso: str = ""
     duration_s: float = 0.0
+    peak_users: int = 0
     injector: FaultInjector | None = None
     fault_errors: list[str] = []
 
@@ -71,7 +73,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         return
     plan = plan_for(environment)  # validates data files before any user starts
     _Run.started_wall, _Run.started_iso = time.time(), _now_iso()
-    _Run.finished_iso, _Run.fault_errors = "", []
+    _Run.finished_iso, _Run.fault_errors, _Run.peak_users = "", [], 0
     options = environment.parsed_options
     if plan.scenario == "failover" and not plan.calibrating:
         if not options.simulator_admin:
@@ -120,6 +122,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         finished_at=_Run.finished_iso or _now_iso(),
         duration_s=_Run.duration_s or time.time() - _Run.started_wall,
     )
+    result["peakUsers"] = _Run.peak_users
     if plan.scenario == "failover" and not plan.calibrating:
         result["faults"] = {
             "injected": _Run.injector.injected if _Run.injector else [],

@@ -123,6 +123,7 @@ def build_summary(
         "slo": slo.as_json(),
         "verdicts": judged,
         "passed": all(v["passed"] for v in judged),
+        "peakUsers": measurement.get("peakUsers"),
         "streamTokensPerSecond": measurement["streamTokensPerSecond"],
         "outputTokens": measurement["outputTokens"],
         "failuresByKind": measurement.get("failuresByKind", {}),

@@ -89,3 +89,21 @@ def test_multi_tenant_on_the_real_service_has_no_leak(
     )
     assert run.code == 0, run.stdout
     assert run.summary["tenantLeaks"]["count"] == 0
+
+
+def test_spike_reaches_five_times_the_users_and_stops_by_itself(
+    chat_service: str, loadtest: Any, passing_slo: list[str]
+) -> None:
+    run = loadtest(chat_service, "--scenario", "spike", "--users", "2", "--run-time", "6s", *passing_slo)
+    assert run.code == 0, run.stdout
+    assert run.summary["peakUsers"] == 10
+
+
+def test_long_answers_ask_the_long_conversations(
+    chat_service: str, loadtest: Any, passing_slo: list[str]
+) -> None:
+    run = loadtest(
+        chat_service, "--scenario", "long-answers", "--users", "2", "--run-time", "3s", *passing_slo
+    )
+    assert run.code == 0, run.stdout
+    assert run.summary["requests"] >= 2
