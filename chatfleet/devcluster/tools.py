@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,10 +164,11 @@ def _build(module: GoModule, go: str, progress: Callable[[str], None]) -> None:
 
 
 def build_modules(modules: Iterable[GoModule], progress: Callable[[str], None] = _echo) -> None:
-    """Builds each module whose binaries are missing or stale.
+    """Builds each module whose binaries are missing or stale, all modules at once.
 
-    A file lock serialises concurrent callers (several pytest sessions at once); whoever waited then
-    finds the binaries current and builds nothing.
+    Concurrent `go build`s keep both cores busy while another one is in a single-threaded phase (linking a
+    100 MB binary, a long compile at the top of the graph). A file lock serialises concurrent callers
+    (several pytest sessions at once); whoever waited then finds the binaries current and builds nothing.
     """
     modules = list(modules)
     if all(module.is_current() for module in modules):
@@ -178,8 +180,10 @@ def build_modules(modules: Iterable[GoModule], progress: Callable[[str], None] =
         stale = [module for module in modules if not module.is_current()]
         if stale:
             go = go_binary()
-            for module in stale:
-                _build(module, go, progress)
+            with ThreadPoolExecutor(max_workers=len(stale)) as pool:
+                builds = [pool.submit(_build, module, go, progress) for module in stale]
+            for build in builds:
+                build.result()  # re-raises the first failure after every build has finished
 
 
 def ensure_built(

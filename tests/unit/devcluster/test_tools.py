@@ -19,15 +19,15 @@ func main() { fmt.Println(greeting) }
 """
 
 
-def _hello_module(tmp_path: Path) -> GoModule:
-    source = tmp_path / "src" / "hello"
+def _hello_module(tmp_path: Path, name: str = "hello") -> GoModule:
+    source = tmp_path / "src" / name
     source.mkdir(parents=True)
-    (source / "go.mod").write_text("module example.com/hello\n\ngo 1.26\n")
+    (source / "go.mod").write_text(f"module example.com/{name}\n\ngo 1.26\n")
     (source / "main.go").write_text(HELLO)
     return GoModule(
-        directory="hello",
+        directory=name,
         packages=(".",),
-        binaries=("hello",),
+        binaries=(name,),
         ldflags="-s -w -X main.greeting=stamped",
         root=tmp_path / "src",
         bin_dir=tmp_path / "bin",
@@ -63,6 +63,16 @@ def test_failed_build_reports_the_compiler_error_and_keeps_no_binary(tmp_path: P
         build_modules([module], progress=lambda _m: None)
     assert not (tmp_path / "bin" / "hello").exists()
     assert not module.is_current()
+
+
+def test_modules_build_concurrently_and_one_failure_does_not_hide_the_others(tmp_path: Path) -> None:
+    good, bad = _hello_module(tmp_path, "good"), _hello_module(tmp_path, "bad")
+    (bad.path / "main.go").write_text("package main\n\nfunc main() { brokenCall() }\n")
+    with pytest.raises(ToolBuildError, match="brokenCall"):
+        build_modules([bad, good], progress=lambda _m: None)
+    assert good.is_current()
+    assert (tmp_path / "bin" / "good").is_file()
+    assert not bad.is_current()
 
 
 def test_every_tool_maps_to_a_committed_module_with_pinned_dependencies() -> None:
