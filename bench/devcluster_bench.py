@@ -5,9 +5,10 @@
   build:   builds every Go module from nothing: a fresh GOCACHE, fresh GOMODCACHE (module downloads
            included) and a fresh bin folder (CHATFLEET_TOOLS_BIN), one module after another, and prints
            wall time and CPU time per module. CPU seconds / cores is the wall time on an idle machine.
+           --together instead runs one `chatfleet dev tools build` (all modules at once, as CI does).
 
 Usage: .venv/bin/python bench/devcluster_bench.py startup [--runs 5]
-       .venv/bin/python bench/devcluster_bench.py build            (takes 15-25 minutes on 2 cores)
+       .venv/bin/python bench/devcluster_bench.py build [--together]   (15-25 minutes on 2 cores)
 """
 
 from __future__ import annotations
@@ -41,10 +42,13 @@ def bench_startup(runs: int) -> None:
         print(f"{nodes:>11} {runs:>11} " + " ".join(f"{value:>11.2f}" for value in row))
 
 
-def bench_build() -> None:
-    """Each module in its own child process so its CPU time is measured alone (RUSAGE_CHILDREN deltas)."""
+def bench_build(together: bool) -> None:
+    """Each build in its own child process so its CPU time is measured alone (RUSAGE_CHILDREN deltas)."""
     from chatfleet.devcluster.tools import MODULES
 
+    steps = [(m.directory, ", ".join(m.binaries), ["--only", m.binaries[0]]) for m in MODULES]
+    if together:
+        steps = [("all", "every tool, modules built concurrently", [])]
     scratch = Path(tempfile.mkdtemp(prefix="chatfleet-cold-build-"))
     env = {
         **os.environ,
@@ -56,11 +60,11 @@ def bench_build() -> None:
     print(f"{'module':<8} {'binaries':<58} {'wall s':>7} {'cpu s':>7}")
     total_wall = total_cpu = 0.0
     try:
-        for module in MODULES:
+        for name, binaries, only in steps:
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             began = time.monotonic()
             subprocess.run(
-                [sys.executable, "-m", "chatfleet", "dev", "tools", "build", "--only", module.binaries[0]],
+                [sys.executable, "-m", "chatfleet", "dev", "tools", "build", *only],
                 env=env,
                 check=True,
                 stdout=subprocess.DEVNULL,
@@ -69,9 +73,7 @@ def bench_build() -> None:
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             total_wall, total_cpu = total_wall + wall, total_cpu + cpu
-            print(
-                f"{module.directory:<8} {', '.join(module.binaries):<58} {wall:>7.0f} {cpu:>7.0f}", flush=True
-            )
+            print(f"{name:<8} {binaries:<58} {wall:>7.0f} {cpu:>7.0f}", flush=True)
         print(f"{'total':<8} {'':<58} {total_wall:>7.0f} {total_cpu:>7.0f}")
     finally:
         subprocess.run(["go", "clean", "-modcache"], env=env, check=False)
@@ -84,11 +86,12 @@ def main() -> None:
     )
     parser.add_argument("what", choices=["startup", "build"])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--together", action="store_true", help="build: all modules in one command")
     args = parser.parse_args()
     if args.what == "startup":
         bench_startup(args.runs)
     else:
-        bench_build()
+        bench_build(args.together)
 
 
 if __name__ == "__main__":
