@@ -26,6 +26,8 @@ import httpx
 import typer
 import yaml
 
+from chatfleet.devcluster.cluster import ClusterError
+from chatfleet.devcluster.tools import ToolBuildError
 from chatfleet.paths import CRDS_DIR, EXAMPLES_DIR, REPO_ROOT
 
 GROUP, VERSION, PLURAL = "chatfleet.dev", "v1alpha1", "chatapplications"
@@ -358,7 +360,7 @@ def up(
                 time.sleep(1.0)
         except (KeyboardInterrupt, _Terminated):
             progress("stopping")
-        except StackError as error:
+        except (StackError, ClusterError, ToolBuildError) as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1) from None
         finally:
