@@ -2,13 +2,14 @@
 identity in AKS, DefaultAzureCredential elsewhere) unless the deployment carries an explicit API key.
 
 SDK retries are off (`max_retries=0`): the router retries across deployments with its own deadline, and
-SDK retries would hide 429s from the cooldown logic.
+SDK retries would hide 429s from the cooldown logic. The SDK's aiohttp transport is used because, with
+hundreds of concurrent streams, httpx's connection pool costs more CPU than the rest of a stream.
 """
 
 import inspect
 from typing import Any
 
-from openai import AsyncAzureOpenAI
+from openai import AsyncAzureOpenAI, DefaultAioHttpClient
 
 from chatfleet.chat.llm.config import DeploymentConfig
 
@@ -58,6 +59,7 @@ class ClientPool:
             api_version=config.api_version,
             max_retries=0,
             timeout=timeout_s,
+            http_client=DefaultAioHttpClient(timeout=timeout_s),
             **auth,
         )
         self.clients[config.name] = client

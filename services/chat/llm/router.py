@@ -11,6 +11,7 @@ Rules (docs/llm-router.md explains why):
 
 import asyncio
 import contextlib
+import json
 import math
 import random
 import time
@@ -38,6 +39,10 @@ from chatfleet.chat.llm.tracing import end_failure, end_success, record_first_ch
 DEFAULT_RETRY_AFTER_S = 1.0
 NOT_RETRIED_STATUSES = frozenset({400, 401, 403, 413, 422})
 CHARS_PER_TOKEN = 4
+
+
+class _StreamErrorEvent(Exception):
+    """The upstream reported an error inside an already started stream."""
 
 
 class _FailOver(Exception):
@@ -444,8 +449,8 @@ class _StreamCall:
             seed=seed,
             streaming=True,
         )
-        self.sdk_stream: Any = None
-        self.chunks: AsyncIterator[Any] | None = None
+        self._response: Any = None
+        self._lines: AsyncIterator[str] | None = None
         self.first_text = ""
         self.ttft_s = 0.0
         self.model = health.config.deployment
@@ -456,27 +461,49 @@ class _StreamCall:
         self.content_chunks = 0
         self.estimated_input = 0
 
-    def _absorb(self, chunk: Any) -> str:
-        """Takes model/usage/finish from a chunk and returns its content text (may be empty)."""
-        if chunk.model:
-            self.model = chunk.model
-        if chunk.id:
-            self.response_id = chunk.id
-        if chunk.usage is not None:
-            self.input_tokens = chunk.usage.prompt_tokens
-            self.output_tokens = chunk.usage.completion_tokens
-        if not chunk.choices:
+    def _absorb(self, event: Mapping[str, Any]) -> str:
+        """Takes model/usage/finish from one chunk and returns its content text (may be empty)."""
+        if event.get("model"):
+            self.model = event["model"]
+        if event.get("id"):
+            self.response_id = event["id"]
+        usage = event.get("usage")
+        if usage:
+            self.input_tokens = usage.get("prompt_tokens")
+            self.output_tokens = usage.get("completion_tokens")
+        choices = event.get("choices")
+        if not choices:
             return ""
-        choice = chunk.choices[0]
-        if choice.finish_reason:
-            self.finish_reason = choice.finish_reason
-            if choice.finish_reason == "content_filter":
-                results = (choice.model_extra or {}).get("content_filter_results")
-                raise ContentFiltered("completion", _filtered_categories(results))
-        text = choice.delta.content if choice.delta is not None else None
+        choice = choices[0]
+        finish_reason = choice.get("finish_reason")
+        if finish_reason:
+            self.finish_reason = finish_reason
+            if finish_reason == "content_filter":
+                raise ContentFiltered(
+                    "completion", _filtered_categories(choice.get("content_filter_results"))
+                )
+        text = (choice.get("delta") or {}).get("content")
         if text:
             self.content_chunks += 1
         return text or ""
+
+    async def _next_event(self) -> Mapping[str, Any] | None:
+        """The next SSE chunk, None after `[DONE]` or at the end of the body (parsed here rather than by
+        the SDK's stream class: building a pydantic model per token costs ~3x the CPU per stream)."""
+        assert self._lines is not None
+        async for line in self._lines:
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return None
+            event = json.loads(data)
+            if not isinstance(event, dict):
+                raise ValueError("stream chunk is not a JSON object")
+            if event.get("error"):
+                raise _StreamErrorEvent(str(event["error"])[:200])
+            return event
+        return None
 
     async def start(self, messages: list[dict[str, str]]) -> None:
         router, health = self.router, self.health
@@ -488,7 +515,7 @@ class _StreamCall:
         started = router._clock()
         try:
             async with asyncio.timeout(timeout_s):
-                raw = await client.chat.completions.with_raw_response.create(
+                self._response = client.chat.completions.with_streaming_response.create(
                     model=config.deployment,
                     messages=messages,  # type: ignore[arg-type]
                     max_tokens=self.max_tokens,
@@ -498,17 +525,14 @@ class _StreamCall:
                     stream_options={"include_usage": True},
                     timeout=timeout_s,
                 )
-                router._observe_headers(health, raw.headers)
-                self.sdk_stream = raw.parse()
-                self.chunks = self.sdk_stream.__aiter__()
+                response = await self._response.__aenter__()
+                router._observe_headers(health, response.headers)
+                self._lines = response.iter_lines()
                 while not self.first_text and self.finish_reason is None:
-                    try:
-                        chunk = await anext(self.chunks)
-                    except StopAsyncIteration:
-                        raise _FailOver(
-                            "stream_broken", f"{health.name}: stream ended before any token"
-                        ) from None
-                    self.first_text = self._absorb(chunk)
+                    event = await self._next_event()
+                    if event is None:
+                        raise _FailOver("stream_broken", f"{health.name}: stream ended before any token")
+                    self.first_text = self._absorb(event)
         except ContentFiltered:
             await self._close_upstream()
             router._end(health)
@@ -533,10 +557,11 @@ class _StreamCall:
             record_first_chunk(self.span, self.ttft_s)
 
     async def _close_upstream(self) -> None:
-        if self.sdk_stream is not None:
+        if self._response is not None:
+            response, self._response = self._response, None
             # Closing a broken connection may fail again; there is nothing left to save.
             with contextlib.suppress(Exception):
-                await self.sdk_stream.close()
+                await response.__aexit__(None, None, None)
 
     async def rest(self) -> AsyncIterator[StreamDelta | StreamEnd]:
         router, health = self.router, self.health
@@ -545,16 +570,15 @@ class _StreamCall:
         try:
             if self.first_text:
                 yield StreamDelta(self.first_text)
-            assert self.chunks is not None
             while True:
                 try:
-                    chunk = await anext(self.chunks)
-                except StopAsyncIteration:
-                    break
+                    event = await self._next_event()
                 except Exception as broken:
                     outcome, error = "stream_broken", broken
                     raise UpstreamStreamBroken(f"{health.name}: stream broke after it started") from broken
-                text = self._absorb(chunk)
+                if event is None:
+                    break
+                text = self._absorb(event)
                 if text:
                     yield StreamDelta(text)
                 if router._clock() > self.deadline:

@@ -72,7 +72,5 @@ class SlidingWindowQuota:
 
 def retry_after_headers(retry_after_s: float) -> dict[str, str]:
     """Azure sends both: milliseconds for clients that can use them, whole seconds for the HTTP standard."""
-    return {
-        "retry-after-ms": str(max(1, round(retry_after_s * 1000))),
-        "retry-after": str(max(1, math.ceil(retry_after_s))),
-    }
+    milliseconds = max(1, math.ceil(retry_after_s * 1000))
+    return {"retry-after-ms": str(milliseconds), "retry-after": str(math.ceil(milliseconds / 1000))}

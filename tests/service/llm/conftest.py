@@ -1,11 +1,12 @@
 """The real simulator on loopback for router resilience tests, plus helpers to build a router pool on it."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from chatfleet.chat.llm import DeploymentConfig
+from chatfleet.chat.llm import DeploymentConfig, LLMRouter
 from chatfleet.chat.simulator.background import RunningSimulator, run_in_background
 from chatfleet.chat.simulator.config import SimulatorConfig
 
@@ -55,3 +56,18 @@ def calls(admin: httpx.Client) -> Callable[[], dict[str, int]]:
         return {name: d["requests"] for name, d in deployments.items() if d["requests"]}
 
     return read
+
+
+@pytest.fixture
+async def make_router() -> AsyncIterator[Callable[..., LLMRouter]]:
+    """LLMRouter factory; every router made is closed after the test, pass or fail."""
+    made: list[LLMRouter] = []
+
+    def make(*args: Any, **kwargs: Any) -> LLMRouter:
+        router = LLMRouter(*args, **kwargs)
+        made.append(router)
+        return router
+
+    yield make
+    for router in made:
+        await router.aclose()

@@ -6,7 +6,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from chatfleet.chat.llm import LLMRouter, StreamEnd
+from chatfleet.chat.llm import StreamEnd
 from chatfleet.chat.llm import tracing as llm_tracing
 
 pytestmark = pytest.mark.service
@@ -27,9 +27,9 @@ def spans(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
     return exporter
 
 
-async def test_stream_spans_follow_genai_conventions(pool, admin, spans) -> None:
+async def test_stream_spans_follow_genai_conventions(pool, admin, spans, make_router) -> None:
     admin.put("/_sim/faults/bad", json={"error_rate": 1.0}).raise_for_status()
-    router = LLMRouter(pool("bad", good={"priority": 2}))
+    router = make_router(pool("bad", good={"priority": 2}))
     items = [
         item
         async for item in router.stream(MESSAGES, max_tokens=64, temperature=0.2, seed=7, operation="answer")
@@ -56,4 +56,3 @@ async def test_stream_spans_follow_genai_conventions(pool, admin, spans) -> None
     assert attributes["chatfleet.llm.purpose"] == "answer"
     assert attributes["chatfleet.llm.attempt"] == 2
     assert [event.name for event in succeeded.events] == ["gen_ai.first_chunk"]
-    await router.aclose()

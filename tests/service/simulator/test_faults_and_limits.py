@@ -39,8 +39,8 @@ async def test_rpm_limit_answers_429_with_azure_headers(simulator, admin) -> Non
     assert (await _post(simulator, "limited")).status_code == 200
     refused = await _post(simulator, "limited")
     assert refused.status_code == 429
-    assert 58_000 < int(refused.headers["retry-after-ms"]) <= 60_000
-    assert refused.headers["retry-after"] == "60"
+    assert 30_000 < int(refused.headers["retry-after-ms"]) <= 60_000  # the first charge leaves the window
+    assert int(refused.headers["retry-after"]) == -(-int(refused.headers["retry-after-ms"]) // 1000)
     assert refused.headers["x-ratelimit-remaining-requests"] == "0"
     assert "x-ratelimit-remaining-tokens" in refused.headers
     other = await _post(simulator, "unlimited")  # limits are per deployment
