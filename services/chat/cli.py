@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from chatfleet.chat.ingest import cli as ingest_cli
 from chatfleet.chat.simulator import cli as simulator_cli
 
 SAMPLE_INDEX_NAME = "sample-index.sqlite"
@@ -23,10 +24,6 @@ def register(app: typer.Typer) -> None:
     """Adds this part's commands to the root CLI."""
     app.command("serve")(serve)
     simulator_cli.register(app)
-    try:
-        from chatfleet.chat import ingest_cli
-    except ImportError:  # ingestion lands separately; serve and simulator work without it
-        return
     ingest_cli.register(app)
 
 
@@ -90,6 +87,8 @@ def serve(
             typer.echo(f"error: invalid setting {where or '(settings)'}: {problem['msg']}", err=True)
         raise typer.Exit(2) from None
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpx2", "httpcore"):  # one INFO line per upstream call: too chatty
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     try:
         asyncio.run(_serve(settings, host, port, simulator_ttft_ms, simulator_tokens_per_second))
     except LocalSetupError as error:
@@ -135,7 +134,7 @@ async def _serve(settings: object, host: str, port: int, ttft_ms: float, tokens_
             raise LocalSetupError(
                 "CHATFLEET_INDEX_PATH is not set (the sample index is only used in dev mode)"
             )
-        updates["index_path"] = await _sample_index()
+        updates["index_path"] = await _sample_index(settings.embedder)
     elif settings.search_backend == "local" and not _is_file(settings.index_path):
         raise LocalSetupError(
             f"index file {settings.index_path} does not exist; build it with `chatfleet ingest`"
@@ -155,7 +154,11 @@ async def _serve(settings: object, host: str, port: int, ttft_ms: float, tokens_
         log_level=settings.log_level,
     )
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    print(f"chatfleet chat service listening on http://{shown}:{bound_port}", flush=True)
+
+    # Printed only once requests are accepted: scripts and tests wait for this line.
+    server.on_started = lambda: print(
+        f"chatfleet chat service listening on http://{shown}:{bound_port}", flush=True
+    )
     try:
         await server.serve(sockets=[sock])
     finally:
@@ -167,8 +170,9 @@ def _is_file(path: Path | None) -> bool:
     return path is not None and path.is_file()
 
 
-async def _sample_index() -> Path:
-    """Builds (once per corpus change) the local index of examples/corpus/<tenant>/ in the user cache."""
+async def _sample_index(embedder: str) -> Path:
+    """The two-tenant sample corpus (examples/corpus), ingested once per corpus version into the cache."""
     from chatfleet.chat.sample_index import build_sample_index
 
-    return await build_sample_index()
+    print("building the local index of the sample corpus (first run only)", flush=True)
+    return await build_sample_index(embedder=embedder)

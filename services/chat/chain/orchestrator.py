@@ -319,6 +319,7 @@ class ChatChain:
                 "deployment": result.deployment,
                 "model": result.model,
                 "duration_ms": duration_ms,
+                "tokens": result.input_tokens + result.output_tokens,
             },
         )
         return query, thought

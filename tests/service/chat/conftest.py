@@ -1,0 +1,218 @@
+"""Fixtures of the chat service tests: the real simulator, a real local index of the sample corpus, and the
+service itself served by uvicorn on a loopback port (in a thread, or as a `chatfleet serve` subprocess).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from chatfleet.chat.app import create_app
+from chatfleet.chat.config import Settings
+from chatfleet.chat.llm import DeploymentConfig
+from chatfleet.chat.sample_index import build_sample_index
+from chatfleet.chat.serving import bind, make_server
+from chatfleet.chat.simulator.background import RunningSimulator, run_in_background
+from chatfleet.chat.simulator.config import SimulatorConfig
+from chatfleet.paths import REPO_ROOT
+
+pytestmark = pytest.mark.service
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[RunningSimulator]:
+    with run_in_background(
+        SimulatorConfig(ttft_ms=20, tokens_per_second=400, min_chunk_interval_ms=5)
+    ) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("index") / "sample.sqlite"
+    asyncio.run(build_sample_index(path))
+    return path
+
+
+def deployment(
+    sim: RunningSimulator, name: str = "sim", azure_deployment: str = "gpt-4o-mini"
+) -> DeploymentConfig:
+    return DeploymentConfig(name=name, endpoint=sim.base_url, deployment=azure_deployment, apiKey="test-key")
+
+
+def dev_settings(sim: RunningSimulator, index: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "dev_mode": True,
+        "auth_mode": "none",
+        "index_path": index,
+        "openai_deployments": [deployment(sim)],
+        "openai_deadline_s": 10,
+        "openai_request_timeout_s": 5,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class Service:
+    url: str
+    app: Any
+
+    def client(self, tenant: str | None = "contoso", **kwargs: Any) -> httpx.AsyncClient:
+        headers = {"X-Chatfleet-Tenant": tenant} if tenant else {}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30, **kwargs)
+
+
+@contextmanager
+def serve_in_thread(settings: Settings) -> Iterator[Service]:
+    """The real app under uvicorn on 127.0.0.1:<free port>, in a thread with its own event loop."""
+    app = create_app(settings)
+    server = make_server(app, shutdown_grace_s=5, drain_delay_s=0, log_level="WARNING")
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(server.serve(sockets=[sock]))
+        except BaseException as error:
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name="chat-service", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if failure or not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"service did not start: {failure[0] if failure else 'timeout'}")
+        time.sleep(0.02)
+    try:
+        yield Service(f"http://127.0.0.1:{port}", app)
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def service(simulator: RunningSimulator, sample_index: Path) -> Iterator[Service]:
+    settings = dev_settings(
+        simulator,
+        sample_index,
+        tenants=["contoso", "fabrikam"],
+        max_messages=6,
+        max_message_chars=2000,
+        max_total_chars=4000,
+        max_body_bytes=16384,
+        tenant_tokens_per_minute=0,
+    )
+    with serve_in_thread(settings) as running:
+        yield running
+
+
+def parse_jsonl(text: str) -> list[dict[str, Any]]:
+    """Every line must be one JSON object (the contract), blank lines not allowed."""
+    lines = text.split("\n")
+    assert lines[-1] == "", "the stream must end with a newline"
+    return [json.loads(line) for line in lines[:-1]]
+
+
+@pytest.fixture
+def jsonl() -> Any:
+    """`parse_jsonl` as a fixture (test modules cannot import each other under importlib mode)."""
+    return parse_jsonl
+
+
+LISTENING = re.compile(r"listening on (http://\S+)")
+
+
+@dataclass
+class ServiceProcess:
+    """A `chatfleet serve` child; its output is drained by a thread (a full pipe would stall the server)."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    output: list[str]
+
+    def log(self) -> str:
+        return "".join(self.output[-60:])
+
+
+@contextmanager
+def serve_subprocess(env: dict[str, str], *args: str) -> Iterator[ServiceProcess]:
+    """`chatfleet serve --port 0 ...` as a child process; always stopped."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CHATFLEET_")}
+    clean.update(env)
+    clean["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chatfleet", "serve", "--port", "0", *args],
+        env=clean,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    started = threading.Event()
+    url: list[str] = []
+
+    def drain() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            output.append(line)
+            if not url and (match := LISTENING.search(line)):
+                url.append(match.group(1))
+                started.set()
+        started.set()
+
+    threading.Thread(target=drain, name="serve-output", daemon=True).start()
+    try:
+        started.wait(60)
+        if not url:
+            proc.kill()
+            proc.wait(10)
+            raise RuntimeError("chatfleet serve did not start:\n" + "".join(output[-40:]))
+        yield ServiceProcess(proc, url[0], output)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+class Stack:
+    """Helpers for tests that need their own service instance (test modules cannot import conftest)."""
+
+    def __init__(self, simulator: RunningSimulator, index: Path) -> None:
+        self.simulator = simulator
+        self.index = index
+
+    def deployment(self, name: str, azure_deployment: str) -> DeploymentConfig:
+        return deployment(self.simulator, name, azure_deployment)
+
+    def settings(self, **overrides: Any) -> Settings:
+        return dev_settings(self.simulator, self.index, **overrides)
+
+    def set_faults(self, azure_deployment: str, **faults: Any) -> None:
+        url = f"{self.simulator.base_url}/_sim/faults/{azure_deployment}"
+        httpx.put(url, json=faults, timeout=5).raise_for_status()
+
+    serve = staticmethod(serve_in_thread)
+    serve_subprocess = staticmethod(serve_subprocess)
+
+
+@pytest.fixture
+def stack(simulator: RunningSimulator, sample_index: Path) -> Stack:
+    return Stack(simulator, sample_index)
