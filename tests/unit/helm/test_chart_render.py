@@ -162,16 +162,14 @@ def test_chart_crd_is_the_generated_crd_with_lifecycle_metadata(render: Render) 
 
 
 def test_crd_lifecycle_values(render: Render) -> None:
-    unkept = {
-        c["metadata"]["name"]: c for c in of_kind(render({"crds.keep": False}), "CustomResourceDefinition")
-    }
-    assert "helm.sh/resource-policy" not in unkept["chatapplications.chatfleet.dev"]["metadata"].get(
-        "annotations", {}
-    )
-    skipped = {
-        c["metadata"]["name"] for c in of_kind(render({"crds.install": False}), "CustomResourceDefinition")
-    }
-    assert "chatapplications.chatfleet.dev" not in skipped
+    def chat_crd(values: dict[str, Any]) -> list[Manifest]:
+        crds = of_kind(render(values), "CustomResourceDefinition")
+        return [c for c in crds if c["metadata"]["name"] == "chatapplications.chatfleet.dev"]
+
+    (unkept,) = chat_crd({"crds.keep": False})
+    # Absent, not another value: Helm neither keeps nor deletes an object whose policy is not "keep".
+    assert "helm.sh/resource-policy" not in unkept["metadata"].get("annotations", {})
+    assert chat_crd({"crds.install": False}) == []
 
 
 def test_kopf_peering_crds_are_the_ones_the_installed_kopf_watches() -> None:
