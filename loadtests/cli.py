@@ -76,6 +76,7 @@ def loadtest(
         ),
     ] = None,
     csv_prefix: str = typer.Option("", "--csv", help="Also write Locust's CSV statistics with this prefix."),
+    html_report: str = typer.Option("", "--html", help="Also write Locust's HTML report to this file."),
     tenant: Annotated[
         list[str] | None, typer.Option("--tenant", help="Tenant the users act for (repeat).")
     ] = None,
@@ -85,7 +86,11 @@ def loadtest(
     ),
     fault_kind: str = typer.Option("error", "--fault-kind", help="error (503s) | throttle (429s)."),
     token: str | None = typer.Option(
-        None, "--token", envvar="CHATFLEET_LOADTEST_TOKEN", show_default=False, help="Bearer token (auth on)."
+        None,
+        "--token",
+        envvar="CHATFLEET_LOADTEST_TOKEN",
+        show_default=False,
+        help="Bearer token (auth on); prefer the environment variable, argv is visible to other users.",
     ),
     conversations: Annotated[
         Path | None, typer.Option("--conversations", help="JSON-lines conversations file.")
@@ -151,6 +156,8 @@ def loadtest(
         raise typer.BadParameter(
             "the multi-tenant scenario needs at least two tenants", param_hint="--tenant"
         )
+    if scenario == "multi-tenant" and users < len(set(tenants or DEFAULT_TENANTS)):
+        raise typer.BadParameter("multi-tenant needs at least one user per tenant", param_hint="--users")
     think = None
     if think_time_min is not None or think_time_max is not None:
         low = think_time_min if think_time_min is not None else 0.0
@@ -179,6 +186,7 @@ def loadtest(
         fault_deployment=fault_deployment,
         fault_kind=fault_kind,
         csv_prefix=csv_prefix,
+        html_report=html_report,
         conversations=str(conversations) if conversations else "",
         corpus_dir=str(corpus_dir) if corpus_dir else None,
         think_time=think,

@@ -54,6 +54,7 @@ class LoadTest:
     fault_deployment: str = ""
     fault_kind: str = "error"
     csv_prefix: str = ""
+    html_report: str = ""
     conversations: str = ""
     corpus_dir: str | None = None
     think_time: tuple[float, float] | None = None
@@ -119,6 +120,8 @@ def scenario_args(test: LoadTest, summary_file: Path) -> list[str]:
         args += ["--fault-deployment", test.fault_deployment]
     if test.csv_prefix:
         args += ["--csv", test.csv_prefix]
+    if test.html_report:
+        args += ["--html", test.html_report]
     return args
 
 

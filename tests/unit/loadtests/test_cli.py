@@ -34,6 +34,10 @@ def invoke(*args: str) -> tuple[int, str]:
             "--tenant",
         ),
         (["--host", "http://127.0.0.1:9", "--tenant", "initech", *SLO_ARGS], "--conversations"),
+        (
+            ["--host", "http://127.0.0.1:9", "--scenario", "multi-tenant", "--users", "1", *SLO_ARGS],
+            "--users",
+        ),
         (["--host", "http://127.0.0.1:9", "--fault-kind", "meteor", *SLO_ARGS], "--fault-kind"),
     ],
 )
