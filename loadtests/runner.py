@@ -7,12 +7,16 @@ ends the test, and a hard timeout kills a Locust process that does not stop by i
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,19 +153,46 @@ def calibration_seconds(test: LoadTest) -> float:
     return len(plan_steps(test.calibrate_max_users)) * test.calibrate_step_s + _drain_seconds(test)
 
 
+def _terminated(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _stop_child_on_sigterm() -> Iterator[None]:
+    """A cancelled gate (operator kills us, Job deleted) must not leave Locust loading the target."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run_locust(args: list[str], token: str | None, timeout_s: float, summary_file: Path) -> dict[str, Any]:
     """Runs one Locust process; its output goes to our stderr so stdout stays the verdict table."""
     env = dict(os.environ)
     if token:
         env[TOKEN_ENV] = token
-    try:
-        completed = subprocess.run(
-            args, env=env, stdout=sys.stderr, stderr=sys.stderr, timeout=timeout_s, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise LoadGeneratorFailed(f"Locust did not stop within {timeout_s:.0f} s and was killed") from None
+    with _stop_child_on_sigterm():
+        process = subprocess.Popen(args, env=env, stdout=sys.stderr, stderr=sys.stderr)
+        try:
+            returncode = process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            raise LoadGeneratorFailed(
+                f"Locust did not stop within {timeout_s:.0f} s and was killed"
+            ) from None
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
     if not summary_file.exists() or summary_file.stat().st_size == 0:
-        raise LoadGeneratorFailed(f"Locust exited with code {completed.returncode} without measurements")
+        raise LoadGeneratorFailed(f"Locust exited with code {returncode} without measurements")
     return json.loads(summary_file.read_text(encoding="utf-8"))
 
 

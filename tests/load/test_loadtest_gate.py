@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 pytestmark = pytest.mark.load
@@ -107,3 +111,28 @@ def test_long_answers_ask_the_long_conversations(
     )
     assert run.code == 0, run.stdout
     assert run.summary["requests"] >= 2
+
+
+def test_cancelled_run_stops_its_locust_process(chat_service: str, passing_slo: list[str]) -> None:
+    """The operator cancels superseded gates with SIGTERM; no Locust may keep loading the target."""
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "chatfleet", "loadtest", "--host", chat_service, "--users", "2",
+         "--run-time", "60s", *passing_slo],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        children: list[psutil.Process] = []
+        while not children and time.monotonic() < deadline:
+            children = psutil.Process(cli.pid).children(recursive=True)
+            time.sleep(0.2)
+        assert children, "the CLI never started Locust"
+        time.sleep(2)
+        cli.terminate()
+        assert cli.wait(20) != 0
+        _gone, alive = psutil.wait_procs(children, timeout=15)
+        assert not alive
+    finally:
+        if cli.poll() is None:
+            cli.kill()
