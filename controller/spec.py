@@ -314,7 +314,10 @@ class ChatApplicationSpec(Model):
     identity: Identity = Field(description="Workload identity of the pods.")
     auth: Auth = Field(description="Entra ID token validation.")
     tenants: list[Annotated[str, Field(min_length=1, max_length=63)]] = Field(
-        default_factory=list, max_length=256, description="Allow-list of tenants; empty admits every tenant."
+        default_factory=list,
+        max_length=256,
+        json_schema_extra={"default": []},
+        description="Allow-list of tenants; empty admits every tenant.",
     )
     openai: Annotated[OpenAI, AT_LEAST_ONE_DEPLOYMENT, UNIQUE_DEPLOYMENT_NAMES] = Field(
         description="Azure OpenAI deployments of the LLM router."

@@ -89,7 +89,7 @@ def plan(
     old = app.status
     status = old.model_copy(deep=True)
     rev, ro = status.revision, status.rollout
-    spec_dump = app.spec.model_dump(by_alias=True, mode="json")
+    spec_dump = app.spec.model_dump(by_alias=True, mode="json", exclude_none=True)
     result = Plan(status=status)
 
     def promote(message: str) -> None:

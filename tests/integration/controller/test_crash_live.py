@@ -15,9 +15,10 @@ KINDS = ["ServiceAccount", "ConfigMap", "Deployment", "Service", "HorizontalPodA
          "PodDisruptionBudget", "NetworkPolicy"]  # fmt: skip
 
 
-def managed(kube: KubeClient, namespace: str) -> list[dict]:
+def managed(kube: KubeClient, namespace: str) -> list[tuple[str, dict]]:
+    """(kind, object) of every operator-managed child (list items carry no kind)."""
     selector = f"{n.MANAGED_BY}={n.FIELD_MANAGER}"
-    return [obj for kind in KINDS for obj in kube.list(kind, namespace, selector)]
+    return [(kind, obj) for kind in KINDS for obj in kube.list(kind, namespace, selector)]
 
 
 def test_sigkill_mid_reconcile_then_restart_converges(
@@ -29,7 +30,7 @@ def test_sigkill_mid_reconcile_then_restart_converges(
     slow = operator_factory([ns], CHATFLEET_OPERATOR_MAX_WORKERS="1")
     wait(lambda: len(kube.list("Deployment", ns)) >= 3, 60, "first reconciles\n" + slow.log())
     slow.kill()
-    at_kill = Counter(obj["kind"] for obj in managed(kube, ns))
+    at_kill = Counter(kind for kind, _ in managed(kube, ns))
     assert at_kill["Deployment"] < APPS, "the kill must land while reconciles are still running"
 
     restarted = operator_factory([ns])
@@ -44,12 +45,12 @@ def test_sigkill_mid_reconcile_then_restart_converges(
     wait(all_converged, 90, "convergence after restart\n" + restarted.log())
     time.sleep(1)
     live = managed(kube, ns)
-    names = Counter((obj["kind"], obj["metadata"]["name"]) for obj in live)
+    names = Counter((kind, obj["metadata"]["name"]) for kind, obj in live)
     assert all(count == 1 for count in names.values())
     uids = {a["metadata"]["uid"] for a in apps.values()}
-    for obj in live:
+    for kind, obj in live:
         (owner,) = obj["metadata"]["ownerReferences"]
-        assert owner["uid"] in uids, f"orphan {obj['kind']}/{obj['metadata']['name']}"
+        assert owner["uid"] in uids, f"orphan {kind}/{obj['metadata']['name']}"
     expected = {(m["kind"], m["metadata"]["name"]) for a in kube.list("ChatApplication", ns)
                 for m in render(parse_application(a))}  # fmt: skip
     assert set(names) == expected

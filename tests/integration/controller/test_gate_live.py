@@ -30,20 +30,35 @@ def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
 
 
 def set_image(kube: KubeClient, namespace: str, name: str, image: str) -> str:
-    body = kube.get("ChatApplication", namespace, name)
-    body["spec"]["image"] = image
-    updated = kube.request("PUT", kube.path("ChatApplication", namespace, name), body=body)
+    updated = kube.request(
+        "PATCH",
+        kube.path("ChatApplication", namespace, name),
+        body={"spec": {"image": image}},
+        content_type="application/merge-patch+json",
+    )
     return revision(name, parse_application(updated).spec)
 
 
 def block_chat_and_job_pods(kube: KubeClient, namespace: str) -> None:
+    """Quota admission then refuses pods with resource requests (chat, canary and load-test pods).
+
+    The local control plane runs no resource-quota controller, so the test records the quota's usage
+    itself (as envtest users do); admission only enforces a quota whose status is known.
+    """
+    path = f"/api/v1/namespaces/{namespace}/resourcequotas"
     kube.request(
         "POST",
-        f"/api/v1/namespaces/{namespace}/resourcequotas",
+        path,
         body={
             "metadata": {"name": "no-burstable-pods"},
             "spec": {"hard": {"pods": "0"}, "scopes": ["NotBestEffort"]},
         },
+    )
+    kube.request(
+        "PATCH",
+        f"{path}/no-burstable-pods/status",
+        body={"status": {"hard": {"pods": "0"}, "used": {"pods": "0"}}},
+        content_type="application/merge-patch+json",
     )
 
 

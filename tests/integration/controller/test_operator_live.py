@@ -94,10 +94,12 @@ def test_update_changes_children_and_observed_generation(
 ) -> None:
     kube.create(app_doc("upd", namespace, {"spec": {"rollout": {"strategy": "Immediate"}}}))
     wait(lambda: converged(kube, namespace, "upd"), 60, "first convergence\n" + operator.log())
-    body = kube.get("ChatApplication", namespace, "upd")
-    body["spec"]["scaling"]["maxReplicas"] = 7
-    body["spec"]["image"] = "registry.example/chat:2.0.0"
-    updated = kube.request("PUT", kube.path("ChatApplication", namespace, "upd"), body=body)
+    updated = kube.request(
+        "PATCH",
+        kube.path("ChatApplication", namespace, "upd"),
+        body={"spec": {"scaling": {"maxReplicas": 7}, "image": "registry.example/chat:2.0.0"}},
+        content_type="application/merge-patch+json",
+    )
     generation = updated["metadata"]["generation"]
     wait(lambda: converged(kube, namespace, "upd"), 60, "second convergence\n" + operator.log())
     body = kube.get("ChatApplication", namespace, "upd")
@@ -172,8 +174,8 @@ def test_unchanged_resync_writes_nothing(operator, kube: KubeClient, namespace: 
     assert versions() == before
 
 
-def test_second_reconcile_makes_zero_writes(
-    cluster, crd, kube: KubeClient, private_namespace: str, app_doc
+def test_reconcile_of_an_unchanged_resource_makes_zero_writes(
+    cluster, crd, kube: KubeClient, private_namespace: str, app_doc, wait
 ) -> None:
     """In-process, counting the operator's own API calls (no operator watches this namespace)."""
     counted = KubeClient(cluster.api_client())
@@ -185,12 +187,24 @@ def test_second_reconcile_makes_zero_writes(
     )
     kube.create(app_doc("count", private_namespace))
     reconcile(ctx, kube.get("ChatApplication", private_namespace, "count"))
-    first = counted.writes
-    assert first == 7 + 1 + 1  # seven children, the status, the "Deployed" event
-    reads_before = counted.reads
+    assert counted.writes == 7 + 1 + 1, counted.calls  # seven children, the status, the "Deployed" event
+
+    def settled() -> bool:
+        status = kube.get("Deployment", private_namespace, "count").get("status", {})
+        return status.get("availableReplicas", 0) >= 1 and status.get("updatedReplicas") == status.get(
+            "replicas"
+        )
+
+    wait(settled, 60, "Deployment available on the KWOK node")
+    writes = counted.writes
     reconcile(ctx, kube.get("ChatApplication", private_namespace, "count"))
-    assert counted.writes == first, counted.calls
-    assert counted.reads - reads_before == 7  # 3 lists + 4 gets
+    assert counted.writes - writes == 1, "only the status changes: the Deployment became available"
+    writes, reads = counted.writes, counted.reads
+    reconcile(ctx, kube.get("ChatApplication", private_namespace, "count"))
+    assert counted.writes == writes, counted.calls
+    assert counted.reads - reads == 7  # 3 label-selected lists + 4 gets
+    body = kube.get("ChatApplication", private_namespace, "count")
+    assert next(c for c in body["status"]["conditions"] if c["type"] == "Ready")["status"] == "True"
 
 
 def test_delete_leaves_nothing_behind(operator, kube: KubeClient, namespace: str, app_doc, wait) -> None:
