@@ -70,22 +70,27 @@ async def run(base_url: str, levels: list[int], rounds: int) -> None:
     client = AsyncAzureOpenAI(
         azure_endpoint=base_url, api_key="bench", api_version=API_VERSION, max_retries=0
     )
-    await asyncio.gather(*(router_ttft(router) for _ in range(8)), *(direct_ttft(client) for _ in range(8)))
+    warm = (*(router_ttft(router) for _ in range(8)), *(direct_ttft(client) for _ in range(8)))
+    await asyncio.gather(*warm, return_exceptions=True)
     print(
         f"{'streams':>8} {'direct p50':>10} {'router p50':>10} {'added p50':>9} {'direct p99':>10} "
-        f"{'router p99':>10} {'added p99':>9}   (ms)"
+        f"{'router p99':>10} {'added p99':>9} {'errors d/r':>10}   (ms)"
     )
     for concurrency in levels:
         direct: list[float] = []
         routed: list[float] = []
+        errors = [0, 0]
+        sides = ((direct, lambda: direct_ttft(client)), (routed, lambda: router_ttft(router)))
         for _ in range(rounds):
-            direct += await asyncio.gather(*(direct_ttft(client) for _ in range(concurrency)))
-            routed += await asyncio.gather(*(router_ttft(router) for _ in range(concurrency)))
+            for side, (results, one) in enumerate(sides):
+                outcomes = await asyncio.gather(*(one() for _ in range(concurrency)), return_exceptions=True)
+                results += [o for o in outcomes if isinstance(o, float)]
+                errors[side] += sum(1 for o in outcomes if not isinstance(o, float))
         d50, r50 = statistics.median(direct) * 1000, statistics.median(routed) * 1000
         d99, r99 = percentile(direct, 0.99) * 1000, percentile(routed, 0.99) * 1000
         print(
             f"{concurrency:>8} {d50:>10.1f} {r50:>10.1f} {r50 - d50:>9.1f} "
-            f"{d99:>10.1f} {r99:>10.1f} {r99 - d99:>9.1f}"
+            f"{d99:>10.1f} {r99:>10.1f} {r99 - d99:>9.1f} {errors[0]:>5}/{errors[1]:<4}"
         )
     await router.aclose()
     await client.close()

@@ -20,6 +20,7 @@ STARTUP_TIMEOUT_S = 10.0
 
 
 LISTEN_BACKLOG = 2048
+KEEP_ALIVE_S = 120
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
@@ -39,14 +40,23 @@ def _base_url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def uvicorn_config(app: object) -> uvicorn.Config:
+    """Keep-alive like a cloud endpoint (uvicorn's 5 s default makes busy clients reuse connections the
+    server is closing, which shows up as spurious connection errors under load)."""
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=KEEP_ALIVE_S,
+        timeout_graceful_shutdown=2,
+        backlog=LISTEN_BACKLOG,
+    )
+
+
 def _server(config: SimulatorConfig) -> tuple[uvicorn.Server, SimulatorState]:
     app = build_app(config)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
-        )
-    )
-    return server, app.state.simulator
+    return uvicorn.Server(uvicorn_config(app)), app.state.simulator
 
 
 @dataclass

@@ -53,10 +53,10 @@ def simulator(
     """Run an Azure-OpenAI-compatible simulator (extractive answers, TPM/RPM limits, run-time faults)."""
     import asyncio
 
-    import uvicorn
     from pydantic import ValidationError
+    from uvicorn import Server
 
-    from chatfleet.chat.simulator.background import bind_socket
+    from chatfleet.chat.simulator.background import bind_socket, uvicorn_config
     from chatfleet.chat.simulator.config import FaultSettings, LimitSettings, SimulatorConfig
     from chatfleet.chat.simulator.server import build_app
 
@@ -90,6 +90,15 @@ def simulator(
         typer.echo(f"error: cannot listen on {host}:{port}: {error.strerror}", err=True)
         raise typer.Exit(1) from None
     bound_host, bound_port = sock.getsockname()[:2]
-    typer.echo(f"chatfleet simulator listening on http://{bound_host}:{bound_port}", err=False)
-    server = uvicorn.Server(uvicorn.Config(build_app(config), log_level="warning", access_log=False))
-    asyncio.run(server.serve(sockets=[sock]))
+    server = Server(uvicorn_config(build_app(config)))
+
+    async def serve() -> None:
+        """The URL line is printed once requests are served: scripts wait for it, then connect."""
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers a flag, no event
+            await asyncio.sleep(0.01)
+        if server.started:
+            typer.echo(f"chatfleet simulator listening on http://{bound_host}:{bound_port}")
+        await task
+
+    asyncio.run(serve())
