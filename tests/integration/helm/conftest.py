@@ -1,10 +1,16 @@
-"""Fixtures of the chart's integration tests: helm (built from source) and `helm template` output."""
+"""Fixtures of the chart's integration tests: helm (built from source), `helm template` output, and a
+control plane of this folder's own for the tests that install releases.
+
+Releases install, keep and finally delete the cluster-scoped ChatApplication CRD, which other parts' tests
+rely on in the session's shared cluster, so those tests get their own API server (etcd, kube-apiserver,
+kube-controller-manager; no nodes).
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +18,7 @@ import pytest
 import yaml
 
 from chatfleet.devcluster import tools
+from chatfleet.devcluster.cluster import LocalCluster
 from chatfleet.paths import HELM_DIR
 
 CHART = HELM_DIR / "chatfleet"
@@ -39,3 +46,26 @@ def helm_template(helm_binary: Path) -> Callable[..., list[Manifest]]:
         return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
     return _template
+
+
+@pytest.fixture(scope="package")
+def release_cluster() -> Iterator[LocalCluster]:
+    with LocalCluster(nodes=0) as local:
+        yield local
+
+
+@pytest.fixture(scope="session")
+def helm_cli(helm_binary: Path) -> Callable[..., str]:
+    """Runs `helm ARGS --kubeconfig K` and returns stdout; a failure shows helm's own message."""
+
+    def _helm(cluster: LocalCluster, *args: str) -> str:
+        result = subprocess.run(
+            [str(helm_binary), *args, "--kubeconfig", str(cluster.kubeconfig)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    return _helm

@@ -1,16 +1,10 @@
-"""`helm install`, `upgrade` and `uninstall` of the chart against a real API server.
-
-This module runs its own control plane (not the session's shared one) because it installs, keeps and
-finally deletes the cluster-scoped ChatApplication CRD, which other parts' tests rely on.
-"""
+"""`helm install`, `upgrade` and `uninstall` of the chart against a real API server (this folder's own)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -34,25 +28,8 @@ API_SERVER_IP, API_SERVER_PORT = "10.224.0.4", 16443
 
 
 @pytest.fixture(scope="module")
-def own_cluster() -> Iterator[LocalCluster]:
-    with LocalCluster(nodes=0) as local:
-        yield local
-
-
-@pytest.fixture(scope="module")
-def api(own_cluster: LocalCluster) -> ApiClient:
-    return own_cluster.api_client()
-
-
-def helm(binary: Path, cluster: LocalCluster, *args: str) -> str:
-    result = subprocess.run(
-        [str(binary), *args, "--kubeconfig", str(cluster.kubeconfig)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+def api(release_cluster: LocalCluster) -> ApiClient:
+    return release_cluster.api_client()
 
 
 def allowed(api: ApiClient, user: str, verb: str, group: str, resource: str, namespace: str = "") -> bool:
@@ -146,13 +123,15 @@ def apply_sample_app(api: ApiClient) -> None:
     )
 
 
-def test_install_upgrade_uninstall(own_cluster: LocalCluster, api: ApiClient, helm_binary: Path) -> None:
+def test_install_upgrade_uninstall(
+    release_cluster: LocalCluster, api: ApiClient, helm_cli: Callable[..., str]
+) -> None:
     core = client.CoreV1Api(api)
     core.create_namespace({"metadata": {"name": TEAM}})
     publish_api_server_endpoints(api)
 
     # --- install (defaults: cluster-wide, 2 replicas, CRD kept on uninstall) -------------------------
-    notes = helm(helm_binary, own_cluster, "install", RELEASE, str(CHART), "-n", SYSTEM, "--create-namespace")
+    notes = helm_cli(release_cluster, "install", RELEASE, str(CHART), "-n", SYSTEM, "--create-namespace")
     assert "kubectl get chatapp -A" in notes
     installed = release_objects(api)
     expected = {
@@ -162,11 +141,11 @@ def test_install_upgrade_uninstall(own_cluster: LocalCluster, api: ApiClient, he
         f"NetworkPolicy/{SYSTEM}/cf-chatfleet-operator",
         f"PodDisruptionBudget/{SYSTEM}/cf-chatfleet-operator",
         "ClusterKopfPeering//chatfleet",
-        "ClusterRole//cf-chatfleet-crd-discovery",
+        "ClusterRole//cf-chatfleet-discovery",
         "ClusterRole//cf-chatfleet-chatapplications-edit",
         "ClusterRole//cf-chatfleet-chatapplications-view",
         *(f"ClusterRole//cf-chatfleet-{c}" for c in CONCERNS),
-        *(f"ClusterRoleBinding//cf-chatfleet-{c}" for c in (*CONCERNS, "crd-discovery")),
+        *(f"ClusterRoleBinding//cf-chatfleet-{c}" for c in (*CONCERNS, "discovery")),
     }
     assert installed == expected
     deployment = client.AppsV1Api(api).read_namespaced_deployment("cf-chatfleet-operator", SYSTEM)
@@ -200,9 +179,8 @@ def test_install_upgrade_uninstall(own_cluster: LocalCluster, api: ApiClient, he
     )
 
     # --- upgrade: one replica, one watched namespace, a new label (the CRD upgrades with the release) --
-    helm(
-        helm_binary,
-        own_cluster,
+    helm_cli(
+        release_cluster,
         "upgrade",
         RELEASE,
         str(CHART),
@@ -232,7 +210,7 @@ def test_install_upgrade_uninstall(own_cluster: LocalCluster, api: ApiClient, he
 
     # --- uninstall with crds.keep=true: the CRD and the apps survive, nothing else does -------------
     apply_sample_app(api)
-    helm(helm_binary, own_cluster, "uninstall", RELEASE, "-n", SYSTEM, "--wait")
+    helm_cli(release_cluster, "uninstall", RELEASE, "-n", SYSTEM, "--wait")
     wait_until(
         lambda: release_objects(api) == {f"CustomResourceDefinition//{CRD}"}, "only the kept CRD remains"
     )
@@ -241,12 +219,12 @@ def test_install_upgrade_uninstall(own_cluster: LocalCluster, api: ApiClient, he
     )
 
     # --- reinstall adopts the kept CRD; with crds.keep=false, uninstall removes it (and the apps) -----
-    helm(helm_binary, own_cluster, "install", RELEASE, str(CHART), "-n", SYSTEM, "--set", "crds.keep=false")
+    helm_cli(release_cluster, "install", RELEASE, str(CHART), "-n", SYSTEM, "--set", "crds.keep=false")
     assert f"CustomResourceDefinition//{CRD}" in release_objects(api)
     # Helm decides from the release's manifest (no keep annotation now), not from the live object,
     # which still carries the adopted "keep" annotation.
-    helm(helm_binary, own_cluster, "uninstall", RELEASE, "-n", SYSTEM, "--wait")
+    helm_cli(release_cluster, "uninstall", RELEASE, "-n", SYSTEM, "--wait")
     wait_until(lambda: not crd_exists(api), "the CRD is deleted")
     wait_until(lambda: release_objects(api) == set(), "nothing of the release is left")
-    releases = json.loads(helm(helm_binary, own_cluster, "list", "-A", "-a", "-o", "json"))
+    releases = json.loads(helm_cli(release_cluster, "list", "-A", "-a", "-o", "json"))
     assert releases == []

@@ -94,7 +94,7 @@ def test_cluster_wide_peering_object_and_cluster_roles(render: Render) -> None:
     assert of_kind(manifests, "Role") == []
     roles = {r["metadata"]["name"] for r in of_kind(manifests, "ClusterRole")}
     concerns = {"chatapplications", "workloads", "network", "autoscaling", "loadtests", "events", "peering"}
-    assert {f"cf-chatfleet-{c}" for c in concerns} | {"cf-chatfleet-crd-discovery"} <= roles
+    assert {f"cf-chatfleet-{c}" for c in concerns} | {"cf-chatfleet-discovery"} <= roles
     bindings = of_kind(manifests, "ClusterRoleBinding")
     assert len(bindings) == len(concerns) + 1
     for binding in bindings:
@@ -116,7 +116,7 @@ def test_namespace_scoped_operator_gets_roles_and_peering_per_namespace(render: 
     # Only read-only CRD discovery and the aggregated app-team roles stay cluster-wide.
     cluster_roles = {r["metadata"]["name"] for r in of_kind(manifests, "ClusterRole")}
     assert cluster_roles == {
-        "cf-chatfleet-crd-discovery",
+        "cf-chatfleet-discovery",
         "cf-chatfleet-chatapplications-edit",
         "cf-chatfleet-chatapplications-view",
     }
@@ -141,12 +141,12 @@ def test_rbac_grants_exactly_the_kinds_the_operator_touches(render: Render) -> N
             for resource in rule["resources"]:
                 granted.setdefault(resource, set()).update(rule["verbs"])
     operator_kinds = {plural for _, plural in KINDS.values()}
-    framework = {"chatapplications/status", "clusterkopfpeerings", "customresourcedefinitions"}
+    framework = {"chatapplications/status", "clusterkopfpeerings", "customresourcedefinitions", "namespaces"}
     assert set(granted) == operator_kinds | framework
     assert "secrets" not in granted
     assert granted["pods"] == {"get", "list", "watch"}, "pods are only read (load-test verdicts)"
     assert granted["events"] == {"create", "patch"}
-    assert granted["customresourcedefinitions"] == {"get", "list", "watch"}
+    assert granted["customresourcedefinitions"] == granted["namespaces"] == {"get", "list", "watch"}
     assert granted["chatapplications"] >= {"get", "list", "watch", "patch"}
     assert "create" not in granted["chatapplications"], "apps are created by app teams, not the operator"
 
