@@ -104,6 +104,9 @@ def loadtest(
     think_time_max: float | None = typer.Option(
         None, "--think-time-max", min=0, help="Max seconds between turns."
     ),
+    wait_for_target: float = typer.Option(
+        30.0, "--wait-for-target", min=0, help="Seconds to wait for the target to answer HTTP before exit 3."
+    ),
     calibrate: bool = typer.Option(
         False, "--calibrate", help="Also calibrate streamsPerReplica (stepped load)."
     ),
@@ -192,6 +195,7 @@ def loadtest(
         think_time=think,
         calibrate_max_users=max_users if calibrate and max_users else 0,
         calibrate_step_s=calibrate_step_seconds,
+        wait_for_target_s=wait_for_target,
         token=token,
     )
     code = EXIT_SLO_FAILED

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,15 +65,26 @@ class LoadTest:
     think_time: tuple[float, float] | None = None
     calibrate_max_users: int = 0
     calibrate_step_s: float = 10.0
+    wait_for_target_s: float = 0.0
     token: str | None = field(default=None, repr=False)
 
 
-def preflight(host: str) -> None:
-    """Any HTTP answer (even 401 or 404) proves the target is up; only transport failures do not."""
-    try:
-        httpx.get(host, timeout=PREFLIGHT_TIMEOUT_S, follow_redirects=False)
-    except httpx.TransportError as error:
-        raise TargetUnreachable(f"target {host} is unreachable: {type(error).__name__}: {error}") from None
+def preflight(host: str, wait_s: float = 0.0) -> None:
+    """Any HTTP answer (even 401 or 404) proves the target is up; only transport failures do not.
+
+    Retries for `wait_s`: a fresh canary Service needs a few seconds before its endpoints route.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            httpx.get(host, timeout=PREFLIGHT_TIMEOUT_S, follow_redirects=False)
+            return
+        except httpx.TransportError as error:
+            if time.monotonic() >= deadline:
+                raise TargetUnreachable(
+                    f"target {host} is unreachable: {type(error).__name__}: {error}"
+                ) from None
+        time.sleep(1.0)
 
 
 def _common_args(test: LoadTest, summary_file: Path) -> list[str]:
@@ -202,7 +214,7 @@ class LoadGeneratorFailed(RuntimeError):
 
 def run(test: LoadTest) -> dict[str, Any]:
     """The judged summary of the scenario run (plus calibration when asked); raises TargetUnreachable."""
-    preflight(test.host)
+    preflight(test.host, test.wait_for_target_s)
     with tempfile.TemporaryDirectory(prefix="chatfleet-loadtest-") as scratch:
         measurement_file = Path(scratch) / "scenario.json"
         measurement = _run_locust(

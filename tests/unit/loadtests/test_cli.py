@@ -66,6 +66,8 @@ def test_unreachable_target_exits_3_and_still_writes_both_summaries(tmp_path: Pa
         "--host",
         f"http://127.0.0.1:{free_port()}",
         *SLO_ARGS,
+        "--wait-for-target",
+        "1",
         "--json",
         str(summary_file),
         "--termination-message",
