@@ -10,7 +10,7 @@ import base64
 import logging
 import struct
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -35,6 +35,7 @@ from chatfleet.chat.simulator.state import DeploymentCounters, SimulatorState
 from chatfleet.chat.simulator.tokens import content_text, count_message_tokens, count_tokens, split_tokens
 
 log = logging.getLogger("chatfleet.simulator")
+BodyT = TypeVar("BodyT", ChatRequest, EmbeddingsRequest)
 
 
 class _StreamDropped(Exception):
@@ -100,23 +101,26 @@ def _throttled(admission: Admission, retry_after_s: float) -> JSONResponse:
     )
 
 
-def _check_auth(
-    request: Request, state: SimulatorState, counters: DeploymentCounters | None
-) -> JSONResponse | None:
-    """Azure answers 401 without credentials; the simulator accepts any api-key or Bearer value."""
-    api_key = request.headers.get("api-key")
-    authorization = request.headers.get("authorization", "")
-    kind = "api-key" if api_key else "bearer" if authorization.lower().startswith("bearer ") else None
-    if counters is not None and kind is not None:
-        counters.auth_headers[kind] += 1
-    if kind is None and state.config.require_api_key:
-        return _error(
-            401,
-            "401",
-            "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
-            "valid key for an active subscription and use a correct regional API endpoint for your resource.",
-        )
+def _auth_kind(request: Request) -> str | None:
+    """Which credential the caller sent; the simulator accepts any value, like a key it cannot check."""
+    if request.headers.get("api-key"):
+        return "api-key"
+    if request.headers.get("authorization", "").lower().startswith("bearer "):
+        return "bearer"
     return None
+
+
+def _unauthorized() -> JSONResponse:
+    return _error(
+        401,
+        "401",
+        "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
+        "valid key for an active subscription and use a correct regional API endpoint for your resource.",
+    )
+
+
+def _deployment_not_found(deployment: str) -> JSONResponse:
+    return _error(404, "DeploymentNotFound", f"The API deployment {deployment!r} does not exist.")
 
 
 def _validation_error(error: ValidationError) -> JSONResponse:
@@ -132,31 +136,49 @@ def build_app(config: SimulatorConfig | None = None) -> FastAPI:
     app = FastAPI(title="chatfleet Azure OpenAI simulator", docs_url=None, redoc_url=None)
     app.state.simulator = state
 
-    async def _chat(request: Request, deployment: str | None) -> Response:
+    def _known(deployment: str) -> bool:
+        return config.deployments is None or deployment in config.deployments
+
+    async def _accept(
+        request: Request, path_deployment: str | None, schema: type[BodyT]
+    ) -> tuple[BodyT, str, DeploymentCounters] | Response:
+        """The checks every data-plane call starts with, in Azure's order: deployment in the path, auth,
+        body; then the counters of the deployment (from the body's `model` on the /v1 routes)."""
+        if path_deployment is not None and not _known(path_deployment):
+            return _deployment_not_found(path_deployment)
+        counters = state.counters_for(path_deployment) if path_deployment is not None else None
+        if counters is not None:
+            counters.requests += 1
+        kind = _auth_kind(request)
+        if kind is None and config.require_api_key:
+            if counters is not None:
+                counters.responses["401"] += 1
+            return _unauthorized()
         try:
-            body = ChatRequest.model_validate_json(await request.body())
+            body = schema.model_validate_json(await request.body())
         except ValidationError as error:
-            if deployment is not None:  # counted, so tests can see a bad request was not retried
-                counters = state.counters_for(deployment)
-                counters.requests += 1
+            if counters is not None:  # counted, so tests can see that a bad request was not retried
                 counters.responses["400"] += 1
             return _validation_error(error)
-        deployment = deployment or body.model
-        if not deployment:
-            return _error(
-                400, "invalid_request_error", "Missing 'model' (the deployment name).", param="model"
-            )
-        return await _chat_for(request, deployment, body)
+        deployment = path_deployment or body.model  # type: ignore[attr-defined]
+        if counters is None:
+            if not deployment:
+                return _error(
+                    400, "invalid_request_error", "Missing 'model' (the deployment name).", param="model"
+                )
+            if not _known(deployment):
+                return _deployment_not_found(deployment)
+            counters = state.counters_for(deployment)
+            counters.requests += 1
+        if kind is not None:
+            counters.auth_headers[kind] += 1
+        return body, deployment, counters
 
-    async def _chat_for(request: Request, deployment: str, body: ChatRequest) -> Response:
-        if config.deployments is not None and deployment not in config.deployments:
-            return _error(404, "DeploymentNotFound", f"The API deployment {deployment!r} does not exist.")
-        counters = state.counters_for(deployment)
-        counters.requests += 1
-        denied = _check_auth(request, state, counters)
-        if denied is not None:
-            counters.responses["401"] += 1
-            return denied
+    async def _chat(request: Request, path_deployment: str | None) -> Response:
+        accepted = await _accept(request, path_deployment, ChatRequest)
+        if isinstance(accepted, Response):
+            return accepted
+        body, deployment, counters = accepted
         faults = state.faults_for(deployment)
         messages = body.plain_messages()
         prompt_tokens = count_message_tokens(messages)
@@ -270,24 +292,11 @@ def build_app(config: SimulatorConfig | None = None) -> FastAPI:
             counters.prompt_tokens += prompt_tokens
             counters.completion_tokens += sent
 
-    async def _embeddings(request: Request, deployment: str | None) -> Response:
-        try:
-            body = EmbeddingsRequest.model_validate_json(await request.body())
-        except ValidationError as error:
-            return _validation_error(error)
-        deployment = deployment or body.model
-        if not deployment:
-            return _error(
-                400, "invalid_request_error", "Missing 'model' (the deployment name).", param="model"
-            )
-        if config.deployments is not None and deployment not in config.deployments:
-            return _error(404, "DeploymentNotFound", f"The API deployment {deployment!r} does not exist.")
-        counters = state.counters_for(deployment)
-        counters.requests += 1
-        denied = _check_auth(request, state, counters)
-        if denied is not None:
-            counters.responses["401"] += 1
-            return denied
+    async def _embeddings(request: Request, path_deployment: str | None) -> Response:
+        accepted = await _accept(request, path_deployment, EmbeddingsRequest)
+        if isinstance(accepted, Response):
+            return accepted
+        body, deployment, counters = accepted
         texts = body.texts()
         if not texts:
             return _error(400, "invalid_request_error", "'input' must not be empty.", param="input")
