@@ -39,6 +39,7 @@ from chatfleet.chat.llm.tracing import end_failure, end_success, record_first_ch
 DEFAULT_RETRY_AFTER_S = 1.0
 NOT_RETRIED_STATUSES = frozenset({400, 401, 403, 413, 422})
 CHARS_PER_TOKEN = 4
+DEADLINE_SLACK_S = 0.005
 
 
 class _StreamErrorEvent(Exception):
@@ -240,10 +241,9 @@ class LLMRouter:
         waits = [h.seconds_until_available() for h in self._pool]
         return max(0.1, min(waits))
 
-    def _attempt_timeout(self, deadline: float) -> tuple[float, bool]:
-        """(timeout of this attempt, whether the deadline rather than the per-request timeout bounds it)."""
-        remaining = deadline - self._clock()
-        return (remaining, True) if remaining < self.request_timeout_s else (self.request_timeout_s, False)
+    def _attempt_timeout(self, deadline: float) -> float:
+        """The per-request timeout, shortened to what is left of the whole-request deadline."""
+        return min(self.request_timeout_s, deadline - self._clock())
 
     def _begin(self, health: DeploymentHealth) -> None:
         health.breaker.on_send()
@@ -276,7 +276,7 @@ class LLMRouter:
         )
 
     def _handle_error(
-        self, health: DeploymentHealth, error: BaseException, span: Any, cut_by_deadline: bool
+        self, health: DeploymentHealth, error: BaseException, span: Any, deadline: float
     ) -> BaseException:
         """Books the failure (cooldown, breaker, metrics, span) and returns what to raise."""
         if isinstance(error, asyncio.CancelledError):
@@ -285,7 +285,8 @@ class LLMRouter:
             end_failure(span, "cancelled")
             return error
         if isinstance(error, TimeoutError | openai.APITimeoutError):
-            if cut_by_deadline:
+            if self._clock() >= deadline - DEADLINE_SLACK_S:
+                # The caller's deadline ran out, not the upstream's time: no breaker failure.
                 health.breaker.release_probe()
                 self._count(health, "timeout")
                 end_failure(span, "deadline", error)
@@ -354,7 +355,7 @@ class LLMRouter:
     ) -> Completion:
         config = health.config
         client = self._clients.client_for(config, self.request_timeout_s)
-        timeout_s, cut_by_deadline = self._attempt_timeout(deadline)
+        timeout_s = self._attempt_timeout(deadline)
         span = start_attempt_span(
             config,
             purpose=operation,
@@ -379,7 +380,7 @@ class LLMRouter:
             self._observe_headers(health, raw.headers)
             response = raw.parse()
         except BaseException as error:
-            raise self._handle_error(health, error, span, cut_by_deadline) from None
+            raise self._handle_error(health, error, span, deadline) from None
         finally:
             self._end(health)
         elapsed = self._clock() - started
@@ -510,7 +511,7 @@ class _StreamCall:
         config = health.config
         self.estimated_input = _estimate_tokens(messages, 0)
         client = router._clients.client_for(config, router.request_timeout_s)
-        timeout_s, cut_by_deadline = router._attempt_timeout(self.deadline)
+        timeout_s = router._attempt_timeout(self.deadline)
         router._begin(health)
         started = router._clock()
         try:
@@ -549,7 +550,7 @@ class _StreamCall:
         except BaseException as error:
             await self._close_upstream()
             router._end(health)
-            raise router._handle_error(health, error, self.span, cut_by_deadline) from None
+            raise router._handle_error(health, error, self.span, self.deadline) from None
         self.ttft_s = router._clock() - started
         if self.first_text:
             health.observe_ttft(self.ttft_s)

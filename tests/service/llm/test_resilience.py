@@ -2,6 +2,7 @@
 breakers, content filter, stream drops and deadlines behave as docs/llm-router.md promises."""
 
 import asyncio
+import socket
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from chatfleet.chat.llm import (
     Completion,
     ContentFiltered,
     DeadlineExceeded,
+    DeploymentConfig,
     LLMRouter,
     NoUpstreamAvailable,
     StreamDelta,
@@ -272,8 +274,6 @@ async def test_metrics_count_outcomes(pool, admin, make_router) -> None:
 async def test_entra_token_credential_is_used_without_api_key(simulator, admin, make_router) -> None:
     from azure.core.credentials import AccessToken
 
-    from chatfleet.chat.llm import DeploymentConfig
-
     class StaticCredential:
         """A token credential like workload identity would give, with a fixed token."""
 
@@ -293,3 +293,17 @@ async def test_entra_token_credential_is_used_without_api_key(simulator, admin, 
     assert (await router.complete(MESSAGES)).deployment == "entra"
     assert credential.scopes == ["https://cognitiveservices.azure.com/.default"]
     assert admin.get("/_sim/state").json()["deployments"]["entra"]["auth"] == {"bearer": 1}
+
+
+async def test_unreachable_endpoint_fails_over_even_with_a_short_deadline(pool, admin, make_router) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    dead = DeploymentConfig(
+        name="dead", endpoint=f"http://127.0.0.1:{dead_port}", deployment="x", api_key="k"
+    )
+    router = make_router([dead, *pool(alive={"priority": 2})], deadline_s=5, request_timeout_s=30)
+    completion = await router.complete(MESSAGES)
+    assert completion.deployment == "alive"
+    dead_state = next(d for d in router.snapshot() if d["name"] == "dead")
+    assert dead_state["failures"] == 1, "a refused connection is the upstream's failure, not the deadline"
