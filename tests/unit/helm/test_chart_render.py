@@ -259,3 +259,15 @@ def test_operator_environment_names_are_operator_settings(render: Render) -> Non
     chart_settings = {name for name in env if name.startswith(prefix)}
     assert chart_settings and chart_settings <= fields
     assert env[f"{prefix}LOADTEST_IMAGE"] == "ghcr.io/chatfleet/loadtest:0.1.0"
+
+
+def test_packaged_chart_carries_the_crd_content(helm: Path, tmp_path: Path) -> None:
+    """`helm package` resolves the CRD symlink, so a chart archive installs without the repository."""
+    subprocess.run([str(helm), "package", str(CHART), "-d", str(tmp_path)], check=True, capture_output=True)
+    (archive,) = tmp_path.glob("chatfleet-*.tgz")
+    result = subprocess.run(
+        [str(helm), "template", "cf", str(archive), "-n", "x"], capture_output=True, text=True, check=True
+    )
+    crds = [d for d in yaml.safe_load_all(result.stdout) if d and d["kind"] == "CustomResourceDefinition"]
+    source = yaml.safe_load((CRDS_DIR / "chatapplications.chatfleet.dev.yaml").read_text())
+    assert [c["spec"] for c in crds] == [source["spec"]]
