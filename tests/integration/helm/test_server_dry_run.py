@@ -148,3 +148,42 @@ def test_every_rendered_manifest_passes_server_side_dry_run(
             rejected.append(f"{manifest['kind']}/{manifest['metadata']['name']}: {error.status} {error.body}")
     assert rejected == []
     assert len(manifests) >= 20, "the whole chart was rendered"
+
+
+def test_operator_pod_passes_the_restricted_pod_security_standard(
+    cluster: LocalCluster, helm_template: Callable[..., list[Manifest]]
+) -> None:
+    """The API server's PodSecurity admission, enforcing `restricted`, admits the operator's pod."""
+    ns = f"h6-psa-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(cluster.api_client())
+    core.create_namespace(
+        {
+            "metadata": {
+                "name": ns,
+                "labels": {
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                },
+            }
+        }
+    )
+    try:
+        manifests = helm_template({}, namespace=ns)
+        (deployment,) = [m for m in manifests if m["kind"] == "Deployment"]
+        (account,) = [m for m in manifests if m["kind"] == "ServiceAccount"]
+        core.create_namespaced_service_account(ns, account)  # pod admission looks it up
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "operator-psa-check", "namespace": ns},
+            "spec": deployment["spec"]["template"]["spec"],
+        }
+        core.create_namespaced_pod(ns, pod, dry_run="All")
+        # The check has teeth: the same pod with privilege escalation allowed is refused.
+        container = pod["spec"]["containers"][0]
+        container["securityContext"] = {**container["securityContext"], "allowPrivilegeEscalation": True}
+        with pytest.raises(ApiException) as refused:
+            core.create_namespaced_pod(ns, pod, dry_run="All")
+        assert refused.value.status == 403 and "restricted" in refused.value.body
+    finally:
+        core.delete_namespace(ns)
