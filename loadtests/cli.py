@@ -128,7 +128,13 @@ def loadtest(
     )
     from chatfleet.loadtests.options import DEFAULT_TENANTS, FAULT_KINDS, SCENARIOS
     from chatfleet.loadtests.runner import LoadGeneratorFailed, LoadTest, TargetUnreachable, run
-    from chatfleet.loadtests.summary import Slo, build_summary, empty_measurement, render_table
+    from chatfleet.loadtests.summary import (
+        Slo,
+        build_summary,
+        empty_measurement,
+        render_calibration,
+        render_table,
+    )
     from chatfleet.loadtests.termination import termination_message as compact
 
     host = _require(host, "--host").rstrip("/")
@@ -217,11 +223,7 @@ def loadtest(
     else:
         typer.echo(render_table(summary))
     if "calibration" in summary:
-        calibration = summary["calibration"]
-        typer.echo(
-            f"\ncalibration: knee at {calibration['kneeConcurrency']} users -> streamsPerReplica "
-            f"{calibration['streamsPerReplica']} ({calibration['method']})"
-        )
+        typer.echo(render_calibration(summary["calibration"]))
     raise typer.Exit(code)
 
 

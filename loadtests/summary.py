@@ -178,3 +178,18 @@ def render_table(summary: dict[str, Any]) -> str:
     else:
         lines.append("\nPASSED: every SLO holds")
     return "\n".join(lines)
+
+
+def render_calibration(calibration: dict[str, Any]) -> str:
+    """The stepped load as a table, then the knee and the recommendation."""
+    lines = [f"\n{'users':>6}{'TTFT p50':>10}{'TTFT p95':>10}{'req/s':>8}{'errors %':>10}"]
+    for step in calibration["steps"]:
+        lines.append(
+            f"{step['users']:>6}{_figure(step.get('ttftP50Ms')):>10}{_figure(step.get('ttftP95Ms')):>10}"
+            f"{_figure(step.get('requestsPerSecond')):>8}{_figure(step.get('errorRatePercent')):>10}"
+        )
+    lines.append(
+        f"calibration: knee at {_figure(calibration['kneeConcurrency'])} concurrent streams -> "
+        f"streamsPerReplica {calibration['streamsPerReplica']} ({calibration['method']})"
+    )
+    return "\n".join(lines)

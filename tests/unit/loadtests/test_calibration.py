@@ -3,7 +3,7 @@
 import pytest
 
 from chatfleet.loadtests.calibration import find_knee, plan_steps
-from chatfleet.loadtests.summary import Slo
+from chatfleet.loadtests.summary import Slo, render_calibration
 
 SLO = Slo(ttft_p95_ms=1000, error_rate_percent=1, min_tokens_per_second=10)
 
@@ -48,3 +48,10 @@ def test_knee_at_first_step_never_recommends_zero() -> None:
 
 def test_step_without_answers_counts_as_crossed() -> None:
     assert find_knee([step(4, 200), step(8, None, None)], SLO)["kneeConcurrency"] == 4.0
+
+
+def test_calibration_table_names_the_knee_and_recommendation() -> None:
+    result = find_knee([step(10, 400), step(20, 800), step(30, 1200)], SLO)
+    text = render_calibration(result)
+    assert "knee at 25.0 concurrent streams -> streamsPerReplica 20" in text
+    assert "1200" in text
