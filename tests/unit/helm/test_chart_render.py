@@ -79,7 +79,7 @@ def test_operator_command_exists_and_probes_hit_its_liveness_endpoint(render: Re
     liveness = next(a for a in args if a.startswith("--liveness="))
     assert liveness == "--liveness=http://0.0.0.0:8080/healthz"
     assert container["ports"] == [{"name": "health", "containerPort": 8080, "protocol": "TCP"}]
-    for probe in ("startupProbe", "livenessProbe"):
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
     # The same arguments parse with the installed CLI (an unknown option would exit 2).
     cli = Path(__import__("sys").executable).with_name("chatfleet")
