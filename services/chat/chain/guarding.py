@@ -3,6 +3,7 @@ a turn needs, mapping their verdicts to problem responses and logging each decis
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from chatfleet.chat.budget import BudgetExceeded, TenantBudget
 from chatfleet.chat.guards import PromptScreen, log_decision
 from chatfleet.chat.retrieval import Hit, Principal
 
+VERDICT_CACHE_SIZE = 50_000
 REJECTED_MESSAGE = (
     "Your message looks like an attempt to override the assistant's instructions, so it was not sent to the "
     "model. Please rephrase your question."
@@ -29,6 +31,7 @@ class TurnGuards:
         self.screen = screen
         self.budget = budget
         self.log_content = log_content
+        self._verdicts: dict[bytes, bool] = {}
 
     async def screen_user(self, text: str, principal: Principal) -> Verdict:
         result = await self.screen.screen(text)
@@ -41,21 +44,32 @@ class TurnGuards:
     async def screen_documents(
         self, hits: Sequence[Hit], principal: Principal
     ) -> tuple[list[Hit], list[Hit]]:
-        """Retrieved text is data, yet an indirect injection hides there; flagged chunks are withheld."""
+        """Retrieved text is data, yet an indirect injection hides there; flagged chunks are withheld.
+
+        Verdicts are cached by content digest: the same chunks are retrieved over and over, and screening
+        is CPU work on the event loop (tens of ms per long chunk with the local detector).
+        """
         if not hits:
             return [], []
-        result = await self.screen.screen(None, [h.content for h in hits])
-        flagged = set(result.flagged_documents())
-        for index in flagged:
-            log_decision(
-                result.documents[index],
-                tenant=principal.tenant,
-                text=hits[index].content,
-                log_content=self.log_content,
-            )
+        digests = [hashlib.blake2b(h.content.encode(), digest_size=16).digest() for h in hits]
+        unknown = [i for i, d in enumerate(digests) if d not in self._verdicts]
+        if unknown:
+            result = await self.screen.screen(None, [hits[i].content for i in unknown])
+            for i, decision in zip(unknown, result.documents, strict=True):
+                if decision.attack:
+                    log_decision(
+                        decision, tenant=principal.tenant, text=hits[i].content, log_content=self.log_content
+                    )
+                self._remember(digests[i], decision.attack)
+        flagged = {i for i, d in enumerate(digests) if self._verdicts[d]}
         kept = [h for i, h in enumerate(hits) if i not in flagged]
         rejected = [h for i, h in enumerate(hits) if i in flagged]
         return kept, rejected
+
+    def _remember(self, digest: bytes, attack: bool) -> None:
+        self._verdicts[digest] = attack
+        if len(self._verdicts) > VERDICT_CACHE_SIZE:
+            self._verdicts.pop(next(iter(self._verdicts)))  # oldest first (dicts keep insertion order)
 
     async def reserve_budget(self, principal: Principal, estimated_tokens: int) -> None:
         try:

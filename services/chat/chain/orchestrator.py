@@ -213,7 +213,9 @@ class ChatChain:
             span.set_attribute("chatfleet.retrieval.mode", options.retrieval_mode)
         self.metrics.retrieval_seconds.observe(elapsed)
         timings["retrieval"] = elapsed * 1000
+        started = self.clock()
         kept, rejected = await self.guards.screen_documents(hits, principal)
+        timings["docscreen"] = (self.clock() - started) * 1000
         citations = [
             Citation(
                 id=citation_id(h), source=h.source, title=h.title, content=h.content, score=round(h.score, 6)
