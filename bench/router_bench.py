@@ -5,7 +5,8 @@ twice per round, once through `LLMRouter.stream` and once with a bare `AsyncAzur
 SDK with its default httpx transport and typed chunks, as an application would call it), alternating for
 R rounds, and prints TTFT p50/p99 of both and the difference. A negative difference means the router's
 choices (aiohttp transport, SSE lines parsed without a pydantic model per chunk) save more than its
-bookkeeping costs.
+bookkeeping costs. cpu/stream is this (client) process's CPU time per stream, the number that decides
+how many concurrent streams one chat-service worker can carry.
 
     .venv/bin/python bench/router_bench.py [--concurrency 1 64 256] [--rounds 5] [--ttft-ms 50]
 """
@@ -74,23 +75,27 @@ async def run(base_url: str, levels: list[int], rounds: int) -> None:
     await asyncio.gather(*warm, return_exceptions=True)
     print(
         f"{'streams':>8} {'direct p50':>10} {'router p50':>10} {'added p50':>9} {'direct p99':>10} "
-        f"{'router p99':>10} {'added p99':>9} {'errors d/r':>10}   (ms)"
+        f"{'router p99':>10} {'added p99':>9} {'errors d/r':>10} {'cpu/stream d/r':>14}   (ms)"
     )
     for concurrency in levels:
         direct: list[float] = []
         routed: list[float] = []
         errors = [0, 0]
+        cpu = [0.0, 0.0]
         sides = ((direct, lambda: direct_ttft(client)), (routed, lambda: router_ttft(router)))
         for _ in range(rounds):
             for side, (results, one) in enumerate(sides):
+                cpu_before = time.process_time()
                 outcomes = await asyncio.gather(*(one() for _ in range(concurrency)), return_exceptions=True)
                 results += [o for o in outcomes if isinstance(o, float)]
                 errors[side] += sum(1 for o in outcomes if not isinstance(o, float))
+                cpu[side] += (time.process_time() - cpu_before) * 1000 / (concurrency * rounds)
         d50, r50 = statistics.median(direct) * 1000, statistics.median(routed) * 1000
         d99, r99 = percentile(direct, 0.99) * 1000, percentile(routed, 0.99) * 1000
         print(
             f"{concurrency:>8} {d50:>10.1f} {r50:>10.1f} {r50 - d50:>9.1f} "
-            f"{d99:>10.1f} {r99:>10.1f} {r99 - d99:>9.1f} {errors[0]:>5}/{errors[1]:<4}"
+            f"{d99:>10.1f} {r99:>10.1f} {r99 - d99:>9.1f} {errors[0]:>5}/{errors[1]:<4} "
+            f"{cpu[0]:>7.1f}/{cpu[1]:<6.1f}"
         )
     await router.aclose()
     await client.close()
