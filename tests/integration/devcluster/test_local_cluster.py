@@ -142,3 +142,27 @@ def test_foreign_kubeconfig_and_workdir_are_never_overwritten(tmp_path: Path) ->
     with pytest.raises(ClusterError, match="not empty"):
         LocalCluster(nodes=0, workdir=folder).start()
     assert (folder / "notes.txt").read_text() == "mine"
+
+
+def test_job_pods_complete_and_the_job_succeeds(cluster: LocalCluster, namespace: str) -> None:
+    batch = client.BatchV1Api(cluster.api_client())
+    batch.create_namespaced_job(
+        namespace,
+        client.V1Job(
+            metadata=client.V1ObjectMeta(name="once"),
+            spec=client.V1JobSpec(
+                backoff_limit=0,
+                template=client.V1PodTemplateSpec(
+                    spec=client.V1PodSpec(
+                        restart_policy="Never",
+                        containers=[client.V1Container(name="task", image="busybox:1.36")],
+                    )
+                ),
+            ),
+        ),
+    )
+
+    def succeeded() -> bool:
+        return (batch.read_namespaced_job_status("once", namespace).status.succeeded or 0) == 1
+
+    _eventually(succeeded, what="Job once to succeed (KWOK completes its pod)")
