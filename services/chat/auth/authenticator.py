@@ -46,7 +46,7 @@ class AuthConfig:
     algorithms: tuple[str, ...] = ("RS256",)
     allowed_tenants: tuple[str, ...] = ()
     leeway_s: float = 60.0
-    jwks_min_refresh_s: float = 30.0
+    jwks_min_refresh_s: float = 5.0  # unknown-kid refetches: at most one per 5 s per replica
 
     def __post_init__(self) -> None:
         if self.mode == "entra":
@@ -109,7 +109,7 @@ class Authenticator:
                 algorithms=tuple(settings.auth_algorithms),
                 allowed_tenants=tuple(settings.tenants),
                 leeway_s=float(getattr(settings, "auth_leeway_s", 60.0)),
-                jwks_min_refresh_s=float(getattr(settings, "auth_jwks_min_refresh_s", 30.0)),
+                jwks_min_refresh_s=float(getattr(settings, "auth_jwks_min_refresh_s", 5.0)),
             )
         )
 

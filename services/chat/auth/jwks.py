@@ -46,7 +46,7 @@ class JwksCache:
         *,
         jwks_uri: str | None = None,
         issuer: str | None = None,
-        min_refresh_s: float = 30.0,
+        min_refresh_s: float = 5.0,
         max_age_s: float = 3600.0,
         timeout_s: float = 5.0,
         client: httpx.AsyncClient | None = None,

@@ -34,6 +34,9 @@ from chatfleet.chat.retrieval.base import Hit, Principal, RetrievalMode, recipro
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "1"
+# Tenants up to this many chunks keep their vectors in memory (dim x 4 bytes each: 10 MB per 10,000 at
+# 256 dims) and are ranked with one numpy matrix-vector product; larger ones are ranked by sqlite-vec.
+DEFAULT_VECTOR_CACHE_ROWS = 250_000
 MAX_QUERY_TERMS = 32
 MAX_KNN = 4096  # sqlite-vec's upper bound for k
 # Words that match nearly every chunk add nothing to BM25 but cost a scan of every posting list.
@@ -82,6 +85,30 @@ ORDER BY knn.distance
 """
 
 
+@dataclass(frozen=True)
+class _TenantVectors:
+    """One tenant's vectors as a matrix, valid for one index generation."""
+
+    generation: int
+    rowids: np.ndarray
+    matrix: np.ndarray
+    has_acl: bool
+
+
+_VISIBLE_ROWIDS_SQL = """
+SELECT c.rowid FROM chunks c
+WHERE c.rowid IN (SELECT value FROM json_each(:rowids)) AND
+    c.tenant = :tenant AND (
+        c.has_acl = 0 OR EXISTS (
+            SELECT 1 FROM chunk_acl a WHERE a.chunk_rowid = c.rowid AND (
+                (a.kind = 'oid' AND a.value = :oid)
+                OR (a.kind = 'group' AND a.value IN (SELECT value FROM json_each(:groups)))
+            )
+        )
+    )
+"""
+
+
 class IndexMismatch(RuntimeError):
     """The index file was built with another embedder (vectors would be meaningless) or schema."""
 
@@ -112,7 +139,14 @@ def fts_query(text: str) -> str | None:
 class LocalIndex:
     """Implements Retriever over a local SQLite file; also the write side used by `chatfleet ingest`."""
 
-    def __init__(self, path: str | Path, embedder: Embedder, *, readers: int = 4) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        embedder: Embedder,
+        *,
+        readers: int = 4,
+        vector_cache_rows: int = DEFAULT_VECTOR_CACHE_ROWS,
+    ) -> None:
         self.path = Path(path)
         self.embedder = embedder
         self._local = threading.local()
@@ -124,6 +158,9 @@ class LocalIndex:
         self._ensure_schema(self._writer)
         self._executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="local-index")
         self._embed_query = lru_cache(maxsize=2048)(self._embed_one)
+        self.vector_cache_rows = vector_cache_rows
+        self._vectors: dict[str, _TenantVectors] = {}
+        self._vectors_lock = threading.Lock()
 
     # --- connections -------------------------------------------------------------------------------
 
@@ -155,6 +192,7 @@ class LocalIndex:
                 "embedder": self.embedder.name,
                 "dim": str(self.embedder.dim),
             }
+            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
             if meta:
                 wrong = {k: (meta.get(k), v) for k, v in expected.items() if meta.get(k) != v}
                 if wrong:
@@ -267,11 +305,56 @@ class LocalIndex:
         if not query.strip():
             return []
         vector = self._embed_query(query)
-        rows = conn.execute(
-            _VECTOR_SQL,
-            {**scope, "vector": vector, "limit": limit},
-        ).fetchall()
-        return [(rowid, 1.0 - distance) for rowid, distance in rows]
+        cached = self._tenant_vectors(conn, str(scope["tenant"]))
+        if cached is None:
+            rows = conn.execute(_VECTOR_SQL, {**scope, "vector": vector, "limit": limit}).fetchall()
+            return [(rowid, 1.0 - distance) for rowid, distance in rows]
+        if not len(cached.rowids):
+            return []
+        similarity = cached.matrix @ np.frombuffer(vector, dtype=np.float32)
+        # Over-fetch when the tenant has ACL'd chunks, since the visibility check below may drop some.
+        k = min(len(similarity), limit * 4 if cached.has_acl else limit)
+        top = np.argpartition(-similarity, k - 1)[:k]
+        top = top[np.argsort(-similarity[top])]
+        ranked = [(int(cached.rowids[i]), float(similarity[i])) for i in top]
+        visible = {
+            row[0]
+            for row in conn.execute(
+                _VISIBLE_ROWIDS_SQL, {**scope, "rowids": json.dumps([r for r, _ in ranked])}
+            ).fetchall()
+        }
+        return [(rowid, score) for rowid, score in ranked if rowid in visible][:limit]
+
+    def _tenant_vectors(self, conn: apsw.Connection, tenant: str) -> _TenantVectors | None:
+        """The tenant's vector matrix, reloaded when any writer (this process or another) bumped the
+        index generation; None when the tenant is too large to hold in memory."""
+        generation = int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+        cached = self._vectors.get(tenant)
+        if cached is not None and cached.generation == generation:
+            return cached
+        with self._vectors_lock:
+            cached = self._vectors.get(tenant)
+            if cached is not None and cached.generation == generation:
+                return cached
+            count, acl = conn.execute(
+                "SELECT COUNT(*), COALESCE(MAX(has_acl), 0) FROM chunks WHERE tenant = ?", (tenant,)
+            ).fetchone()
+            if count > self.vector_cache_rows:
+                return None
+            with conn:  # one read transaction: rows and generation from the same snapshot
+                generation = int(
+                    conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
+                )
+                rows = conn.execute(
+                    "SELECT rowid, embedding FROM chunks_vec WHERE tenant = ?", (tenant,)
+                ).fetchall()
+            rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(
+                len(rows), self.embedder.dim
+            )
+            cached = _TenantVectors(generation, rowids, matrix, bool(acl))
+            self._vectors[tenant] = cached
+            return cached
 
     def _embed_one(self, text: str) -> bytes:
         return self.embedder.embed([text])[0].astype(np.float32).tobytes()
@@ -384,6 +467,7 @@ class LocalIndex:
             conn.execute("DELETE FROM chunks_vec WHERE rowid IN (SELECT value FROM json_each(?))", (ids,))
             conn.execute("DELETE FROM chunks WHERE rowid IN (SELECT value FROM json_each(?))", (ids,))
         conn.execute("DELETE FROM sources WHERE tenant = ? AND source = ?", (tenant, source))
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
         return len(rowids)
 
     def counts(self) -> dict[str, int]:

@@ -116,3 +116,22 @@ async def test_concurrent_searches_use_their_own_connections(index):
     assert not index.ready()
     with pytest.raises(RuntimeError, match="closed"):
         await index.search("x", CONTOSO)
+
+
+async def test_sqlite_vec_path_and_memory_path_agree(index, embedder):
+    """Tenants above vector_cache_rows are ranked by sqlite-vec; below, by the in-memory matrix."""
+    in_memory = index.search_sync("router drops the wifi", CONTOSO, top=3, mode="vectors")
+    index.vector_cache_rows = 0
+    index._vectors.clear()
+    by_sqlite_vec = index.search_sync("router drops the wifi", CONTOSO, top=3, mode="vectors")
+    assert [h.id for h in in_memory] == [h.id for h in by_sqlite_vec]
+    assert [round(h.score, 4) for h in in_memory] == [round(h.score, 4) for h in by_sqlite_vec]
+
+
+async def test_vector_cache_follows_writes_from_another_connection(index, embedder):
+    assert index.search_sync("mesh extenders WPS", CONTOSO, top=1, mode="vectors")[0].source != "mesh.md"
+    writer = LocalIndex(index.path, embedder, readers=1)  # e.g. `chatfleet ingest` in another process
+    records = [ChunkRecord(0, "Mesh", "Mesh extenders pair with the base station by pressing WPS.")]
+    writer.replace_source("contoso", "mesh.md", "h", records, embedder.embed([records[0].content]))
+    await writer.aclose()
+    assert index.search_sync("mesh extenders WPS", CONTOSO, top=1, mode="vectors")[0].source == "mesh.md"

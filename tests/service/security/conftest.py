@@ -1,0 +1,196 @@
+"""The real chat service with Entra-mode auth against a real test issuer on loopback.
+
+A JWKS document is served by a small HTTP server on 127.0.0.1; the service (uvicorn, in a thread) validates
+tokens against it. The index holds both sample tenants plus one ACL'd document, ingested with the real
+pipeline; the model is the real simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from chatfleet.chat.app import create_app
+from chatfleet.chat.config import Settings
+from chatfleet.chat.embeddings import load_embedder
+from chatfleet.chat.ingest import ingest_paths
+from chatfleet.chat.llm import DeploymentConfig
+from chatfleet.chat.retrieval import LocalIndex
+from chatfleet.chat.serving import bind, make_server
+from chatfleet.chat.simulator.background import RunningSimulator, run_in_background
+from chatfleet.chat.simulator.config import SimulatorConfig
+from chatfleet.paths import EXAMPLES_DIR
+
+pytestmark = pytest.mark.service
+
+ISSUER = "https://login.example.test/issuer-guid/v2.0"
+AUDIENCE = "api://support-bot"
+HR_SECRET = "The confidential salary band for level 63 engineers is 180,000 to 240,000 credits."
+
+
+@cache
+def _private_key(kid: str) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class LoopbackIssuer:
+    """Signs tokens; its JWKS is what the service fetches. `rotate` publishes a new key."""
+
+    def __init__(self) -> None:
+        self.published = ["k1"]
+        self.current = "k1"
+        self.jwks_url = ""
+
+    def rotate(self, kid: str) -> None:
+        self.published.append(kid)
+        self.current = kid
+
+    def jwks(self) -> dict[str, Any]:
+        keys = []
+        for kid in self.published:
+            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(_private_key(kid).public_key()))
+            keys.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
+        return {"keys": keys}
+
+    def private_key(self, kid: str = "k1") -> rsa.RSAPrivateKey:
+        return _private_key(kid)
+
+    def claims(self, **overrides: Any) -> dict[str, Any]:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 900,
+            "tid": "contoso",
+            "oid": "user-a",
+            "groups": [],
+            "name": "Ada",
+        }
+        claims.update(overrides)
+        return {k: v for k, v in claims.items() if v is not None}
+
+    def token(self, *, kid: str | None = None, **overrides: Any) -> str:
+        kid = kid or self.current
+        return jwt.encode(
+            self.claims(**overrides), _private_key(kid), algorithm="RS256", headers={"kid": kid}
+        )
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[LoopbackIssuer]:
+    state = LoopbackIssuer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(state.jwks()).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, name="jwks", daemon=True)
+    thread.start()
+    state.jwks_url = f"http://127.0.0.1:{server.server_address[1]}/discovery/keys"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def two_tenant_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("security-index")
+    path = root / "index.sqlite"
+    hr = root / "hr"
+    hr.mkdir()
+    (hr / "salary-bands.md").write_text(f"# Salary bands\n\n{HR_SECRET}\n", encoding="utf-8")
+    embedder = load_embedder("wordllama")
+    index = LocalIndex(path, embedder, readers=1)
+    corpus = EXAMPLES_DIR / "corpus"
+    for tenant in ("contoso", "fabrikam"):
+        ingest_paths([corpus / tenant], tenant=tenant, embedder=embedder, targets=[index])
+    ingest_paths([hr], tenant="contoso", embedder=embedder, targets=[index], acl_groups=["hr-group"])
+    asyncio.run(index.aclose())
+    return path
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[RunningSimulator]:
+    with run_in_background(
+        SimulatorConfig(ttft_ms=5, tokens_per_second=2000, min_chunk_interval_ms=1)
+    ) as sim:
+        yield sim
+
+
+@dataclass
+class Service:
+    url: str
+
+    def client(self, token: str | None = None, **headers: str) -> httpx.AsyncClient:
+        all_headers = dict(headers)
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        return httpx.AsyncClient(base_url=self.url, headers=all_headers, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def service(issuer: LoopbackIssuer, two_tenant_index: Path, simulator: RunningSimulator) -> Iterator[Service]:
+    settings = Settings(
+        auth_mode="entra",
+        auth_issuer=ISSUER,
+        auth_audience=AUDIENCE,
+        auth_jwks_uri=issuer.jwks_url,
+        auth_jwks_min_refresh_s=1,
+        tenants=["contoso", "fabrikam"],
+        index_path=two_tenant_index,
+        openai_deployments=[
+            DeploymentConfig(name="sim", endpoint=simulator.base_url, deployment="gpt-4o-mini", apiKey="k")
+        ],
+        openai_deadline_s=10,
+        openai_request_timeout_s=5,
+        tenant_tokens_per_minute=0,
+        default_top=5,
+    )
+    app = create_app(settings)
+    server = make_server(app, shutdown_grace_s=5, drain_delay_s=0, log_level="WARNING")
+    sock = bind("127.0.0.1", 0)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(server.serve(sockets=[sock]))
+        except BaseException as error:
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name="secure-chat-service", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if failure or not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"service did not start: {failure[0] if failure else 'timeout'}")
+        time.sleep(0.02)
+    try:
+        yield Service(f"http://127.0.0.1:{sock.getsockname()[1]}")
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()
