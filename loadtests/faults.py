@@ -8,6 +8,7 @@ failing the upstream the router prefers is the failover worth testing.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ FAULTS = {
     "throttle": {"force_429": True, "retry_after_ms": 5000},
 }
 ADMIN_TIMEOUT_S = 5.0
+POLL_S = 0.5
 
 
 class FaultInjectionError(RuntimeError):
@@ -36,16 +38,23 @@ class FaultInjector:
     def _client(self) -> httpx.Client:
         return httpx.Client(base_url=self.admin_url.rstrip("/"), timeout=ADMIN_TIMEOUT_S)
 
-    def busiest_deployment(self) -> str:
-        with self._client() as client:
-            state = self._ok(client.get("/_sim/state")).json()
-        deployments: dict[str, Any] = state.get("deployments", {})
-        if not deployments:
-            raise FaultInjectionError("the simulator has served no deployment yet; pass --fault-deployment")
-        return max(deployments, key=lambda name: deployments[name].get("requests", 0))
+    def busiest_deployment(self, wait_s: float = 0.0) -> str:
+        """The deployment with the most calls; waits up to `wait_s` for the first call (a cold service)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            with self._client() as client:
+                state = self._ok(client.get("/_sim/state")).json()
+            deployments: dict[str, Any] = state.get("deployments", {})
+            if deployments:
+                return max(deployments, key=lambda name: deployments[name].get("requests", 0))
+            if time.monotonic() >= deadline:
+                raise FaultInjectionError(
+                    "the simulator has served no deployment yet; pass --fault-deployment"
+                )
+            time.sleep(POLL_S)
 
-    def inject(self, at_seconds: float) -> dict[str, Any]:
-        deployment = self.deployment or self.busiest_deployment()
+    def inject(self, at_seconds: float, wait_s: float = 0.0) -> dict[str, Any]:
+        deployment = self.deployment or self.busiest_deployment(wait_s)
         with self._client() as client:
             self._ok(client.put(f"/_sim/faults/{deployment}", json=FAULTS[self.kind]))
         record = {"deployment": deployment, "kind": self.kind, "atSeconds": round(at_seconds, 1)}

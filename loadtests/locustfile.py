@@ -56,6 +56,7 @@ class _Run:
     duration_s: float = 0.0
     peak_users: int = 0
     injector: FaultInjector | None = None
+    pending_fault: gevent.Greenlet | None = None
     fault_errors: list[str] = []
 
 
@@ -73,19 +74,22 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         return
     plan = plan_for(environment)  # validates data files before any user starts
     _Run.started_wall, _Run.started_iso = time.time(), _now_iso()
-    _Run.finished_iso, _Run.fault_errors, _Run.peak_users = "", [], 0
+    _Run.finished_iso, _Run.fault_errors, _Run.peak_users, _Run.injector = "", [], 0, None
     options = environment.parsed_options
     if plan.scenario == "failover" and not plan.calibrating:
         if not options.simulator_admin:
             _Run.fault_errors.append("failover needs --simulator-admin")
             return
         _Run.injector = FaultInjector(options.simulator_admin, options.fault_kind, options.fault_deployment)
-        gevent.spawn_later(plan.schedule.duration * options.fault_at, _inject, _Run.injector)
+        fault_at = plan.schedule.duration * options.fault_at
+        # a cold service may not have called any upstream yet: wait for one, at most half of the rest
+        wait = (plan.schedule.duration - fault_at) / 2
+        _Run.pending_fault = gevent.spawn_later(fault_at, _inject, _Run.injector, wait)
 
 
-def _inject(injector: FaultInjector) -> None:
+def _inject(injector: FaultInjector, wait_s: float) -> None:
     try:
-        injector.inject(time.time() - _Run.started_wall)
+        injector.inject(time.time() - _Run.started_wall, wait_s)
     except (FaultInjectionError, httpx.HTTPError) as error:
         _Run.fault_errors.append(f"fault injection failed: {error}")
         log.error("chatfleet failover: %s", error)
@@ -97,6 +101,9 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
         return
     _Run.finished_iso = _now_iso()
     _Run.duration_s = time.time() - _Run.started_wall
+    if _Run.pending_fault is not None:
+        _Run.pending_fault.kill()  # a run stopped early must not break the upstream after it ended
+        _Run.pending_fault = None
     if _Run.injector is not None:
         try:
             _Run.injector.restore()

@@ -198,9 +198,18 @@ def simulator_admin(simulator: str) -> SimulatorAdmin:
     return SimulatorAdmin(simulator)
 
 
+def warm_up(chat_url: str) -> None:
+    """One answer per tenant, so lazy start-up work (models, index) is not measured as the first TTFTs."""
+    for tenant in ("contoso", "fabrikam"):
+        body = {"messages": [{"role": "user", "content": "How do I reset my password?"}]}
+        headers = {"X-Chatfleet-Tenant": tenant}
+        httpx.post(f"{chat_url}/chat/stream", json=body, headers=headers, timeout=60).raise_for_status()
+
+
 @pytest.fixture(scope="module")
 def chat_service(simulator: str) -> Iterator[str]:
     with serving(service_command(), service_env(simulator)) as url:
+        warm_up(url)
         yield url
 
 
@@ -208,6 +217,7 @@ class Processes:
     """The process starters, for tests that need a simulator and service of their own."""
 
     serving = staticmethod(serving)
+    warm_up = staticmethod(warm_up)
     simulator_command = staticmethod(simulator_command)
     service_command = staticmethod(service_command)
     service_env = staticmethod(service_env)
