@@ -6,6 +6,8 @@ nodes, so pods scheduled by kube-scheduler become Running/Ready and Deployments 
 
 Every process runs in its own process group and gets SIGKILL from the kernel if this Python process dies
 (PR_SET_PDEATHSIG), so neither Ctrl-C, an exception nor a killed test run leaves a process behind.
+The kernel ties that signal to the *thread* that started the process: start a LocalCluster from a thread
+that outlives it (the main thread, as pytest fixtures and the CLI do), not from a short-lived worker.
 """
 
 from __future__ import annotations
