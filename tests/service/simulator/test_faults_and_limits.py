@@ -156,3 +156,26 @@ def test_ttft_grows_with_concurrency() -> None:
         durations = sorted(asyncio.run(burst()))
     assert durations[-1] > 0.010 + 15 * 0.015  # the 20th waited for ~19 in-flight requests
     assert durations[0] < durations[-1]
+
+
+async def test_client_disconnect_ends_the_stream_and_its_inflight_slot() -> None:
+    """In-flight counts drive --ttft-per-inflight-ms, so an abandoned stream must not stay counted."""
+    config = SimulatorConfig(ttft_ms=0, tokens_per_second=5)  # a ~3 s answer
+    with run_in_background(config) as sim:
+        async with (
+            httpx.AsyncClient(base_url=sim.base_url) as http,
+            http.stream(
+                "POST", _url("slow"), headers={"api-key": "k"}, json={"messages": QUESTION, "stream": True}
+            ) as response,
+        ):
+            async for line in response.aiter_lines():
+                if '"content":"S' in line:
+                    break
+            assert sim.state.counters_for("slow").inflight == 1
+        for _ in range(100):
+            if sim.state.counters_for("slow").inflight == 0:
+                break
+            await asyncio.sleep(0.02)
+        counters = sim.state.counters_for("slow")
+    assert counters.inflight == 0
+    assert counters.completion_tokens < 5, "generation stopped when the client left"
