@@ -18,6 +18,7 @@ def test_leaking_tenant_filter_fails_multi_tenant(
 ) -> None:
     command = [sys.executable, str(LAUNCHER), "--port", "0", "--dev"]
     with processes.serving(command, processes.service_env(simulator)) as leaky_service:
+        processes.warm_up(leaky_service)
         run = loadtest(
             leaky_service, "--scenario", "multi-tenant", "--users", "4", "--run-time", "4s", *passing_slo
         )  # fmt: skip
