@@ -173,17 +173,16 @@ class LLMRouter:
         deadline = self._clock() + self.deadline_s
         estimate = _estimate_tokens(messages, max_tokens)
         tried: set[str] = set()
-        attempt = 0
+        failures: list[str] = []
         while True:
-            health = await self._next_deployment(deadline, tried, attempt, estimate)
-            attempt += 1
+            health = await self._next_deployment(deadline, tried, failures, estimate)
             tried.add(health.name)
             try:
                 return await self._complete_once(
-                    health, messages, deadline, attempt, max_tokens, temperature, seed, operation
+                    health, messages, deadline, len(failures) + 1, max_tokens, temperature, seed, operation
                 )
-            except _FailOver:
-                continue
+            except _FailOver as failure:
+                failures.append(str(failure))
 
     async def stream(
         self,
@@ -198,15 +197,16 @@ class LLMRouter:
         deadline = self._clock() + self.deadline_s
         estimate = _estimate_tokens(messages, max_tokens)
         tried: set[str] = set()
-        attempt = 0
+        failures: list[str] = []
         while True:
-            health = await self._next_deployment(deadline, tried, attempt, estimate)
-            attempt += 1
+            health = await self._next_deployment(deadline, tried, failures, estimate)
             tried.add(health.name)
+            attempt = len(failures) + 1
             call = _StreamCall(self, health, deadline, attempt, operation, max_tokens, temperature, seed)
             try:
                 await call.start(messages)
-            except _FailOver:
+            except _FailOver as failure:
+                failures.append(str(failure))
                 continue
             async with contextlib.aclosing(call.rest()) as items:
                 async for item in items:
@@ -216,29 +216,37 @@ class LLMRouter:
     # ---- attempts -------------------------------------------------------------------------------------
 
     async def _next_deployment(
-        self, deadline: float, tried: set[str], attempt: int, estimate: int
+        self, deadline: float, tried: set[str], failures: list[str], estimate: int
     ) -> DeploymentHealth:
         """Next deployment to try: an untried one, else (after a short backoff) a tried one that is still
-        healthy; raises when the attempt budget, the deadline or the pool is exhausted."""
+        healthy; raises when the attempt budget, the deadline or the pool is exhausted. The messages name
+        the last failures, so a log line says why a request found no upstream."""
+        attempt = len(failures)
+        history = f" ({'; '.join(failures[-3:])})" if failures else ""
         if self._closed:
             raise NoUpstreamAvailable("the LLM router is shut down", DEFAULT_RETRY_AFTER_S)
         if self._clock() >= deadline:
-            raise DeadlineExceeded(f"deadline of {self.deadline_s:g}s passed after {attempt} attempt(s)")
+            raise DeadlineExceeded(
+                f"deadline of {self.deadline_s:g}s passed after {attempt} attempt(s){history}"
+            )
         if attempt >= self.max_attempts:
-            raise NoUpstreamAvailable(f"all {attempt} attempts failed", self._retry_after())
+            raise NoUpstreamAvailable(f"all {attempt} attempts failed{history}", self._retry_after())
         health = choose(self._pool, exclude=tried, estimated_tokens=estimate, rng=self._rng)
         if health is None:
             health = choose(self._pool, estimated_tokens=estimate, rng=self._rng)
             if health is None:
                 raise NoUpstreamAvailable(
-                    "every deployment is cooling down after 429 or has an open circuit", self._retry_after()
+                    f"every deployment is cooling down after 429 or has an open circuit{history}",
+                    self._retry_after(),
                 )
             backoff = self.retry_backoff_s * (2 ** max(0, attempt - len(self._pool)))
             if self._clock() + backoff >= deadline:
-                raise DeadlineExceeded(f"deadline of {self.deadline_s:g}s leaves no time for another attempt")
+                raise DeadlineExceeded(
+                    f"deadline of {self.deadline_s:g}s leaves no time for a retry{history}"
+                )
             await asyncio.sleep(backoff * (0.5 + self._rng.random()))
             if not health.available():
-                return await self._next_deployment(deadline, tried, attempt, estimate)
+                return await self._next_deployment(deadline, tried, failures, estimate)
         return health
 
     def _retry_after(self) -> float:

@@ -103,6 +103,7 @@ async def test_all_throttled_raises_fast_with_earliest_retry(pool, admin, make_r
     elapsed = time.perf_counter() - started
     assert elapsed < 3.0, "no waiting for a cooldown, no hang"
     assert 5.0 - elapsed <= caught.value.retry_after_s <= 5.0, "the earliest retry time of the pool"
+    assert "c: throttled" in str(caught.value), "the error says what happened"
     started = time.perf_counter()
     with pytest.raises(NoUpstreamAvailable):
         async for _ in router.stream(MESSAGES):
