@@ -52,6 +52,7 @@ def simulator(
 ) -> None:
     """Run an Azure-OpenAI-compatible simulator (extractive answers, TPM/RPM limits, run-time faults)."""
     import asyncio
+    import ipaddress
 
     from pydantic import ValidationError
     from uvicorn import Server
@@ -90,6 +91,12 @@ def simulator(
         typer.echo(f"error: cannot listen on {host}:{port}: {error.strerror}", err=True)
         raise typer.Exit(1) from None
     bound_host, bound_port = sock.getsockname()[:2]
+    if not ipaddress.ip_address(bound_host).is_loopback:
+        typer.echo(
+            f"warning: listening on {bound_host}: the admin API (/_sim) has no authentication and "
+            "anyone who can reach this port can inject faults",
+            err=True,
+        )
     server = Server(uvicorn_config(build_app(config)))
 
     async def serve() -> None:
