@@ -54,7 +54,7 @@ _TERM = re.compile(r"\w+", re.UNICODE)
 # same tenant AND (no ACL on the chunk OR the caller's oid or one of its groups is listed on it).
 _TEXT_SQL = """
 SELECT c.rowid, bm25(chunks_fts, 2.0, 1.0) AS rank
-FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid
+FROM chunks_fts CROSS JOIN chunks c ON c.rowid = chunks_fts.rowid
 WHERE chunks_fts MATCH :match AND
     c.tenant = :tenant AND (
         c.has_acl = 0 OR EXISTS (
@@ -71,7 +71,7 @@ WITH knn AS (
     SELECT rowid, distance FROM chunks_vec
     WHERE embedding MATCH :vector AND k = :limit AND tenant = :tenant
 )
-SELECT c.rowid, knn.distance FROM knn JOIN chunks c ON c.rowid = knn.rowid
+SELECT c.rowid, knn.distance FROM knn CROSS JOIN chunks c ON c.rowid = knn.rowid
 WHERE
     c.tenant = :tenant AND (
         c.has_acl = 0 OR EXISTS (
@@ -96,8 +96,8 @@ class _TenantVectors:
 
 
 _VISIBLE_ROWIDS_SQL = """
-SELECT c.rowid FROM chunks c
-WHERE c.rowid IN (SELECT value FROM json_each(:rowids)) AND
+SELECT c.rowid FROM json_each(:rowids) AS j CROSS JOIN chunks c ON c.rowid = j.value
+WHERE
     c.tenant = :tenant AND (
         c.has_acl = 0 OR EXISTS (
             SELECT 1 FROM chunk_acl a WHERE a.chunk_rowid = c.rowid AND (
@@ -122,8 +122,9 @@ class ChunkRecord:
     content: str
 
 
-def fts_query(text: str) -> str | None:
-    """User text -> a safe FTS5 query: each term double-quoted (no operators or column filters pass)."""
+def query_terms(text: str) -> list[str]:
+    """User text -> distinct lower-case words, stopwords removed. Each is later double-quoted, so no FTS5
+    operator, column filter or prefix syntax from the user ever reaches MATCH."""
     terms: list[str] = []
     for term in _TERM.findall(text.lower()):
         if term in STOPWORDS or term in terms:
@@ -131,9 +132,7 @@ def fts_query(text: str) -> str | None:
         terms.append(term)
         if len(terms) == MAX_QUERY_TERMS:
             break
-    if not terms:
-        return None
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+    return terms
 
 
 class LocalIndex:
@@ -161,6 +160,9 @@ class LocalIndex:
         self.vector_cache_rows = vector_cache_rows
         self._vectors: dict[str, _TenantVectors] = {}
         self._vectors_lock = threading.Lock()
+        self._document_frequency: dict[str, int] = {}
+        self._df_generation = -1
+        self._chunk_total = 0
 
     # --- connections -------------------------------------------------------------------------------
 
@@ -176,6 +178,15 @@ class LocalIndex:
         with self._lock:
             self._connections.append(conn)
         return conn
+
+    def _stemmer(self, conn: apsw.Connection) -> apsw.FTS5Tokenizer:
+        """The index's own FTS5 tokenizer (porter), so document frequencies are looked up by the same stem."""
+        stemmer = getattr(self._local, "stemmer", None)
+        if stemmer is None:
+            stemmer = self._local.stemmer = conn.fts5_tokenizer(
+                "porter", ["unicode61", "remove_diacritics", "2"]
+            )
+        return stemmer
 
     def _reader(self) -> apsw.Connection:
         conn = getattr(self._local, "conn", None)
@@ -193,6 +204,10 @@ class LocalIndex:
                 "dim": str(self.embedder.dim),
             }
             conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
+            if meta:
+                conn.execute(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, row)"
+                )
             if meta:
                 wrong = {k: (meta.get(k), v) for k, v in expected.items() if meta.get(k) != v}
                 if wrong:
@@ -220,6 +235,7 @@ class LocalIndex:
                 CREATE VIRTUAL TABLE chunks_fts USING fts5(
                     title, content, content='chunks', content_rowid='rowid',
                     tokenize='porter unicode61 remove_diacritics 2');
+                CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, row);
                 """
             )
             conn.execute(
@@ -269,12 +285,13 @@ class LocalIndex:
             "groups": json.dumps(list(principal.groups)),
         }
         candidates = min(max(top * 8, 40), MAX_KNN)
+        generation = int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
         text_ranked: list[tuple[int, float]] = []
         vector_ranked: list[tuple[int, float]] = []
         if mode in ("hybrid", "text"):
-            text_ranked = self._text_candidates(conn, query, scope, candidates)
+            text_ranked = self._text_candidates(conn, query, scope, candidates, generation)
         if mode in ("hybrid", "vectors"):
-            vector_ranked = self._vector_candidates(conn, query, scope, candidates)
+            vector_ranked = self._vector_candidates(conn, query, scope, candidates, generation)
         if mode == "text":
             scores = {rowid: score for rowid, score in text_ranked}
         elif mode == "vectors":
@@ -287,9 +304,9 @@ class LocalIndex:
         return self._hits(conn, ranked, scope["tenant"])
 
     def _text_candidates(
-        self, conn: apsw.Connection, query: str, scope: dict[str, object], limit: int
+        self, conn: apsw.Connection, query: str, scope: dict[str, object], limit: int, generation: int
     ) -> list[tuple[int, float]]:
-        match = fts_query(query)
+        match = self._selective_fts_query(conn, query, generation)
         if match is None:
             return []
         rows = conn.execute(
@@ -299,13 +316,53 @@ class LocalIndex:
         # FTS5's bm25() is negative (lower is better); report the conventional positive BM25 score.
         return [(rowid, -rank) for rowid, rank in rows]
 
+    def _selective_fts_query(self, conn: apsw.Connection, query: str, generation: int) -> str | None:
+        """The FTS5 query without terms found in more than half of all chunks.
+
+        FTS5's BM25 clamps the IDF of such terms to ~0, so they change no score; they only add their
+        (long) posting lists to the OR, which dominated query time. Terms absent from the index are
+        dropped too. If every term is that common, the rarest one is kept.
+        """
+        terms = query_terms(query)
+        if not terms:
+            return None
+        with self._vectors_lock:
+            if self._df_generation != generation:
+                self._document_frequency = {}
+                self._chunk_total = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+                self._df_generation = generation
+            known = dict(self._document_frequency)
+            total = self._chunk_total
+        tokenizer = self._stemmer(conn)
+        frequencies: list[tuple[str, int]] = []
+        for term in terms:
+            stems = tokenizer(
+                term.encode(), apsw.FTS5_TOKENIZE_QUERY, None, include_offsets=False, include_colocated=False
+            )
+            if not stems:
+                continue
+            stem = str(stems[0])
+            df = known.get(stem)
+            if df is None:
+                row = conn.execute("SELECT doc FROM chunks_vocab WHERE term = ?", (stem,)).fetchone()
+                df = known[stem] = row[0] if row else 0
+                self._document_frequency[stem] = df
+            if df:
+                frequencies.append((term, df))
+        if not frequencies:
+            return None
+        selective = [term for term, df in frequencies if df <= total / 2]
+        if not selective:
+            selective = [min(frequencies, key=lambda item: item[1])[0]]
+        return " OR ".join('"' + t.replace('"', '""') + '"' for t in selective)
+
     def _vector_candidates(
-        self, conn: apsw.Connection, query: str, scope: dict[str, object], limit: int
+        self, conn: apsw.Connection, query: str, scope: dict[str, object], limit: int, generation: int
     ) -> list[tuple[int, float]]:
         if not query.strip():
             return []
         vector = self._embed_query(query)
-        cached = self._tenant_vectors(conn, str(scope["tenant"]))
+        cached = self._tenant_vectors(conn, str(scope["tenant"]), generation)
         if cached is None:
             rows = conn.execute(_VECTOR_SQL, {**scope, "vector": vector, "limit": limit}).fetchall()
             return [(rowid, 1.0 - distance) for rowid, distance in rows]
@@ -325,10 +382,9 @@ class LocalIndex:
         }
         return [(rowid, score) for rowid, score in ranked if rowid in visible][:limit]
 
-    def _tenant_vectors(self, conn: apsw.Connection, tenant: str) -> _TenantVectors | None:
+    def _tenant_vectors(self, conn: apsw.Connection, tenant: str, generation: int) -> _TenantVectors | None:
         """The tenant's vector matrix, reloaded when any writer (this process or another) bumped the
         index generation; None when the tenant is too large to hold in memory."""
-        generation = int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
         cached = self._vectors.get(tenant)
         if cached is not None and cached.generation == generation:
             return cached
@@ -364,8 +420,8 @@ class LocalIndex:
         if not ranked:
             return []
         rows = conn.execute(
-            "SELECT rowid, tenant, source, chunk, title, content FROM chunks "
-            "WHERE rowid IN (SELECT value FROM json_each(?)) AND tenant = ?",
+            "SELECT c.rowid, c.tenant, c.source, c.chunk, c.title, c.content "
+            "FROM json_each(?) AS j CROSS JOIN chunks c ON c.rowid = j.value WHERE c.tenant = ?",
             (json.dumps([r for r, _ in ranked]), tenant),
         ).fetchall()
         by_rowid = {row[0]: row for row in rows}

@@ -6,7 +6,7 @@ import pytest
 
 from chatfleet.chat.retrieval import ChunkRecord, IndexMismatch, LocalIndex, Principal
 from chatfleet.chat.retrieval.base import reciprocal_rank_fusion
-from chatfleet.chat.retrieval.local_index import fts_query
+from chatfleet.chat.retrieval.local_index import query_terms
 
 CONTOSO = Principal(tenant="contoso", oid="u1")
 FABRIKAM = Principal(tenant="fabrikam", oid="u2")
@@ -80,9 +80,16 @@ def test_hostile_query_text_is_just_text(index, query):
     assert index.counts()["contoso"] == 3
 
 
-def test_fts_query_quotes_every_term():
-    assert fts_query('How do I "return" NEAR(x)?') == '"return" OR "near" OR "x"'
-    assert fts_query("the a of") is None
+def test_query_terms_are_plain_words():
+    assert query_terms('How do I "return" NEAR(x)? return') == ["return", "near", "x"]
+    assert query_terms("the a of") == []
+
+
+def test_terms_in_most_chunks_are_left_out_of_the_text_query(index):
+    conn = index._reader()
+    # "returns" is in 2 of 4 chunks (kept: not more than half); "contoso" in 1; "zebra" in none.
+    assert index._selective_fts_query(conn, "returns contoso zebra", 0) == '"returns" OR "contoso"'
+    assert index._selective_fts_query(conn, "zebra", 0) is None
 
 
 def test_minimum_score_and_top(index):
