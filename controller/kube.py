@@ -104,16 +104,22 @@ class KubeClient:
         return path
 
     # --- verbs ---------------------------------------------------------------------------------------
-    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    def get(self, kind: str, namespace: str, name: str, cached: bool = False) -> dict[str, Any] | None:
+        """`cached`: served from the API server's watch cache (resourceVersion=0), cheap but may lag."""
         try:
-            return self.request("GET", self.path(kind, namespace, name))
+            query = {"resourceVersion": "0"} if cached else None
+            return self.request("GET", self.path(kind, namespace, name), query=query)
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
 
-    def list(self, kind: str, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
-        query = {"labelSelector": label_selector} if label_selector else None
+    def list(
+        self, kind: str, namespace: str, label_selector: str | None = None, cached: bool = False
+    ) -> list[dict[str, Any]]:
+        query = {"labelSelector": label_selector} if label_selector else {}
+        if cached:
+            query["resourceVersion"] = "0"
         return self.request("GET", self.path(kind, namespace), query=query).get("items", [])
 
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:

@@ -39,9 +39,9 @@ def cleanup(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.resume(*APP)
 @kopf.on.create(*APP)
 @kopf.on.update(*APP)
-def reconcile_app(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def reconcile_app(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) -> None:
     try:
-        reconcile.reconcile(memo.ctx, dict(body))
+        reconcile.reconcile(memo.ctx, dict(body), created=reason == "create")
     except reconcile.ReconcileError as error:
         raise kopf.TemporaryError(str(error), delay=SETTINGS.retry_seconds) from error
 

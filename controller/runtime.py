@@ -19,6 +19,7 @@ def run_operator(namespaces: list[str], clusterwide: bool, liveness: str | None,
     """Blocks until SIGINT/SIGTERM; peering (for >1 replica) needs the KopfPeering CRDs from crds/."""
     from chatfleet.controller import main  # noqa: F401 - registers the handlers
 
+    kopf.configure(log_format=kopf.LogFormat.PLAIN)
     kopf.run(
         clusterwide=clusterwide,
         namespaces=[] if clusterwide else (namespaces or [current_namespace()]),

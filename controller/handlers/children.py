@@ -8,12 +8,13 @@ cost nothing. Deleted or hand-edited children, finished gate Jobs and Deployment
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from chatfleet.controller.context import AppKey, OperatorContext
 from chatfleet.controller.drift import needs_apply
-from chatfleet.controller.handlers.reconcile import reconcile_by_name
+from chatfleet.controller.handlers.reconcile import reconcile_by_name, refresh_status
 from chatfleet.controller.spec import KIND
 
 log = logging.getLogger("chatfleet.operator")
@@ -34,38 +35,47 @@ def _figures(status: dict[str, Any]) -> dict[str, Any]:
     return {k: status.get(k) for k in STATUS_FIGURES}
 
 
-def needs_reconcile(ctx: OperatorContext, key: AppKey, event_type: str | None, body: dict[str, Any]) -> bool:
-    """Whether this child event can change anything for its owner."""
+Action = Literal["reconcile", "status"] | None
+
+
+def classify(ctx: OperatorContext, key: AppKey, event_type: str | None, body: dict[str, Any]) -> Action:
+    """What this child event calls for: a full reconcile, a status refresh, or nothing."""
     kind, name = body.get("kind"), body["metadata"]["name"]
     if kind == "Job":
         done = {c["type"] for c in body.get("status", {}).get("conditions", []) if c.get("status") == "True"}
-        return event_type != "DELETED" and bool(done & JOB_DONE)
+        return "reconcile" if event_type != "DELETED" and done & JOB_DONE else None
     desired = ctx.desired.get(key)
     if desired is None:
-        return True  # operator restarted: the resume handler reconciles, this keeps order-independence
+        return None  # not reconciled by this process yet: its create/resume handler is about to run
     wanted = desired.get((kind, name))
     if event_type == "DELETED":
-        return wanted is not None
-    if wanted is not None and needs_apply(wanted, body):
-        return True
-    if kind == "Deployment":
-        return _figures(body.get("status", {})) != _figures(ctx.deployment_status.get(key, {}))
-    return False
+        return "reconcile" if wanted is not None else None
+    if wanted is not None and needs_apply(json.loads(wanted), body):
+        return "reconcile"
+    stable = kind == "Deployment" and name == key[1]
+    if stable and _figures(body.get("status", {})) != _figures(ctx.deployment_status.get(key, {})):
+        return "status"
+    return None
 
 
 async def on_child_event(ctx: OperatorContext, event_type: str | None, body: dict[str, Any]) -> None:
     key = owner_key(body)
-    if key is None or not needs_reconcile(ctx, key, event_type, body):
+    action = classify(ctx, key, event_type, body) if key else None
+    if key is None or action is None:
         return
-    if key in ctx.pending:
-        return
-    ctx.pending.add(key)
-    try:
-        await asyncio.sleep(ctx.settings.debounce_seconds)
-    finally:
-        ctx.pending.discard(key)
     loop = asyncio.get_running_loop()
     try:
+        if action == "status":
+            ctx.deployment_status[key] = body.get("status", {})  # later events with these figures: skipped
+            await loop.run_in_executor(ctx.executor, refresh_status, ctx, *key, body)
+            return
+        if key in ctx.pending:
+            return
+        ctx.pending.add(key)
+        try:
+            await asyncio.sleep(ctx.settings.debounce_seconds)
+        finally:
+            ctx.pending.discard(key)
         await loop.run_in_executor(ctx.executor, reconcile_by_name, ctx, *key)
     except Exception:  # a failed repair is retried by the next event or the resync timer
-        log.exception("reconcile of %s/%s after a child event failed", *key)
+        log.exception("%s of %s/%s after a child event failed", action, *key)

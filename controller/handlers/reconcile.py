@@ -7,6 +7,7 @@ seven reads and no write.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -45,15 +46,18 @@ def _owned_by(obj: dict[str, Any], uid: str | None) -> bool:
 
 
 def fetch_live(ctx: OperatorContext, app: ChatApplication) -> dict[ChildKey, dict[str, Any]]:
-    """The app's live children: 3 label-selected lists + 4 gets."""
+    """The app's live children: 3 label-selected lists + 4 gets, from the API server's watch cache.
+
+    A lagging cache costs at most a redundant (idempotent) apply or a prune one reconcile later.
+    """
     ns, name = app.metadata.namespace, app.metadata.name
     selector = f"{n.INSTANCE}={name},{n.MANAGED_BY}={n.FIELD_MANAGER}"
     live: dict[ChildKey, dict[str, Any]] = {}
     for kind in LISTED_KINDS:
-        for obj in ctx.kube.list(kind, ns, selector):
+        for obj in ctx.kube.list(kind, ns, selector, cached=True):
             live[(kind, obj["metadata"]["name"])] = obj
     for kind in SINGLE_KINDS:
-        obj = ctx.kube.get(kind, ns, name)
+        obj = ctx.kube.get(kind, ns, name, cached=True)
         if obj is not None:
             live[(kind, name)] = obj
     return live
@@ -138,11 +142,28 @@ def _invalid(ctx: OperatorContext, body: dict[str, Any], error: ValidationError)
     _write_status(ctx, body, old, dump(status))
 
 
-def reconcile(ctx: OperatorContext, body: dict[str, Any]) -> None:
-    """Serialised reconcile of one resource body."""
+def reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False) -> None:
+    """Serialised reconcile of one resource body; `created`: brand new, so no child can exist yet."""
     key: AppKey = (body["metadata"]["namespace"], body["metadata"]["name"])
     with ctx.lock_for(key):
-        _reconcile(ctx, body)
+        _reconcile(ctx, body, created)
+
+
+def refresh_status(ctx: OperatorContext, namespace: str, name: str, deployment: dict[str, Any]) -> None:
+    """Only the stable Deployment's figures moved: recompute the status from it, no child reads."""
+    key: AppKey = (namespace, name)
+    with ctx.lock_for(key):
+        body = ctx.kube.get("ChatApplication", namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return
+        try:
+            app = ChatApplication.model_validate(body)
+        except ValidationError:
+            return
+        ctx.deployment_status[key] = deployment.get("status", {})
+        unchanged = machine.Plan(status=app.status.model_copy(deep=True))
+        status = observed_status(app, unchanged, deployment, None, now_utc())
+        _write_status(ctx, body, dump(app.status) if body.get("status") else {}, dump(status))
 
 
 def reconcile_by_name(ctx: OperatorContext, namespace: str, name: str) -> None:
@@ -155,7 +176,7 @@ def reconcile_by_name(ctx: OperatorContext, namespace: str, name: str) -> None:
         _reconcile(ctx, body)
 
 
-def _reconcile(ctx: OperatorContext, body: dict[str, Any]) -> None:
+def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False) -> None:
     meta = body["metadata"]
     if meta.get("deletionTimestamp"):
         return  # owner references hand the children to the garbage collector
@@ -173,10 +194,12 @@ def _reconcile(ctx: OperatorContext, body: dict[str, Any]) -> None:
     )
     planned = app.model_copy(update={"status": plan.status})
     desired = render(planned)
-    live = fetch_live(ctx, app)
+    live = {} if created else fetch_live(ctx, app)
 
     apply_error = None
     wanted = {(d["kind"], d["metadata"]["name"]): d for d in desired}
+    # known before the writes, so the watch events they cause are recognised as our own and skipped
+    ctx.desired[key] = {child: json.dumps(manifest) for child, manifest in wanted.items()}
     try:
         for child_key, manifest in wanted.items():
             if needs_apply(manifest, live.get(child_key)):
@@ -188,7 +211,6 @@ def _reconcile(ctx: OperatorContext, body: dict[str, Any]) -> None:
     except ApiException as error:
         apply_error = f"API server refused a child: {error.status} {error.reason}: {(error.body or '')[:300]}"
         log.warning("%s/%s: %s", *key, apply_error)
-    ctx.desired[key] = wanted
 
     if apply_error is None:
         for run_name in plan.cancel_runs:

@@ -89,7 +89,8 @@ def plan(
     old = app.status
     status = old.model_copy(deep=True)
     rev, ro = status.revision, status.rollout
-    spec_dump = app.spec.model_dump(by_alias=True, mode="json", exclude_none=True)
+    # only what differs from the defaults: the status stays small (kopf keeps every body in memory)
+    spec_dump = app.spec.model_dump(by_alias=True, mode="json", exclude_defaults=True)
     result = Plan(status=status)
 
     def promote(message: str) -> None:
