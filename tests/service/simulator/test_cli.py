@@ -6,6 +6,9 @@ import sys
 
 import httpx
 import pytest
+from typer.testing import CliRunner
+
+from chatfleet.cli import app
 
 pytestmark = pytest.mark.service
 
@@ -43,11 +46,6 @@ def test_command_serves_on_a_free_port() -> None:
     ],
 )
 def test_bad_flags_exit_non_zero_naming_the_flag(flags: list[str], message: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "chatfleet", "simulator", "--port", "0", *flags],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 2
-    assert message in result.stderr
+    result = CliRunner().invoke(app, ["simulator", "--port", "0", *flags])
+    assert result.exit_code == 2
+    assert message in result.output

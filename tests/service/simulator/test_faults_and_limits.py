@@ -144,14 +144,15 @@ def test_ttft_grows_with_concurrency() -> None:
     config = SimulatorConfig(ttft_ms=10, ttft_per_inflight_ms=15, tokens_per_second=1000)
     with run_in_background(config) as sim:
 
-        async def timed() -> float:
+        async def timed(http: httpx.AsyncClient) -> float:
             started = time.perf_counter()
-            response = await _post(sim, "gpt")
+            response = await http.post(_url("gpt"), headers={"api-key": "k"}, json={"messages": QUESTION})
             assert response.status_code == 200
             return time.perf_counter() - started
 
         async def burst() -> list[float]:
-            return await asyncio.gather(*(timed() for _ in range(20)))
+            async with httpx.AsyncClient(base_url=sim.base_url, timeout=10) as http:
+                return await asyncio.gather(*(timed(http) for _ in range(20)))
 
         durations = sorted(asyncio.run(burst()))
     assert durations[-1] > 0.010 + 15 * 0.015  # the 20th waited for ~19 in-flight requests
