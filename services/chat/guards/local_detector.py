@@ -34,7 +34,9 @@ class Rule:
 
 
 def _rx(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE | re.VERBOSE)
+    """Rules match lower-cased text: case-sensitive patterns keep the regex engine's literal-prefix
+    optimisations, which IGNORECASE disables (a 3-5x difference on long documents)."""
+    return re.compile(re.sub(r"(?<!\\)[A-Z]", lambda m: m.group(0).lower(), pattern), re.VERBOSE)
 
 
 def _alt(*words: str) -> str:
@@ -388,6 +390,7 @@ RULES: tuple[Rule, ...] = (
 
 _ZERO_WIDTH = dict.fromkeys([0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD, 0x180E], None)
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+_LEET_WORD = re.compile(r"[a-z][013457@$]|[013457@$][a-z]")  # digits/symbols inside words: leetspeak
 _SPACED = re.compile(r"\b(?:\w\s){3,}\w\b")
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-9+/=])")
 _HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}){12,}\b")
@@ -436,9 +439,12 @@ class LocalInjectionDetector:
         if len(text) > MAX_SCAN_CHARS:
             text = text[: MAX_SCAN_CHARS // 2] + "\n" + text[-MAX_SCAN_CHARS // 2 :]
         plain = normalise(text)
-        variants = [plain, plain.translate(_LEET)]
         payloads = _decoded_payloads(plain)
-        variants += [normalise(p) for p in payloads]
+        lowered = plain.lower()
+        variants = [lowered]
+        if _LEET_WORD.search(lowered):
+            variants.append(lowered.translate(_LEET))
+        variants += [normalise(p).lower() for p in payloads]
         weights: dict[str, float] = {}
         for rule in RULES:
             if target not in rule.targets:
