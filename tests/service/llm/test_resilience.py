@@ -85,7 +85,7 @@ async def test_one_of_three_throttled_no_request_fails(pool, admin, calls, make_
     assert all(r.deployment in {"a", "c"} for r in results)
     assert calls()["b"] <= 30
     b_state = next(d for d in router.snapshot() if d["name"] == "b")
-    assert b_state["cooldown_remaining_s"] > 4
+    assert b_state["cooldown_remaining_s"] > 2  # 5 s announced, minus the time the burst took
     throttled_calls = calls()["b"]
     for _ in range(10):
         await router.complete(MESSAGES)
@@ -146,7 +146,10 @@ async def test_ptu_spills_over_to_standard_when_throttled(pool, admin, calls, ma
     deployments_used = [c.deployment for c in spilled]
     assert deployments_used[0] == "ptu" and "paygo" in deployments_used
     assert all(d == "paygo" for d in deployments_used[deployments_used.index("paygo") :])
-    assert calls()["ptu"] <= 5 + 4, "once throttled, the PTU is left alone while it cools down"
+    throttled_once = 1
+    assert calls()["ptu"] == len(first) + deployments_used.count("ptu") + throttled_once, (
+        "once throttled, the PTU is left alone while it cools down"
+    )
 
 
 async def test_content_filter_on_prompt_is_not_retried(pool, admin, calls, make_router) -> None:
