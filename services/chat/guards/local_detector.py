@@ -47,6 +47,7 @@ _OVERRIDE_VERB = _alt(
     "ignore", "disregard", "forget", "override", "bypass", "drop", "abandon", "discard", "neglect",
     r"set\s+aside", r"put\s+aside", r"pay\s+no\s+attention\s+to", r"stop\s+(?:following|obeying)",
     r"do\s+not\s+follow", r"don't\s+follow", r"no\s+longer\s+follow", "ignoriere", "ignorez", "ignora",
+    "erase", "wipe", "scrap", "void",
 )  # fmt: skip
 _FILLER = r"(?:[\w'\u2019]+\s+){0,4}?"  # up to four words between the verb and what it discards
 _INSTRUCTIONS = _alt(
@@ -61,7 +62,7 @@ _AI = _alt(
 )  # fmt: skip
 _SECRET_ADJ = _alt(
     "system", "initial", "hidden", "original", "secret", "internal", "developer", "confidential", "meta",
-    "full", "real", "exact", "first", "opening", "underlying",
+    "full", "real", "exact", "first", "opening", "underlying", "setup", "startup", "boot",
 )  # fmt: skip
 _SECRET_NOUN = _alt(
     "prompt", r"instructions?", "message", "rules", "directives", "configuration", "preamble", "notes",
@@ -71,6 +72,7 @@ _REVEAL = _alt(
     r"what\s+(?:is|are|was|were)", "reveal", "show", "print", "repeat", "output", "display",
     r"tell\s+me", r"give\s+me", "share", "leak", "dump", "echo", "recite", "summari[sz]e", "translate",
     "quote", "list", "paste", "include", "insert", "append", "add", "copy", r"reply\s+with", r"write\s+out",
+    "describe", r"what's", r"spell\s+out",
 )  # fmt: skip
 
 RULES: tuple[Rule, ...] = (
@@ -385,6 +387,57 @@ RULES: tuple[Rule, ...] = (
         "encoded_payload",
         0.6,
         _rx(r"\b(?:execute|run|follow)\s+(?:the\s+following|this)\s+(?:base64|hex|encoded)\b"),
+    ),
+    # --- broader phrasings (added after the second blind set; see docs/security.md) --------------
+    Rule(
+        "instruction_override",
+        0.8,
+        _rx(
+            r"\b(?:rules|instructions|directives|guidelines|restrictions|policies|programming)\s+(?:are|have"
+            r"\s+been|were|is)\s+(?:now\s+)?(?:cancel+ed|void|revoked|lifted|removed|disabled|suspended)"
+            r"|\b(?:rules|restrictions|policies|guidelines)\s+(?:\w+\s+)?no\s+longer\s+(?:apply|bind)"
+            r"|\b(?:ignore|disregard|forget)\s+(?:whatever|anything|everything|all)\s+(?:[\w']+\s+){0,3}?"
+            r"(?:told|said|instructed|taught)\s+you"
+        ),
+    ),
+    Rule(
+        "instruction_override",
+        0.6,
+        _rx(
+            r"\byour\s+only\s+(?:rule|goal|job|task|purpose)\b|\bobey\s+only\s+me\b|\bonly\s+obey\b"
+            r"|\b(?:coming|comes)\s+from\s+(?:your|the)\s+(?:system|operator|developer|admin)"
+            r"|\b(?:ignore|forget|disregard)\s+(?:the\s+)?(?:\w+\s+)?(?:docs|documents|sources|context)\b"
+            r"|\b(?:make\s+up|invent|fabricate)\s+(?:an?\s+)?(?:\w+\s+)?(?:answer|policy|facts?|information)\b"
+        ),
+    ),
+    Rule(
+        "safety_bypass",
+        0.75,
+        _rx(
+            r"\b(?:safety|content\s+filters?|filters?|guardrails|moderation)\s+(?:mode\s+)?(?:is|are|has\s+been"
+            r"|have\s+been)\s+(?:now\s+)?(?:disabled|off|removed|lifted|deactivated|turned\s+off)"
+            r"|\b(?:unrestricted|unfiltered|uncensored|jailbreak|god|evil|chaos)\s+mode\b"
+            r"|\bwithout\s+(?:any\s+)?(?:of\s+)?(?:your|the)\s+(?:filters|restrictions|rules|guidelines)"
+            r"|\b(?:zero|no)\s+(?:limitations|limits|restrictions|filters)\b"
+        ),
+    ),
+    Rule(
+        "prompt_extraction",
+        0.8,
+        _rx(
+            r"\b(?:instructions|rules|prompt|configuration|config)\s+(?:that\s+)?(?:did|do)\s+(?:the\s+|your\s+)?"
+            r"(?:developers?|creators?|operators?|they)\s+give\s+you|\b(?:configuration|config|prompt|"
+            r"instructions)\s+you\s+(?:were|are)\s+(?:started|launched|booted|run)\s+with"
+            r"|\bhidden\s+text\s+that\s+(?:sets\s+up|defines|controls)"
+        ),
+    ),
+    Rule(
+        "delimiter_injection",
+        0.7,
+        _rx(
+            r"(?:^|\n)\s*system\s+(?:notice|alert|override|update)\s*:|<!--.{0,40}\b(?:ai|assistant|model|llm)\b"
+            r"|(?:^|\s)(?:q|human|user):.{0,160}\b(?:a|assistant|ai):\s*(?:sure|ok|certainly|of\s+course)\b"
+        ),
     ),
 )
 

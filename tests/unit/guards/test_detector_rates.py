@@ -34,7 +34,7 @@ def rates(path: Path) -> tuple[float, float, int, int, list[str], list[str]]:
     )
 
 
-@pytest.mark.parametrize("name", ["labelled_prompts.jsonl", "holdout_prompts.jsonl"])
+@pytest.mark.parametrize("name", ["labelled_prompts.jsonl", "holdout_prompts.jsonl", "blind_prompts.jsonl"])
 def test_detection_and_false_positive_rates(name):
     detection, fpr, n_attack, n_benign, missed, false_positives = rates(DATA / name)
     print(f"\n{name}: detection {detection:.1%} of {n_attack}, false positives {fpr:.1%} of {n_benign}")
