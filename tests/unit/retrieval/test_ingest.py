@@ -4,22 +4,13 @@ import io
 from pathlib import Path
 
 import pytest
-import typer
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 from typer.testing import CliRunner
 
-from chatfleet.chat.ingest import cli as ingest_cli
 from chatfleet.chat.ingest import ingest_paths
 from chatfleet.chat.retrieval import LocalIndex, Principal
-
-app = typer.Typer()
-ingest_cli.register(app)
-
-
-@app.callback()
-def _root() -> None:
-    """A root like chatfleet's, so `ingest` is a subcommand."""
+from chatfleet.cli import app
 
 
 def pdf_with_text(text: str) -> bytes:
