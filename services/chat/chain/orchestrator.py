@@ -72,8 +72,8 @@ class PreparedTurn:
         return DataPoints(text=[f"{c.id}: {c.content}" for c in self.citations], citations=self.citations)
 
     def followup_questions(self, cited: Sequence[str]) -> list[str]:
-        """Suggestions from retrieved sources the answer did not use: real leads the index can answer."""
-        seen: set[str] = set()
+        """Suggestions from retrieved documents the answer did not use: real leads the index can answer."""
+        seen = {c.title for c in self.citations if c.id in cited}
         questions = []
         for citation in self.citations:
             if citation.id in cited or citation.title in seen:

@@ -1,0 +1,130 @@
+"""The service in its default auth mode: Entra-style RS256 tokens checked against a JWKS served on loopback.
+
+The full attack matrix lives with the authenticator's own tests; this proves the service wiring: the tenant
+comes from the token (a tenant header cannot override it), 401s carry a Bearer challenge, /config tells the UI
+how to sign in.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from chatfleet.chat.api.problems import PROBLEM_BASE
+from chatfleet.chat.config import Settings
+
+pytestmark = pytest.mark.service
+
+ISSUER = "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/v2.0"
+AUDIENCE = "api://support-bot"
+KID = "test-key-1"
+QUESTION = {"messages": [{"role": "user", "content": "What does error E1 mean?"}]}
+
+
+@pytest.fixture(scope="module")
+def signing_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def jwks_url(signing_key: rsa.RSAPrivateKey) -> Iterator[str]:
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(signing_key.public_key()))
+    body = json.dumps({"keys": [{**public, "kid": KID, "use": "sig", "alg": "RS256"}]}).encode()
+
+    class Keys(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Keys)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/discovery/v2.0/keys"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def token(key: rsa.RSAPrivateKey, **claims: object) -> str:
+    now = int(time.time())
+    payload = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "oid": "user-1",
+        "tid": "fabrikam",
+        **claims,
+    }
+    return jwt.encode(payload, key, algorithm="RS256", headers={"kid": KID})
+
+
+@pytest.fixture(scope="module")
+def entra_settings(simulator, sample_index, jwks_url: str) -> Settings:
+    return Settings(
+        auth_mode="entra",
+        auth_issuer=ISSUER,
+        auth_audience=AUDIENCE,
+        auth_jwks_uri=jwks_url,
+        auth_client_id="00000000-0000-0000-0000-00000000c11e",
+        auth_authority="https://login.microsoftonline.com/organizations",
+        auth_scopes=["api://support-bot/chat"],
+        index_path=sample_index,
+        openai_deployments=[
+            {"name": "sim", "endpoint": simulator.base_url, "deployment": "gpt-4o-mini", "apiKey": "k"}
+        ],
+    )
+
+
+def test_token_tenant_wins_over_header_and_missing_token_is_401(stack, entra_settings, signing_key) -> None:
+    with stack.serve(entra_settings) as service:
+        config = httpx.get(f"{service.url}/config").json()
+        anonymous = httpx.post(
+            f"{service.url}/chat", json=QUESTION, headers={"X-Chatfleet-Tenant": "contoso"}
+        )
+        forged = httpx.post(
+            f"{service.url}/chat",
+            json=QUESTION,
+            headers={"Authorization": f"Bearer {token(signing_key, aud='api://other-app')}"},
+        )
+        signed = httpx.post(
+            f"{service.url}/chat",
+            json=QUESTION,
+            headers={"Authorization": f"Bearer {token(signing_key)}", "X-Chatfleet-Tenant": "contoso"},
+            timeout=30,
+        )
+    assert config["auth"] == {
+        "mode": "entra",
+        "enabled": True,
+        "client_id": "00000000-0000-0000-0000-00000000c11e",
+        "authority": "https://login.microsoftonline.com/organizations",
+        "scopes": ["api://support-bot/chat"],
+        "tenant_header": None,
+        "tenants": [],
+    }
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    assert anonymous.json()["type"] == PROBLEM_BASE + "unauthorized"
+    assert forged.status_code == 401
+    assert signed.status_code == 200, signed.text
+    sources = [c["source"] for c in signed.json()["context"]["data_points"]["citations"]]
+    assert sources and all(not s.startswith(("vpn", "password", "expense")) for s in sources)
+    assert any("thermostat" in s for s in sources), (
+        "the tenant came from the token (fabrikam), not the header"
+    )
