@@ -38,6 +38,8 @@ SCHEMA_VERSION = "1"
 # 256 dims) and are ranked with one numpy matrix-vector product; larger ones are ranked by sqlite-vec.
 DEFAULT_VECTOR_CACHE_ROWS = 250_000
 MAX_QUERY_TERMS = 32
+# BM25 scores are dominated by the rarest terms; scoring only these bounds the postings a query reads.
+MAX_SCORED_TERMS = 4
 MAX_KNN = 4096  # sqlite-vec's upper bound for k
 # Words that match nearly every chunk add nothing to BM25 but cost a scan of every posting list.
 STOPWORDS = frozenset(
@@ -351,9 +353,10 @@ class LocalIndex:
                 frequencies.append((term, df))
         if not frequencies:
             return None
-        selective = [term for term, df in frequencies if df <= total / 2]
+        selective = sorted((item for item in frequencies if item[1] <= total / 2), key=lambda item: item[1])
         if not selective:
-            selective = [min(frequencies, key=lambda item: item[1])[0]]
+            selective = [min(frequencies, key=lambda item: item[1])]
+        selective = [term for term, _ in selective[:MAX_SCORED_TERMS]]
         return " OR ".join('"' + t.replace('"', '""') + '"' for t in selective)
 
     def _vector_candidates(
