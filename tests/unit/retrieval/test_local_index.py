@@ -6,7 +6,7 @@ import pytest
 
 from chatfleet.chat.retrieval import ChunkRecord, IndexMismatch, LocalIndex, Principal
 from chatfleet.chat.retrieval.base import reciprocal_rank_fusion
-from chatfleet.chat.retrieval.local_index import query_terms
+from chatfleet.chat.retrieval.local_index import MAX_SCORED_TERMS, query_terms
 
 CONTOSO = Principal(tenant="contoso", oid="u1")
 FABRIKAM = Principal(tenant="fabrikam", oid="u2")
@@ -88,8 +88,11 @@ def test_query_terms_are_plain_words():
 def test_terms_in_most_chunks_are_left_out_of_the_text_query(index):
     conn = index._reader()
     # "returns" is in 2 of 4 chunks (kept: not more than half); "contoso" in 1; "zebra" in none.
-    assert index._selective_fts_query(conn, "returns contoso zebra", 0) == '"returns" OR "contoso"'
+    # Kept terms come rarest first, at most MAX_SCORED_TERMS of them.
+    assert index._selective_fts_query(conn, "returns contoso zebra", 0) == '"contoso" OR "returns"'
     assert index._selective_fts_query(conn, "zebra", 0) is None
+    many = "returns refunds router firmware wifi accepts hardware delivery unopened card"
+    assert index._selective_fts_query(conn, many, 0).count(" OR ") == MAX_SCORED_TERMS - 1
 
 
 def test_minimum_score_and_top(index):
