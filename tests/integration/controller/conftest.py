@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -44,6 +45,12 @@ def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "con
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.2)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +128,8 @@ class OperatorProcess:
 
     def __init__(self, cluster: LocalCluster, log_dir: Path, namespaces: list[str], **env: str) -> None:
         self.log_path = log_dir / f"operator-{uuid.uuid4().hex[:6]}.log"
-        args = [sys.executable, "-m", "chatfleet", "operator", "run"]
+        self.liveness = f"http://127.0.0.1:{free_port()}/healthz"
+        args = [sys.executable, "-m", "chatfleet", "operator", "run", "--liveness", self.liveness]
         for ns in namespaces:
             args += ["--namespace", ns]
         self._log = self.log_path.open("wb")

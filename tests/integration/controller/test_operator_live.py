@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import httpx
+
 from chatfleet.controller import naming as n
 from chatfleet.controller.context import OperatorContext
 from chatfleet.controller.drift import is_subset
@@ -213,3 +215,13 @@ def test_delete_leaves_nothing_behind(operator, kube: KubeClient, namespace: str
     kube.delete("ChatApplication", namespace, "gone")
     wait(lambda: not children(kube, namespace, "gone"), 60, "garbage collection")
     assert kube.get("ChatApplication", namespace, "gone") is None
+
+
+def test_liveness_endpoint_answers(operator, wait) -> None:
+    def alive() -> bool:
+        try:
+            return httpx.get(operator.liveness, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait(alive, 30, "liveness endpoint\n" + operator.log())
