@@ -150,6 +150,24 @@ class AzureSearchTarget:
     def _source_filter(self, tenant: str, source: str) -> str:
         return f"tenant eq {odata_literal(tenant)} and source eq {odata_literal(source)}"
 
+    def sources(self, tenant: str) -> list[str]:
+        results = self._client.search(
+            search_text="*",
+            filter=f"tenant eq {odata_literal(tenant)}",
+            facets=["source,count:100000"],
+            top=0,
+        )
+        return sorted(str(f["value"]) for f in (results.get_facets() or {}).get("source", []))
+
+    def delete_source(self, tenant: str, source: str) -> int:
+        old = self._client.search(
+            search_text="*", filter=self._source_filter(tenant, source), select=["id"], top=100_000
+        )
+        keys = [{"id": d["id"]} for d in old]
+        for start in range(0, len(keys), UPLOAD_BATCH):
+            self._client.delete_documents(keys[start : start + UPLOAD_BATCH])
+        return len(keys)
+
     def source_hash(self, tenant: str, source: str) -> str | None:
         results = self._client.search(
             search_text="*", filter=self._source_filter(tenant, source), select=["content_hash"], top=1

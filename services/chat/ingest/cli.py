@@ -43,6 +43,9 @@ def ingest(
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=50, max=2000, help="Chunk size.")] = 400,
     overlap: Annotated[float, typer.Option("--overlap", min=0.0, max=0.45, help="Overlap fraction.")] = 0.15,
     force: Annotated[bool, typer.Option("--force", help="Re-ingest even unchanged files.")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete this tenant's sources that are not among these files.")
+    ] = False,
 ) -> None:
     """Chunk, embed and index documents for one tenant; changed files are replaced, unchanged skipped.
 
@@ -105,6 +108,7 @@ def ingest(
             max_tokens=max_tokens,
             overlap=overlap,
             force=force,
+            prune=prune,
         )
     finally:
         if local is not None:
@@ -115,6 +119,7 @@ def ingest(
             azure.close()
     typer.echo(
         f"tenant {tenant}: {report.files} files, {report.ingested} ingested, {report.unchanged} unchanged, "
+        f"{report.pruned} pruned, "
         f"{report.chunks} chunks in {report.seconds:.2f}s ({report.chunks_per_second:.0f} chunks/s)"
     )
     for failure in report.failures:

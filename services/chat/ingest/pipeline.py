@@ -44,12 +44,17 @@ class IngestTarget(Protocol):
         acl_groups: Iterable[str] = (),
     ) -> None: ...
 
+    def sources(self, tenant: str) -> list[str]: ...
+
+    def delete_source(self, tenant: str, source: str) -> int: ...
+
 
 @dataclass
 class IngestReport:
     files: int = 0
     ingested: int = 0
     unchanged: int = 0
+    pruned: int = 0
     chunks: int = 0
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
@@ -93,14 +98,18 @@ def ingest_paths(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     overlap: float = DEFAULT_OVERLAP,
     force: bool = False,
+    prune: bool = False,
 ) -> IngestReport:
-    """Ingests every file under `paths` for `tenant` into all `targets`."""
+    """Ingests every file under `paths` for `tenant` into all `targets`; with `prune`, the tenant's sources
+    that are not among these files are deleted (documents removed from the folder disappear from answers)."""
     if not targets:
         raise ValueError("no ingestion target: give a local index and/or Azure AI Search")
     report = IngestReport()
     started = time.perf_counter()
     acl = [f"oid:{o}" for o in acl_oids] + [f"group:{g}" for g in acl_groups]
+    seen: set[str] = set()
     for file, source in discover(paths):
+        seen.add(source)
         report.files += 1
         try:
             if file.stat().st_size > MAX_FILE_BYTES:
@@ -126,5 +135,11 @@ def ingest_paths(
             )
         report.ingested += 1
         report.chunks += len(records)
+    if prune:
+        for target in targets:
+            for source in target.sources(tenant):
+                if source not in seen:
+                    target.delete_source(tenant, source)
+                    report.pruned += 1
     report.seconds = time.perf_counter() - started
     return report

@@ -529,6 +529,11 @@ class LocalIndex:
         conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
         return len(rowids)
 
+    def sources(self, tenant: str) -> list[str]:
+        """Names of the tenant's ingested sources (for `chatfleet ingest --prune`)."""
+        rows = self._writer.execute("SELECT source FROM sources WHERE tenant = ? ORDER BY source", (tenant,))
+        return [row[0] for row in rows.fetchall()]
+
     def counts(self) -> dict[str, int]:
         """Chunks per tenant (for `chatfleet ingest` output and readiness logs)."""
         return dict(self._writer.execute("SELECT tenant, COUNT(*) FROM chunks GROUP BY tenant").fetchall())

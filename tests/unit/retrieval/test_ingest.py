@@ -120,3 +120,18 @@ def test_cli_missing_path(tmp_path):
     result = CliRunner().invoke(app, ["ingest", str(tmp_path / "nope"), "--tenant", "t", "--index", "x.db"])
     assert result.exit_code != 0
     assert "no such file" in result.output
+
+
+async def test_prune_removes_sources_no_longer_present(tmp_path, docs, embedder):
+    index = LocalIndex(tmp_path / "i.db", embedder)
+    ingest_paths([docs], tenant="contoso", embedder=embedder, targets=[index])
+    ingest_paths([docs], tenant="fabrikam", embedder=embedder, targets=[index])
+    (docs / "sub" / "notes.txt").unlink()
+    kept = ingest_paths([docs], tenant="contoso", embedder=embedder, targets=[index])
+    assert kept.pruned == 0 and "sub/notes.txt" in index.sources("contoso")  # without --prune: kept
+    report = ingest_paths([docs], tenant="contoso", embedder=embedder, targets=[index], prune=True)
+    assert report.pruned == 1
+    assert index.sources("contoso") == ["manual.pdf", "returns.md"]
+    assert "sub/notes.txt" in index.sources("fabrikam")  # other tenants untouched
+    assert not index.search_sync("helpdesk hours weekdays", Principal("contoso"), top=5, mode="text")
+    await index.aclose()
