@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,4 +46,6 @@ def build_retriever(settings: Settings | Any) -> Retriever:
         raise ValueError(
             f"local index {path} does not exist; build it with `chatfleet ingest PATH --index {path}`"
         )
-    return LocalIndex(path, load_embedder(embedder_name))
+    # A file the service may not write (image layer, read-only mount) is opened as immutable.
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    return LocalIndex(path, load_embedder(embedder_name), read_only=not writable)

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 
 import apsw
 import numpy as np
@@ -111,6 +112,9 @@ WHERE
 """
 
 
+_GENERATION_SQL = "SELECT COALESCE((SELECT value FROM meta WHERE key = 'generation'), '0')"
+
+
 class IndexMismatch(RuntimeError):
     """The index file was built with another embedder (vectors would be meaningless) or schema."""
 
@@ -147,16 +151,26 @@ class LocalIndex:
         *,
         readers: int = 4,
         vector_cache_rows: int = DEFAULT_VECTOR_CACHE_ROWS,
+        read_only: bool = False,
     ) -> None:
+        """`read_only` opens the file as immutable (no WAL, no locks, no writes): for an index shipped in an
+        image or mounted read-only, where SQLite could not create its -wal/-shm files next to it."""
         self.path = Path(path)
+        self.read_only = read_only
         self.embedder = embedder
         self._local = threading.local()
         self._connections: list[apsw.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.is_file():
+            raise FileNotFoundError(f"local index {self.path} does not exist")
         self._writer = self._open()
         self._ensure_schema(self._writer)
+        self._has_vocab = self._writer.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'chunks_vocab'"
+        ).fetchone()
         self._executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="local-index")
         self._embed_query = lru_cache(maxsize=2048)(self._embed_one)
         self.vector_cache_rows = vector_cache_rows
@@ -169,14 +183,19 @@ class LocalIndex:
     # --- connections -------------------------------------------------------------------------------
 
     def _open(self) -> apsw.Connection:
-        conn = apsw.Connection(str(self.path))
+        if self.read_only:
+            uri = f"file:{quote(str(self.path.resolve()))}?immutable=1"
+            conn = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+        else:
+            conn = apsw.Connection(str(self.path))
         conn.set_busy_timeout(5000)
         conn.enable_load_extension(True)
         conn.load_extension(sqlite_vec.loadable_path())
         conn.enable_load_extension(False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
+        if not self.read_only:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
         with self._lock:
             self._connections.append(conn)
         return conn
@@ -197,28 +216,25 @@ class LocalIndex:
         return conn
 
     def _ensure_schema(self, conn: apsw.Connection) -> None:
+        if self.read_only:
+            self._check_meta(dict(conn.execute("SELECT key, value FROM meta").fetchall()))
+            return
         with conn:
             conn.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            if meta:  # an existing index: check it first, then add what older versions lacked
+                self._check_meta(meta)
+                conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
+                conn.execute(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, row)"
+                )
+                return
             expected = {
                 "schema": SCHEMA_VERSION,
                 "embedder": self.embedder.name,
                 "dim": str(self.embedder.dim),
+                "generation": "0",
             }
-            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
-            if meta:
-                conn.execute(
-                    "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, row)"
-                )
-            if meta:
-                wrong = {k: (meta.get(k), v) for k, v in expected.items() if meta.get(k) != v}
-                if wrong:
-                    found = ", ".join(f"{k}={a!r} (need {b!r})" for k, (a, b) in wrong.items())
-                    raise IndexMismatch(
-                        f"index {self.path} was built differently: {found}; re-ingest into a new file "
-                        "or choose the embedder it was built with (CHATFLEET_EMBEDDER)"
-                    )
-                return
             conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", list(expected.items()))
             conn.execute(
                 """
@@ -244,6 +260,16 @@ class LocalIndex:
                 f"CREATE VIRTUAL TABLE chunks_vec USING vec0("
                 f"embedding float[{int(self.embedder.dim)}] distance_metric=cosine, "
                 f"tenant text partition key)"
+            )
+
+    def _check_meta(self, meta: dict[str, str]) -> None:
+        expected = {"schema": SCHEMA_VERSION, "embedder": self.embedder.name, "dim": str(self.embedder.dim)}
+        wrong = {k: (meta.get(k), v) for k, v in expected.items() if meta.get(k) != v}
+        if wrong:
+            found = ", ".join(f"{k}={a!r} (need {b!r})" for k, (a, b) in wrong.items())
+            raise IndexMismatch(
+                f"index {self.path} was built differently: {found}; re-ingest into a new file "
+                "or choose the embedder it was built with (CHATFLEET_EMBEDDER)"
             )
 
     # --- read side (Retriever) ---------------------------------------------------------------------
@@ -287,7 +313,7 @@ class LocalIndex:
             "groups": json.dumps(list(principal.groups)),
         }
         candidates = min(max(top * 8, 40), MAX_KNN)
-        generation = int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+        generation = int(conn.execute(_GENERATION_SQL).fetchone()[0])
         text_ranked: list[tuple[int, float]] = []
         vector_ranked: list[tuple[int, float]] = []
         if mode in ("hybrid", "text"):
@@ -328,6 +354,8 @@ class LocalIndex:
         terms = query_terms(query)
         if not terms:
             return None
+        if not self._has_vocab:  # a read-only index from an older version: score every term
+            return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         with self._vectors_lock:
             if self._df_generation != generation:
                 self._document_frequency = {}
@@ -401,9 +429,7 @@ class LocalIndex:
             if count > self.vector_cache_rows:
                 return None
             with conn:  # one read transaction: rows and generation from the same snapshot
-                generation = int(
-                    conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
-                )
+                generation = int(conn.execute(_GENERATION_SQL).fetchone()[0])
                 rows = conn.execute(
                     "SELECT rowid, embedding FROM chunks_vec WHERE tenant = ?", (tenant,)
                 ).fetchall()

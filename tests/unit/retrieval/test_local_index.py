@@ -2,6 +2,7 @@
 
 import asyncio
 
+import apsw
 import pytest
 
 from chatfleet.chat.retrieval import ChunkRecord, IndexMismatch, LocalIndex, Principal
@@ -145,3 +146,18 @@ async def test_vector_cache_follows_writes_from_another_connection(index, embedd
     writer.replace_source("contoso", "mesh.md", "h", records, embedder.embed([records[0].content]))
     await writer.aclose()
     assert index.search_sync("mesh extenders WPS", CONTOSO, top=1, mode="vectors")[0].source == "mesh.md"
+
+
+async def test_read_only_open_serves_searches_and_refuses_writes(index, embedder):
+    await index.aclose()
+    for suffix in ("-wal", "-shm"):
+        assert not index.path.with_name(index.path.name + suffix).exists()  # closed cleanly: checkpointed
+    frozen = LocalIndex(index.path, embedder, read_only=True)
+    hits = await frozen.search("refund card", CONTOSO, top=1)
+    assert hits and hits[0].id == "returns.md#1"
+    with pytest.raises(apsw.ReadOnlyError):
+        frozen.delete_source("contoso", "returns.md")
+    await frozen.aclose()
+    assert not index.path.with_name(index.path.name + "-wal").exists()
+    with pytest.raises(FileNotFoundError):
+        LocalIndex(index.path.with_name("missing.db"), embedder, read_only=True)
