@@ -11,6 +11,7 @@ lives in its own process group and is stopped on exit, Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -33,6 +34,7 @@ from chatfleet.paths import CRDS_DIR, EXAMPLES_DIR, REPO_ROOT
 GROUP, VERSION, PLURAL = "chatfleet.dev", "v1alpha1", "chatapplications"
 SAMPLE = EXAMPLES_DIR / "local-stack.yaml"
 STOP_GRACE_SECONDS = 15.0
+RELEASE_TAG = "0.1.1"
 
 
 class StackError(RuntimeError):
@@ -66,6 +68,7 @@ class LocalStack:
         self.chat_url = ""
         self.app_name = ""
         self.namespace = "default"
+        self._seen: dict[str, tuple[str, str]] = {}
 
     # ----- processes ---------------------------------------------------------------------------------
 
@@ -189,7 +192,7 @@ class LocalStack:
         self._spawn(
             "chat-service",
             ["serve", "--host", "127.0.0.1", "--port", str(self.port), "--dev"],
-            env={"CHATFLEET_OPENAI_DEPLOYMENTS": _json(deployments)},
+            env={"CHATFLEET_OPENAI_DEPLOYMENTS": json.dumps(deployments)},
         )
         self._wait(
             "the chat service to be ready",
@@ -235,44 +238,75 @@ class LocalStack:
                 GROUP, VERSION, self.namespace, PLURAL, self.app_name
             )
 
-    def wait_ready(self, timeout: float) -> dict[str, Any]:
-        """Waits for Ready=True with LoadTestPassed=True, printing each condition change as it happens."""
-        seen: dict[str, tuple[str, str]] = {}
+    def _watch(self, what: str, done: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
+        """Polls the app until `done(app)`, printing each condition change; a failed gate is an error."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()
             app = self.chat_application()
-            conditions = {c["type"]: c for c in (app.get("status") or {}).get("conditions", [])}
+            status = app.get("status") or {}
+            conditions = {c["type"]: c for c in status.get("conditions", [])}
             for kind, condition in conditions.items():
                 state = (condition["status"], condition.get("reason", ""))
-                if seen.get(kind) != state:
-                    seen[kind] = state
+                if self._seen.get(kind) != state:
+                    self._seen[kind] = state
                     self.progress(
                         f"  {kind}={condition['status']} ({condition.get('reason', '')}): "
                         f"{condition.get('message', '')}"
                     )
-            ready = conditions.get("Ready", {}).get("status") == "True"
-            passed = conditions.get("LoadTestPassed", {}).get("status")
-            if ready and passed == "True":
+            if done(app):
                 return app
-            if passed == "False" and conditions.get("Progressing", {}).get("status") != "True":
-                raise StackError(
-                    f"the gated rollout failed: {conditions['LoadTestPassed'].get('message', '')}"
-                )
+            if (status.get("rollout") or {}).get("phase") == "Failed":
+                raise StackError(f"the gated rollout failed: {status['rollout'].get('message', '')}")
             time.sleep(1.0)
-        raise StackError(f"timed out after {timeout:.0f} s waiting for {self.app_name} to become Ready")
+        raise StackError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    def wait_ready(self, timeout: float) -> dict[str, Any]:
+        """Deploys the first revision, then ships a new release through the gate and waits for promotion.
+
+        The first revision has no stable one to protect, so the operator deploys it directly; the
+        release that follows (a new image tag, as a CI pipeline would apply) is load-tested by the
+        gate against the loopback chat service and promoted only if every SLO holds.
+        """
+        from kubernetes import client
+
+        deadline = time.monotonic() + timeout
+        first = self._watch(
+            "the first revision to become Ready",
+            lambda app: _condition(app, "Ready") == "True",
+            timeout,
+        )
+        first_revision = first["status"]["revision"]["current"]
+        image = first["spec"]["image"]
+        release = image.rsplit(":", 1)[0] + ":" + RELEASE_TAG
+        self.progress(f"shipping a release: image {image} -> {release} (the gate load-tests it first)")
+        with self.cluster.api_client() as api:
+            client.CustomObjectsApi(api).patch_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, self.app_name, {"spec": {"image": release}}
+            )
+
+        def promoted(app: dict[str, Any]) -> bool:
+            status = app.get("status") or {}
+            current = (status.get("revision") or {}).get("current")
+            return (
+                current not in (None, first_revision)
+                and _condition(app, "LoadTestPassed") == "True"
+                and _condition(app, "Ready") == "True"
+            )
+
+        return self._watch("the release to pass its gate", promoted, max(10.0, deadline - time.monotonic()))
 
     def get_table(self) -> str:
         """`kubectl get chatapp` as the API server prints it (server-side Table with the printer columns)."""
         with self.cluster.api_client() as api:
-            response = api.call_api(
-                f"/apis/{GROUP}/{VERSION}/namespaces/{self.namespace}/{PLURAL}",
+            method, url, headers, _, _ = api.param_serialize(
                 "GET",
+                f"/apis/{GROUP}/{VERSION}/namespaces/{self.namespace}/{PLURAL}",
                 header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
-                response_type="object",
-                auth_settings=["BearerToken"],
-                _return_http_data_only=True,
             )
+            raw = api.call_api(method, url, headers)
+            raw.read()
+            response = json.loads(raw.data)
         columns = [c["name"].upper() for c in response["columnDefinitions"] if c.get("priority", 0) == 0]
         indexes = [i for i, c in enumerate(response["columnDefinitions"]) if c.get("priority", 0) == 0]
         rows = [[str(row["cells"][i]) for i in indexes] for row in response["rows"]]
@@ -304,10 +338,11 @@ class LocalStack:
             self.cluster.stop()
 
 
-def _json(value: object) -> str:
-    import json
-
-    return json.dumps(value)
+def _condition(app: dict[str, Any], kind: str) -> str | None:
+    for condition in (app.get("status") or {}).get("conditions", []):
+        if condition["type"] == kind:
+            return str(condition["status"])
+    return None
 
 
 @contextlib.contextmanager
