@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import zlib
+
 import kopf
 from kubernetes import config
+
+
+def peering_identity() -> str:
+    """kopf's own identity rule: POD_ID (the chart sets it to the pod name), else host@pid."""
+    return os.environ.get("POD_ID") or f"{socket.gethostname()}@{os.getpid()}"
+
+
+def peering_priority(identity: str) -> int:
+    """A distinct priority per replica, stable for its identity.
+
+    kopf pauses every operator that sees a peer of the same priority, so replicas sharing the default
+    priority all pause and none reconciles; with distinct priorities the highest one is active and the
+    others stand by until its peering record expires.
+    """
+    return zlib.crc32(identity.encode()) % 1_000_000 + 1
 
 
 def current_namespace() -> str:
@@ -20,7 +39,10 @@ def run_operator(namespaces: list[str], clusterwide: bool, liveness: str | None,
     from chatfleet.controller import main  # noqa: F401 - registers the handlers
 
     kopf.configure(log_format=kopf.LogFormat.PLAIN)
+    identity = peering_identity()
     kopf.run(
+        identity=identity,
+        priority=peering_priority(identity),
         clusterwide=clusterwide,
         namespaces=[] if clusterwide else (namespaces or [current_namespace()]),
         liveness_endpoint=liveness,
