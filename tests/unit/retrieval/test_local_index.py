@@ -90,10 +90,18 @@ def test_terms_in_most_chunks_are_left_out_of_the_text_query(index):
     conn = index._reader()
     # "returns" is in 2 of 4 chunks (kept: not more than half); "contoso" in 1; "zebra" in none.
     # Kept terms come rarest first, at most MAX_SCORED_TERMS of them.
-    assert index._selective_fts_query(conn, "returns contoso zebra", 0) == '"contoso" OR "returns"'
-    assert index._selective_fts_query(conn, "zebra", 0) is None
+    assert index._selective_terms(conn, "returns contoso zebra", 0) == ['"contoso"', '"returns"']
+    assert index._selective_terms(conn, "zebra", 0) == []
     many = "returns refunds router firmware wifi accepts hardware delivery unopened card"
-    assert index._selective_fts_query(conn, many, 0).count(" OR ") == MAX_SCORED_TERMS - 1
+    assert len(index._selective_terms(conn, many, 0)) == MAX_SCORED_TERMS
+
+
+def test_text_search_relaxes_from_all_terms_to_any_term(index):
+    strict = index.search_sync("unopened hardware delivery", CONTOSO, top=1, mode="text")
+    assert [h.id for h in strict] == ["returns.md#0"]  # has all three terms
+    relaxed = index.search_sync("unopened hardware refunds card", CONTOSO, top=3, mode="text")
+    assert {h.id for h in relaxed} == {"returns.md#0", "returns.md#1"}  # no chunk has all four
+    assert [h.score for h in relaxed] == sorted((h.score for h in relaxed), reverse=True)
 
 
 def test_minimum_score_and_top(index):
