@@ -4,6 +4,7 @@
 
 import os
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 
@@ -38,11 +39,20 @@ class DeploymentConfig(BaseModel):
     @field_validator("endpoint")
     @classmethod
     def _endpoint_is_http(cls, value: str) -> str:
-        """https only, except loopback (the local simulator)."""
-        lowered = value.lower()
-        loopback = ("http://127.0.0.1", "http://localhost", "http://[::1]")
-        if not (lowered.startswith("https://") or lowered.startswith(loopback)):
-            raise ValueError("must be an https:// URL (http:// is allowed only for loopback)")
+        """https only, except hosts whose traffic never leaves the machine or the cluster.
+
+        The same rule as the ChatApplication CRD: loopback (the local simulator) and in-cluster
+        Service names (`*.svc`, `*.svc.cluster.local`, e.g. a gateway in front of Azure OpenAI).
+        """
+        parts = urlsplit(value)
+        host = (parts.hostname or "").lower()
+        in_cluster = host.endswith((".svc", ".svc.cluster.local"))
+        loopback = host in ("127.0.0.1", "localhost", "::1")
+        if not host or not (parts.scheme == "https" or (parts.scheme == "http" and (loopback or in_cluster))):
+            raise ValueError(
+                "must be an https:// URL "
+                "(http:// only for localhost, 127.0.0.1, *.svc or *.svc.cluster.local)"
+            )
         return value.rstrip("/")
 
     @property

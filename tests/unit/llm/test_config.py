@@ -1,6 +1,7 @@
 """Deployment settings: camelCase aliases, env JSON parsing, clear errors, secrets kept out of reprs."""
 
 import pytest
+from pydantic import ValidationError
 
 from chatfleet.chat.llm.config import (
     DEPLOYMENTS_ENV,
@@ -44,6 +45,12 @@ def test_rejects_unknown_type_and_plain_http() -> None:
 def test_loopback_http_is_allowed_for_the_simulator() -> None:
     config = DeploymentConfig(name="sim", endpoint="http://127.0.0.1:8090", deployment="gpt")
     assert config.endpoint == "http://127.0.0.1:8090"
+    # in-cluster Service names, as the ChatApplication CRD allows them
+    for endpoint in ("http://aoai-gateway.ai.svc:8080", "http://gw.ai.svc.cluster.local"):
+        assert DeploymentConfig(name="gw", endpoint=endpoint, deployment="gpt").endpoint == endpoint
+    for endpoint in ("http://svc.example.com", "http://evil.svc.example.com", "ftp://127.0.0.1", "https://"):
+        with pytest.raises(ValidationError, match=r"\*\.svc"):
+            DeploymentConfig(name="gw", endpoint=endpoint, deployment="gpt")
 
 
 def test_duplicate_names_and_empty_pool_are_rejected() -> None:
