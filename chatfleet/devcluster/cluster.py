@@ -61,6 +61,8 @@ CONTROLLERS = (
     "disruption-controller",
     "endpointslice-controller",
     "pod-garbage-collector-controller",
+    # No metrics API runs here, so it never scales on load; it does hold replicas at minReplicas, as on AKS.
+    "horizontal-pod-autoscaler-controller",
 )
 STOP_GRACE_SECONDS = 10.0
 WORKDIR_MARKER = ".chatfleet-cluster"
