@@ -22,6 +22,22 @@ ALWAYS_OPEN = frozenset({"/healthz", "/readyz", "/metrics"})
 DRAIN_RETRY_AFTER_S = 1.0
 
 
+async def _discard_body(receive: Receive, limit: int) -> None:
+    """Reads the request body (up to `limit` bytes) before a 503 that closes the connection.
+
+    Closing a socket with unread request bytes makes the kernel send a TCP reset, which can destroy the
+    503 before the client reads it; the client then sees a dropped connection instead of "retry".
+    """
+    seen = 0
+    while seen <= limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
 class ServiceGate:
     def __init__(self, app: ASGIApp, *, routes: frozenset[str], runtime_of: Callable[[Scope], Any]) -> None:
         self.app = app
@@ -53,6 +69,7 @@ class ServiceGate:
                 retry_after_s=DRAIN_RETRY_AFTER_S,
                 headers={"Connection": "close"},
             )
+            await _discard_body(receive, runtime.settings.max_body_bytes)
             await problem_response(error, path)(scope, receive, counted_send)
             return
         limit = runtime.settings.max_body_bytes
