@@ -16,13 +16,15 @@ from fastapi.responses import StreamingResponse
 from opentelemetry import trace
 from starlette.types import Receive, Scope, Send
 
-from chatfleet.chat.api.problems import ProblemError
+from chatfleet.chat.api.problems import CONTENT_FILTERED, ProblemError
 from chatfleet.chat.chain.failures import problem_for
 from chatfleet.chat.chain.orchestrator import AnswerEnd, PreparedTurn, TurnOptions
 from chatfleet.chat.llm import LLMError
 from chatfleet.chat.retrieval import Principal
 from chatfleet.chat.runtime import Runtime
 from chatfleet.chat.telemetry.tracing import extract_context
+
+CONTENT_FILTER_STOP = "The content filter stopped the answer."
 
 log = logging.getLogger("chatfleet.chat.turns")
 tracer = trace.get_tracer("chatfleet.chat.api")
@@ -53,6 +55,27 @@ class StartedTurn:
                 yield event
         finally:
             await self.rest.aclose()
+
+    async def collect(self) -> AnswerEnd:
+        """The whole answer for the non-streaming routes; failures become problem responses."""
+        end: AnswerEnd | None = None
+        try:
+            async for event in self.events():
+                if isinstance(event, AnswerEnd):
+                    end = event
+                else:
+                    self.parts.append(event)
+        except LLMError as exc:
+            self.finish(None, exc)
+            raise problem_for(exc) from exc
+        except BaseException as exc:
+            self.finish(None, exc)
+            raise
+        self.finish(end)
+        assert end is not None
+        if end.finish_reason == "content_filter":
+            raise ProblemError(CONTENT_FILTERED, CONTENT_FILTER_STOP)
+        return end
 
     def finish(self, end: AnswerEnd | None, error: BaseException | None = None) -> None:
         """Metrics, span and (opt-in) content log of the turn; idempotent."""

@@ -10,9 +10,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from chatfleet.chat.api.deps import PrincipalDep, RuntimeDep
-from chatfleet.chat.api.problems import CONTENT_FILTERED, PROBLEM_MEDIA_TYPE, ProblemError
-from chatfleet.chat.api.turns import StartedTurn, TurnStream, start_turn
-from chatfleet.chat.chain.failures import problem_for, stream_error_message
+from chatfleet.chat.api.problems import PROBLEM_MEDIA_TYPE
+from chatfleet.chat.api.turns import CONTENT_FILTER_STOP, StartedTurn, TurnStream, start_turn
+from chatfleet.chat.chain.failures import stream_error_message
 from chatfleet.chat.chain.limits import check_conversation, check_session_state, check_top
 from chatfleet.chat.chain.orchestrator import AnswerEnd, TurnOptions, end_thought
 from chatfleet.chat.llm import LLMError
@@ -22,7 +22,6 @@ from chatfleet.chat.runtime import Runtime
 router = APIRouter(tags=["chat"])
 
 JSONL_MEDIA_TYPE = "application/jsonl"
-CONTENT_FILTER_STOP = "The content filter stopped the answer."
 STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
@@ -63,23 +62,7 @@ async def chat(
 ) -> ChatResponse:
     """One answer as a whole, with its sources and the chain's thoughts."""
     turn = await _start(request, body, runtime, principal, "/chat")
-    end: AnswerEnd | None = None
-    try:
-        async for event in turn.events():
-            if isinstance(event, AnswerEnd):
-                end = event
-            else:
-                turn.parts.append(event)
-    except LLMError as exc:
-        turn.finish(None, exc)
-        raise problem_for(exc) from exc
-    except BaseException as exc:
-        turn.finish(None, exc)
-        raise
-    turn.finish(end)
-    assert end is not None
-    if end.finish_reason == "content_filter":
-        raise ProblemError(CONTENT_FILTERED, CONTENT_FILTER_STOP)
+    end = await turn.collect()
     thoughts = [*turn.prepared.thoughts, end_thought(end)]
     followups = (
         turn.prepared.followup_questions(end.cited)

@@ -16,10 +16,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from chatfleet.chat.api.deps import PrincipalDep, RuntimeDep
-from chatfleet.chat.api.problems import CONTENT_FILTERED, ProblemError
-from chatfleet.chat.api.routes.chat import CONTENT_FILTER_STOP, PROBLEM_RESPONSES, STREAM_HEADERS
+from chatfleet.chat.api.routes.chat import PROBLEM_RESPONSES, STREAM_HEADERS
 from chatfleet.chat.api.turns import StartedTurn, TurnStream, start_turn
-from chatfleet.chat.chain.failures import problem_for, stream_error_message
+from chatfleet.chat.chain.failures import stream_error_message
 from chatfleet.chat.chain.limits import check_conversation
 from chatfleet.chat.chain.orchestrator import AnswerEnd, PreparedTurn
 from chatfleet.chat.llm import LLMError
@@ -88,23 +87,7 @@ async def chat_completions(
             media_type="text/event-stream",
             headers=headers,
         )
-    end: AnswerEnd | None = None
-    try:
-        async for event in turn.events():
-            if isinstance(event, AnswerEnd):
-                end = event
-            else:
-                turn.parts.append(event)
-    except LLMError as exc:
-        turn.finish(None, exc)
-        raise problem_for(exc) from exc
-    except BaseException as exc:
-        turn.finish(None, exc)
-        raise
-    turn.finish(end)
-    assert end is not None
-    if end.finish_reason == "content_filter":
-        raise ProblemError(CONTENT_FILTERED, CONTENT_FILTER_STOP)
+    end = await turn.collect()
     content = "".join(turn.parts) + _sources_footer(turn.prepared, end.cited)
     return {
         "id": completion_id,
