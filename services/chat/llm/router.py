@@ -34,7 +34,13 @@ from chatfleet.chat.llm.errors import (
 from chatfleet.chat.llm.health import DeploymentHealth
 from chatfleet.chat.llm.results import Completion, StreamDelta, StreamEnd
 from chatfleet.chat.llm.selection import choose
-from chatfleet.chat.llm.tracing import end_failure, end_success, record_first_chunk, start_attempt_span
+from chatfleet.chat.llm.tracing import (
+    end_failure,
+    end_success,
+    record_first_chunk,
+    start_attempt_span,
+    trace_headers,
+)
 
 DEFAULT_RETRY_AFTER_S = 1.0
 NOT_RETRIED_STATUSES = frozenset({400, 401, 403, 413, 422})
@@ -392,6 +398,7 @@ class LLMRouter:
                     temperature=temperature if temperature is not None else openai.omit,
                     seed=seed if seed is not None else openai.omit,
                     timeout=timeout_s,
+                    extra_headers=trace_headers(span),
                 )
             self._observe_headers(health, raw.headers)
             response = raw.parse()
@@ -542,6 +549,7 @@ class _StreamCall:
                     stream=True,
                     stream_options={"include_usage": True},
                     timeout=timeout_s,
+                    extra_headers=trace_headers(self.span),
                 )
                 response = await self._response.__aenter__()
                 router._observe_headers(health, response.headers)

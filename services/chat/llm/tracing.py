@@ -6,7 +6,7 @@ service configures providers and exporters.
 from typing import Any
 from urllib.parse import urlsplit
 
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from chatfleet.chat.llm.config import DeploymentConfig
@@ -47,6 +47,14 @@ def start_attempt_span(
     if seed is not None:
         attributes["gen_ai.request.seed"] = seed
     return tracer.start_span(f"chat {config.deployment}", kind=SpanKind.CLIENT, attributes=attributes)
+
+
+def trace_headers(span: Span) -> dict[str, str]:
+    """W3C `traceparent`/`tracestate` naming the attempt span, so the upstream's own telemetry (Azure OpenAI
+    diagnostics, an APIM gateway, the simulator's log) joins the caller's trace."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(span))
+    return carrier
 
 
 def record_first_chunk(span: Span, ttft_s: float) -> None:

@@ -170,6 +170,7 @@ def build_app(config: SimulatorConfig | None = None) -> FastAPI:
                 return _deployment_not_found(deployment)
             counters = state.counters_for(deployment)
             counters.requests += 1
+        counters.last_traceparent = request.headers.get("traceparent")
         if kind is not None:
             counters.auth_headers[kind] += 1
         return body, deployment, counters

@@ -25,6 +25,7 @@ class DeploymentCounters:
     completion_tokens: int = 0
     streams_dropped: int = 0
     auth_headers: Counter[str] = field(default_factory=Counter)
+    last_traceparent: str | None = None  # W3C trace context of the latest call: joins a caller's trace
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -35,6 +36,7 @@ class DeploymentCounters:
             "completion_tokens": self.completion_tokens,
             "streams_dropped": self.streams_dropped,
             "auth": dict(self.auth_headers),
+            "last_traceparent": self.last_traceparent,
         }
 
 

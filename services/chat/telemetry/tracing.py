@@ -58,9 +58,3 @@ class Tracing:
 def extract_context(headers: Mapping[str, str]) -> context.Context:
     """The caller's W3C trace context (`traceparent`/`tracestate`), or an empty context."""
     return propagate.extract(headers)
-
-
-def traceparent_of_current_span() -> str | None:
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier.get("traceparent")
