@@ -49,12 +49,22 @@ class DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """Bind first so the real port is known (port 0 = any free port) before the server starts."""
+LISTEN_BACKLOG = 2048
+
+
+def bind(host: str, port: int, backlog: int = LISTEN_BACKLOG) -> socket.socket:
+    """Bind and listen before uvicorn starts: the real port is known even when the OS picked it (port 0),
+    and clients that connect as soon as the URL is printed wait in the backlog instead of being refused.
+
+    The protocol must be named (IPPROTO_TCP): asyncio sets TCP_NODELAY only on sockets whose `proto` says
+    TCP, and accepted sockets inherit it. Without it Nagle holds each small stream write until the client's
+    delayed ACK (~40 ms on Linux keep-alive connections): one token interval added to every first token.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(backlog)
     sock.set_inheritable(True)
     return sock
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from chatfleet.chat.serving import LISTEN_BACKLOG, bind
 from chatfleet.chat.simulator.config import SimulatorConfig
 from chatfleet.chat.simulator.server import build_app
 from chatfleet.chat.simulator.state import SimulatorState
@@ -19,20 +20,7 @@ from chatfleet.chat.simulator.state import SimulatorState
 STARTUP_TIMEOUT_S = 10.0
 
 
-LISTEN_BACKLOG = 2048
 KEEP_ALIVE_S = 120
-
-
-def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    """Bind and listen before uvicorn starts: the real port is known even when the OS picked it, and
-    clients that connect as soon as the URL is printed wait in the backlog instead of being refused."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(LISTEN_BACKLOG)
-    sock.set_inheritable(True)
-    return sock
 
 
 def _base_url(sock: socket.socket) -> str:
@@ -78,7 +66,7 @@ async def start(
     config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0
 ) -> RunningSimulator:
     """Serve in the running event loop; `await sim.aclose()` stops it."""
-    sock = bind_socket(host, port)
+    sock = bind(host, port)
     server, state = _server(config or SimulatorConfig())
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -96,7 +84,7 @@ def run_in_background(
 
     The admin API over HTTP is the safe way to change faults from another thread; `sim.state` is for reads.
     """
-    sock = bind_socket(host, port)
+    sock = bind(host, port)
     server, state = _server(config or SimulatorConfig())
     failure: list[BaseException] = []
 

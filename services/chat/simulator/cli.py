@@ -57,7 +57,8 @@ def simulator(
     from pydantic import ValidationError
     from uvicorn import Server
 
-    from chatfleet.chat.simulator.background import bind_socket, uvicorn_config
+    from chatfleet.chat.serving import bind
+    from chatfleet.chat.simulator.background import uvicorn_config
     from chatfleet.chat.simulator.config import FaultSettings, LimitSettings, SimulatorConfig
     from chatfleet.chat.simulator.server import build_app
 
@@ -86,7 +87,7 @@ def simulator(
         typer.echo(f"error: invalid simulator option {field}: {problem['msg']}", err=True)
         raise typer.Exit(2) from None
     try:
-        sock = bind_socket(host, port)
+        sock = bind(host, port)
     except OSError as error:
         typer.echo(f"error: cannot listen on {host}:{port}: {error.strerror}", err=True)
         raise typer.Exit(1) from None
