@@ -19,6 +19,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from chatfleet.chat.guards.classifier import InjectionClassifier
 from chatfleet.chat.guards.decision import GuardDecision, Target
 
 THRESHOLD = 0.5
@@ -480,13 +481,25 @@ def _decoded_payloads(text: str) -> list[str]:
     return found
 
 
+def _on_rule_scale(probability: float, threshold: float) -> float:
+    """The classifier's probability mapped piecewise-linearly so that its threshold lands on THRESHOLD:
+    one score, one cut-off, whichever part of the detector spoke."""
+    if probability < threshold:
+        return probability * THRESHOLD / threshold
+    return THRESHOLD + (probability - threshold) * (1 - THRESHOLD) / (1 - threshold)
+
+
 class LocalInjectionDetector:
-    """`detect(text, target)` -> GuardDecision; pure CPU, thread-safe, no state."""
+    """`detect(text, target)` -> GuardDecision; pure CPU, thread-safe, no state.
+
+    Rules alone by default; with a `classifier` (what the service uses) a text is an attack when either the
+    rules or the classifier say so, and the reasons name which ("classifier" for the model)."""
 
     name = "local"
 
-    def __init__(self, threshold: float = THRESHOLD) -> None:
+    def __init__(self, threshold: float = THRESHOLD, classifier: InjectionClassifier | None = None) -> None:
         self.threshold = threshold
+        self.classifier = classifier
 
     def detect(self, text: str, target: Target = "user") -> GuardDecision:
         if len(text) > MAX_SCAN_CHARS:
@@ -512,6 +525,11 @@ class LocalInjectionDetector:
         for weight in weights.values():
             remaining *= 1.0 - weight
         score = 1.0 - remaining
+        if self.classifier is not None:
+            learned = _on_rule_scale(self.classifier.probability(plain), self.classifier.threshold)
+            if learned >= self.threshold:
+                weights["classifier"] = learned
+            score = max(score, learned)
         return GuardDecision(
             attack=score >= self.threshold,
             score=round(score, 4),

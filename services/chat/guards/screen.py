@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from chatfleet.chat.guards.classifier import bundled_classifier
 from chatfleet.chat.guards.decision import GuardDecision, ScreenResult
 from chatfleet.chat.guards.local_detector import LocalInjectionDetector
 
@@ -21,12 +22,13 @@ class PromptScreen(Protocol):
 
 
 class LocalScreen:
-    """The local detector; microseconds per text, so it runs inline on the event loop."""
+    """The local detector, rules plus the bundled classifier (trained here, once per process); well under
+    a millisecond per question, so it runs inline on the event loop."""
 
     name = "local"
 
     def __init__(self, detector: LocalInjectionDetector | None = None) -> None:
-        self.detector = detector or LocalInjectionDetector()
+        self.detector = detector or LocalInjectionDetector(classifier=bundled_classifier())
 
     async def screen(self, user_prompt: str | None, documents: Sequence[str] = ()) -> ScreenResult:
         return self.screen_sync(user_prompt, documents)
