@@ -34,12 +34,12 @@ EVALUATION_SET = "evaluation_prompts.jsonl"
 # the threshold the 97.5th percentile of benign scores there (about 2.5% false positives). The unit tests
 # recompute it and fail if the data drifted away from these values.
 REGULARISATION_C = 64.0
-THRESHOLD = 0.58
+THRESHOLD = 0.60
 BENIGN_QUANTILE = 0.975
 MAX_CHARS = 4_000  # longer texts are scored head and tail
 WINDOW_CHARS = 600  # about the length of the training texts; longer ones are scored window by window
 WINDOW_STEP = 300
-HASH_BITS = 18
+HASH_BITS = 19
 
 
 def read_labelled(names: Iterable[str]) -> tuple[list[str], np.ndarray]:
@@ -55,17 +55,22 @@ def read_labelled(names: Iterable[str]) -> tuple[list[str], np.ndarray]:
     return texts, np.array(labels)
 
 
+_CHAR_NGRAMS = HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5)).build_analyzer()
+_WORD_NGRAMS = HashingVectorizer(ngram_range=(1, 2)).build_analyzer()
+
+
+def _ngrams(text: str) -> list[str]:
+    """Character 3-5-grams within word boundaries (paraphrase, inflection, other languages) and word
+    uni/bigrams, lower-cased, in one feature space: one hashing pass per text instead of two."""
+    return _CHAR_NGRAMS(text) + _WORD_NGRAMS(text)
+
+
 # Hashing keeps the model free of a vocabulary: nothing to persist, and unseen words still land somewhere.
-_VECTORIZERS = (
-    HashingVectorizer(
-        analyzer="char_wb", ngram_range=(3, 5), n_features=2**HASH_BITS, alternate_sign=False, norm=None
-    ),
-    HashingVectorizer(ngram_range=(1, 2), n_features=2**HASH_BITS, alternate_sign=False, norm=None),
-)
+_VECTORIZER = HashingVectorizer(analyzer=_ngrams, n_features=2**HASH_BITS, alternate_sign=False, norm=None)
 
 
 def _counts(texts: Sequence[str]) -> sp.csr_matrix:
-    return sp.hstack([v.transform(texts) for v in _VECTORIZERS], format="csr")
+    return _VECTORIZER.transform(texts)
 
 
 class InjectionClassifier:
@@ -102,11 +107,16 @@ class InjectionClassifier:
         if len(text) > MAX_CHARS:
             text = text[: MAX_CHARS // 2] + "\n" + text[-MAX_CHARS // 2 :]
         windows = [text[i : i + WINDOW_CHARS] for i in range(0, max(1, len(text) - WINDOW_STEP), WINDOW_STEP)]
-        weights = _counts(windows)
-        weights.data = (1.0 + np.log(weights.data)) * self._idf[weights.indices]  # sublinear tf times idf
-        norms = np.sqrt(np.asarray(weights.multiply(weights).sum(axis=1)).ravel())
-        z = self._intercept + (weights @ self._coef) / np.maximum(norms, 1e-12)
-        return float(1.0 / (1.0 + math.exp(-float(z.max()))))
+        counts = _counts(windows)
+        weights = (1.0 + np.log(counts.data)) * self._idf[counts.indices]  # sublinear tf times idf
+        best = -math.inf
+        for row in range(len(windows)):  # a few windows at most: plain slices beat sparse-matrix calls
+            part = slice(counts.indptr[row], counts.indptr[row + 1])
+            w = weights[part]
+            norm = math.sqrt(float(w @ w))
+            z = self._intercept + (float(w @ self._coef[counts.indices[part]]) / norm if norm else 0.0)
+            best = max(best, z)
+        return 1.0 / (1.0 + math.exp(-best))
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """The library's own path, for batches (training checks and the tests)."""
