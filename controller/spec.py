@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from chatfleet.azure_openai import DeploymentType
 from chatfleet.controller.cel import (
     POSITIVE,
     SECURE_ENDPOINT,
@@ -153,16 +154,6 @@ class Auth(Model):
     tenant_claim: Annotated[str, Field(min_length=1, max_length=64), TENANT_CLAIM_IMMUTABLE] = Field(
         "tid", description="Token claim that names the caller's tenant; data is filtered by it. Immutable."
     )
-
-
-DeploymentType = Literal[
-    "ProvisionedManaged",
-    "GlobalProvisionedManaged",
-    "DataZoneProvisionedManaged",
-    "GlobalStandard",
-    "DataZoneStandard",
-    "Standard",
-]
 
 
 class Budget(Model):

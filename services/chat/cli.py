@@ -64,9 +64,9 @@ def serve(
     ] = 60.0,
 ) -> None:
     """Run the chat service (API + UI). With nothing configured: local index, sample corpus, own simulator."""
-    import asyncio
     import logging
 
+    import uvloop
     from pydantic import ValidationError
 
     dev_mode = dev if dev is not None else (_is_loopback(host) and not _auth_configured())
@@ -90,7 +90,7 @@ def serve(
     for noisy in ("httpx", "httpx2", "httpcore"):  # one INFO line per upstream call: too chatty
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     try:
-        asyncio.run(_serve(settings, host, port, simulator_ttft_ms, simulator_tokens_per_second))
+        uvloop.run(_serve(settings, host, port, simulator_ttft_ms, simulator_tokens_per_second))
     except LocalSetupError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

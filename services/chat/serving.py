@@ -50,6 +50,10 @@ class DrainingServer(uvicorn.Server):
 
 
 LISTEN_BACKLOG = 2048
+# Longer than the idle timeout of the proxies in front (ingress-nginx 60 s upstream keep-alive): when the
+# server closes an idle connection first, a proxy or client may send its next request into the closing
+# socket and see a reset (uvicorn's default is 5 s).
+KEEP_ALIVE_S = 75
 
 
 def bind(host: str, port: int, backlog: int = LISTEN_BACKLOG) -> socket.socket:
@@ -79,5 +83,6 @@ def make_server(
         timeout_graceful_shutdown=shutdown_grace_s,
         proxy_headers=True,
         server_header=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     return DrainingServer(config, app, drain_delay_s)

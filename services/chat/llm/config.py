@@ -3,19 +3,12 @@
 """
 
 import os
-from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 
-DeploymentType = Literal[
-    "ProvisionedManaged",
-    "GlobalProvisionedManaged",
-    "DataZoneProvisionedManaged",
-    "GlobalStandard",
-    "DataZoneStandard",
-    "Standard",
-]
+from chatfleet.azure_openai import DeploymentType
+
 DEPLOYMENTS_ENV = "CHATFLEET_OPENAI_DEPLOYMENTS"
 
 

@@ -1,8 +1,6 @@
 """W3C trace context in and out: a caller's `traceparent` becomes the parent of the service's spans, and the
 upstream model call carries the trace on, so one trace shows client -> chat service -> Azure OpenAI."""
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -24,12 +22,6 @@ QUESTION = {"messages": [{"role": "user", "content": "How do I fix VPN error GP-
 
 def last_traceparent(admin: httpx.Client, deployment: str = "gpt-4o-mini") -> str | None:
     return admin.get("/_sim/state").json()["deployments"][deployment]["last_traceparent"]
-
-
-@pytest.fixture
-def admin(simulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=simulator.base_url, timeout=10) as client:
-        yield client
 
 
 @pytest.fixture

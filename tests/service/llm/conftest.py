@@ -18,16 +18,6 @@ def simulator() -> Iterator[RunningSimulator]:
 
 
 @pytest.fixture
-def admin(simulator: RunningSimulator) -> Iterator[httpx.Client]:
-    """Admin API of the simulator; faults, limits and counters are reset after each test."""
-    with httpx.Client(base_url=simulator.base_url, timeout=10) as client:
-        yield client
-        client.delete("/_sim/faults").raise_for_status()
-        client.delete("/_sim/limits").raise_for_status()
-        client.post("/_sim/reset").raise_for_status()
-
-
-@pytest.fixture
 def pool(simulator: RunningSimulator) -> Callable[..., list[DeploymentConfig]]:
     """pool("a", "b", ptu={"priority": 1}) -> deployments named after simulator deployments."""
 

@@ -2,7 +2,6 @@
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from chatfleet.chat.simulator.background import RunningSimulator, run_in_background
@@ -15,13 +14,3 @@ pytestmark = pytest.mark.service
 def simulator() -> Iterator[RunningSimulator]:
     with run_in_background(SimulatorConfig(ttft_ms=20, tokens_per_second=400, seed=1)) as running:
         yield running
-
-
-@pytest.fixture
-def admin(simulator: RunningSimulator) -> Iterator[httpx.Client]:
-    """The admin API client; faults, limits and counters are cleared after each test."""
-    with httpx.Client(base_url=simulator.base_url, timeout=10) as client:
-        yield client
-        client.delete("/_sim/faults").raise_for_status()
-        client.delete("/_sim/limits").raise_for_status()
-        client.post("/_sim/reset").raise_for_status()
