@@ -7,16 +7,11 @@ how to sign in.
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chatfleet.chat.api.problems import PROBLEM_BASE
 from chatfleet.chat.config import Settings
@@ -25,63 +20,23 @@ pytestmark = pytest.mark.service
 
 ISSUER = "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/v2.0"
 AUDIENCE = "api://support-bot"
-KID = "test-key-1"
 QUESTION = {"messages": [{"role": "user", "content": "What does error E1 mean?"}]}
 
 
 @pytest.fixture(scope="module")
-def signing_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def issuer(loopback_issuer: Callable[..., Any]) -> Iterator[Any]:
+    """Entra-like tokens for user-1 of fabrikam (`loopback_issuer` in tests/conftest.py)."""
+    with loopback_issuer(ISSUER, AUDIENCE, oid="user-1", tid="fabrikam") as state:
+        yield state
 
 
 @pytest.fixture(scope="module")
-def jwks_url(signing_key: rsa.RSAPrivateKey) -> Iterator[str]:
-    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(signing_key.public_key()))
-    body = json.dumps({"keys": [{**public, "kid": KID, "use": "sig", "alg": "RS256"}]}).encode()
-
-    class Keys(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Keys)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/discovery/v2.0/keys"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def token(key: rsa.RSAPrivateKey, **claims: object) -> str:
-    now = int(time.time())
-    payload = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "iat": now,
-        "nbf": now,
-        "exp": now + 600,
-        "oid": "user-1",
-        "tid": "fabrikam",
-        **claims,
-    }
-    return jwt.encode(payload, key, algorithm="RS256", headers={"kid": KID})
-
-
-@pytest.fixture(scope="module")
-def entra_settings(simulator, sample_index, jwks_url: str) -> Settings:
+def entra_settings(simulator, sample_index, issuer) -> Settings:
     return Settings(
         auth_mode="entra",
         auth_issuer=ISSUER,
         auth_audience=AUDIENCE,
-        auth_jwks_uri=jwks_url,
+        auth_jwks_uri=issuer.jwks_url,
         auth_client_id="00000000-0000-0000-0000-00000000c11e",
         auth_authority="https://login.microsoftonline.com/organizations",
         auth_scopes=["api://support-bot/chat"],
@@ -92,7 +47,7 @@ def entra_settings(simulator, sample_index, jwks_url: str) -> Settings:
     )
 
 
-def test_token_tenant_wins_over_header_and_missing_token_is_401(stack, entra_settings, signing_key) -> None:
+def test_token_tenant_wins_over_header_and_missing_token_is_401(stack, entra_settings, issuer) -> None:
     with stack.serve(entra_settings) as service:
         config = httpx.get(f"{service.url}/config").json()
         anonymous = httpx.post(
@@ -101,12 +56,12 @@ def test_token_tenant_wins_over_header_and_missing_token_is_401(stack, entra_set
         forged = httpx.post(
             f"{service.url}/chat",
             json=QUESTION,
-            headers={"Authorization": f"Bearer {token(signing_key, aud='api://other-app')}"},
+            headers={"Authorization": f"Bearer {issuer.token(aud='api://other-app')}"},
         )
         signed = httpx.post(
             f"{service.url}/chat",
             json=QUESTION,
-            headers={"Authorization": f"Bearer {token(signing_key)}", "X-Chatfleet-Tenant": "contoso"},
+            headers={"Authorization": f"Bearer {issuer.token()}", "X-Chatfleet-Tenant": "contoso"},
             timeout=30,
         )
     assert config["auth"] == {

@@ -8,20 +8,15 @@ pipeline; the model is the real simulator.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chatfleet.chat.app import create_app
 from chatfleet.chat.config import Settings
@@ -41,79 +36,12 @@ AUDIENCE = "api://support-bot"
 HR_SECRET = "The confidential salary band for level 63 engineers is 180,000 to 240,000 credits."
 
 
-@cache
-def _private_key(kid: str) -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-class LoopbackIssuer:
-    """Signs tokens; its JWKS is what the service fetches. `rotate` publishes a new key."""
-
-    def __init__(self) -> None:
-        self.published = ["k1"]
-        self.current = "k1"
-        self.jwks_url = ""
-
-    def rotate(self, kid: str) -> None:
-        self.published.append(kid)
-        self.current = kid
-
-    def jwks(self) -> dict[str, Any]:
-        keys = []
-        for kid in self.published:
-            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(_private_key(kid).public_key()))
-            keys.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
-        return {"keys": keys}
-
-    def private_key(self, kid: str = "k1") -> rsa.RSAPrivateKey:
-        return _private_key(kid)
-
-    def claims(self, **overrides: Any) -> dict[str, Any]:
-        now = int(time.time())
-        claims = {
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "iat": now,
-            "nbf": now,
-            "exp": now + 900,
-            "tid": "contoso",
-            "oid": "user-a",
-            "groups": [],
-            "name": "Ada",
-        }
-        claims.update(overrides)
-        return {k: v for k, v in claims.items() if v is not None}
-
-    def token(self, *, kid: str | None = None, **overrides: Any) -> str:
-        kid = kid or self.current
-        return jwt.encode(
-            self.claims(**overrides), _private_key(kid), algorithm="RS256", headers={"kid": kid}
-        )
-
-
 @pytest.fixture(scope="session")
-def issuer() -> Iterator[LoopbackIssuer]:
-    state = LoopbackIssuer()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps(state.jwks()).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, name="jwks", daemon=True)
-    thread.start()
-    state.jwks_url = f"http://127.0.0.1:{server.server_address[1]}/discovery/keys"
-    yield state
-    server.shutdown()
-    server.server_close()
+def issuer(loopback_issuer: Callable[..., Any]) -> Iterator[Any]:
+    """The token issuer of this tier (`loopback_issuer` in tests/conftest.py): signs with kid k1 until a
+    test rotates; its JWKS is what the service fetches."""
+    with loopback_issuer(ISSUER, AUDIENCE, tid="contoso", oid="user-a", groups=[], name="Ada") as state:
+        yield state
 
 
 @pytest.fixture(scope="session")
@@ -153,7 +81,7 @@ class Service:
 
 
 @pytest.fixture(scope="session")
-def service(issuer: LoopbackIssuer, two_tenant_index: Path, simulator: RunningSimulator) -> Iterator[Service]:
+def service(issuer: Any, two_tenant_index: Path, simulator: RunningSimulator) -> Iterator[Service]:
     settings = Settings(
         auth_mode="entra",
         auth_issuer=ISSUER,
