@@ -11,9 +11,8 @@ import re
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,16 +20,15 @@ from typing import Any
 import httpx
 import pytest
 
-from chatfleet.chat.app import create_app
 from chatfleet.chat.config import Settings
 from chatfleet.chat.llm import DeploymentConfig
 from chatfleet.chat.sample_index import build_sample_index
-from chatfleet.chat.serving import bind, make_server
 from chatfleet.chat.simulator.background import RunningSimulator, run_in_background
 from chatfleet.chat.simulator.config import SimulatorConfig
 from chatfleet.paths import REPO_ROOT
 
 pytestmark = pytest.mark.service
+ServeApp = Callable[[Settings], AbstractContextManager[tuple[str, Any]]]
 
 
 @pytest.fixture(scope="session")
@@ -77,38 +75,8 @@ class Service:
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30, **kwargs)
 
 
-@contextmanager
-def serve_in_thread(settings: Settings) -> Iterator[Service]:
-    """The real app under uvicorn on 127.0.0.1:<free port>, in a thread with its own event loop."""
-    app = create_app(settings)
-    server = make_server(app, shutdown_grace_s=5, drain_delay_s=0, log_level="WARNING")
-    sock = bind("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(server.serve(sockets=[sock]))
-        except BaseException as error:
-            failure.append(error)
-
-    thread = threading.Thread(target=run, name="chat-service", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if failure or not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"service did not start: {failure[0] if failure else 'timeout'}")
-        time.sleep(0.02)
-    try:
-        yield Service(f"http://127.0.0.1:{port}", app)
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
-
-
 @pytest.fixture(scope="session")
-def service(simulator: RunningSimulator, sample_index: Path) -> Iterator[Service]:
+def service(simulator: RunningSimulator, sample_index: Path, serve_app: ServeApp) -> Iterator[Service]:
     settings = dev_settings(
         simulator,
         sample_index,
@@ -119,7 +87,8 @@ def service(simulator: RunningSimulator, sample_index: Path) -> Iterator[Service
         max_body_bytes=16384,
         tenant_tokens_per_minute=0,
     )
-    with serve_in_thread(settings) as running:
+    with serve_app(settings) as (url, app):
+        running = Service(url, app)
         yield running
 
 
@@ -195,9 +164,10 @@ def serve_subprocess(env: dict[str, str], *args: str) -> Iterator[ServiceProcess
 class Stack:
     """Helpers for tests that need their own service instance (test modules cannot import conftest)."""
 
-    def __init__(self, simulator: RunningSimulator, index: Path) -> None:
+    def __init__(self, simulator: RunningSimulator, index: Path, serve_app: ServeApp) -> None:
         self.simulator = simulator
         self.index = index
+        self._serve_app = serve_app
 
     def deployment(self, name: str, azure_deployment: str) -> DeploymentConfig:
         return deployment(self.simulator, name, azure_deployment)
@@ -209,10 +179,15 @@ class Stack:
         url = f"{self.simulator.base_url}/_sim/faults/{azure_deployment}"
         httpx.put(url, json=faults, timeout=5).raise_for_status()
 
-    serve = staticmethod(serve_in_thread)
+    @contextmanager
+    def serve(self, settings: Settings) -> Iterator[Service]:
+        """The real app with these settings, in a thread (`serve_app` in tests/service/conftest.py)."""
+        with self._serve_app(settings) as (url, app):
+            yield Service(url, app)
+
     serve_subprocess = staticmethod(serve_subprocess)
 
 
 @pytest.fixture
-def stack(simulator: RunningSimulator, sample_index: Path) -> Stack:
-    return Stack(simulator, sample_index)
+def stack(simulator: RunningSimulator, sample_index: Path, serve_app: ServeApp) -> Stack:
+    return Stack(simulator, sample_index, serve_app)

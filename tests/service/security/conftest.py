@@ -8,8 +8,6 @@ pipeline; the model is the real simulator.
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from chatfleet.chat.app import create_app
 from chatfleet.chat.config import Settings
 from chatfleet.chat.embeddings import load_embedder
 from chatfleet.chat.ingest import ingest_paths
 from chatfleet.chat.llm import DeploymentConfig
 from chatfleet.chat.retrieval import LocalIndex
-from chatfleet.chat.serving import bind, make_server
 from chatfleet.chat.simulator.background import RunningSimulator, run_in_background
 from chatfleet.chat.simulator.config import SimulatorConfig
 from chatfleet.paths import EXAMPLES_DIR
@@ -81,7 +77,9 @@ class Service:
 
 
 @pytest.fixture(scope="session")
-def service(issuer: Any, two_tenant_index: Path, simulator: RunningSimulator) -> Iterator[Service]:
+def service(
+    issuer: Any, two_tenant_index: Path, simulator: RunningSimulator, serve_app: Callable[..., Any]
+) -> Iterator[Service]:
     settings = Settings(
         auth_mode="entra",
         auth_issuer=ISSUER,
@@ -98,27 +96,5 @@ def service(issuer: Any, two_tenant_index: Path, simulator: RunningSimulator) ->
         tenant_tokens_per_minute=0,
         default_top=5,
     )
-    app = create_app(settings)
-    server = make_server(app, shutdown_grace_s=5, drain_delay_s=0, log_level="WARNING")
-    sock = bind("127.0.0.1", 0)
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(server.serve(sockets=[sock]))
-        except BaseException as error:
-            failure.append(error)
-
-    thread = threading.Thread(target=run, name="secure-chat-service", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if failure or not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"service did not start: {failure[0] if failure else 'timeout'}")
-        time.sleep(0.02)
-    try:
-        yield Service(f"http://127.0.0.1:{sock.getsockname()[1]}")
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
+    with serve_app(settings) as (url, _):
+        yield Service(url)
