@@ -12,7 +12,9 @@ from chatfleet.chat.retrieval import Principal
 from chatfleet.chat.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """Async although it never waits: FastAPI runs plain `def` dependencies in its thread pool, a thread
+    hop per request (and a queue for the pool's 40 tokens at hundreds of concurrent streams)."""
     runtime: Runtime | None = getattr(request.app.state, "runtime", None)
     if runtime is None:
         raise ProblemError(NOT_READY, "the service is starting", retry_after_s=1)

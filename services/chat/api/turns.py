@@ -6,9 +6,11 @@ problem response (429/503 with Retry-After, 400 content filter), because nothing
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -40,6 +42,7 @@ class StartedTurn:
     rest: AsyncIterator[str | AnswerEnd]
     span: trace.Span
     started_at: float
+    opening: bytes = b""
     parts: list[str] = field(default_factory=list)
     finished: bool = False
 
@@ -137,8 +140,10 @@ async def start_turn(
     route: str,
     messages: Sequence[tuple[str, str]],
     options: TurnOptions,
+    prelude: Callable[[PreparedTurn], bytes] | None = None,
 ) -> StartedTurn:
-    """Prepare the turn and wait for its first answer token; failures so far raise ProblemError."""
+    """Prepare the turn and wait for its first answer token; failures so far raise ProblemError.
+    `prelude` renders the stream's opening bytes (kept in `StartedTurn.opening`)."""
     started_at = getattr(request.state, "t0", None) or time.perf_counter()
     span = tracer.start_span(
         f"chat {route}", context=extract_context(request.headers), kind=trace.SpanKind.SERVER
@@ -146,13 +151,28 @@ async def start_turn(
     span.set_attribute("chatfleet.tenant", principal.tenant)
     span.set_attribute("http.route", route)
     chain = runtime.chain
+    opening = b""
     try:
         with trace.use_span(span, end_on_exit=False):
             prepared = await chain.prepare(messages, principal, options)
             rest = chain.stream(prepared, principal)
             runtime.metrics.inflight_streams.inc()
             try:
-                first = await anext(rest)
+                if prelude is None:
+                    first = await anext(rest)
+                else:
+                    # The model takes tens of ms to its first token: send the request, then build the
+                    # route's first line while it is out, instead of after the token arrived.
+                    pending = asyncio.ensure_future(anext(rest))
+                    try:
+                        await asyncio.sleep(0)
+                        opening = prelude(prepared)
+                    except BaseException:
+                        pending.cancel()  # the generator must be idle before it is closed below
+                        with contextlib.suppress(BaseException):
+                            await pending
+                        raise
+                    first = await pending
             except BaseException:
                 runtime.metrics.inflight_streams.dec()
                 await rest.aclose()
@@ -167,7 +187,7 @@ async def start_turn(
         runtime.metrics.observe_ttft(route, principal.tenant, time.perf_counter() - started_at)
     for step, ms in prepared.timings_ms.items():
         span.set_attribute(f"chatfleet.{step}_ms", ms)
-    return StartedTurn(runtime, principal, route, prepared, first, rest, span, started_at)
+    return StartedTurn(runtime, principal, route, prepared, first, rest, span, started_at, opening)
 
 
 def _fail(runtime: Runtime, principal: Principal, span: trace.Span, exc: BaseException) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,7 +14,7 @@ from chatfleet.chat.api.problems import PROBLEM_MEDIA_TYPE
 from chatfleet.chat.api.turns import CONTENT_FILTER_STOP, StartedTurn, TurnStream, start_turn
 from chatfleet.chat.chain.failures import stream_error_message
 from chatfleet.chat.chain.limits import check_conversation, check_session_state, check_top
-from chatfleet.chat.chain.orchestrator import AnswerEnd, TurnOptions, end_thought
+from chatfleet.chat.chain.orchestrator import AnswerEnd, PreparedTurn, TurnOptions, end_thought
 from chatfleet.chat.llm import LLMError
 from chatfleet.chat.protocol import ChatRequest, ChatResponse, ResponseContext, ResponseMessage
 from chatfleet.chat.runtime import Runtime
@@ -48,12 +48,31 @@ def _options(body: ChatRequest, runtime: Runtime) -> TurnOptions:
 
 
 async def _start(
-    request: Request, body: ChatRequest, runtime: Runtime, principal: Any, route: str
+    request: Request,
+    body: ChatRequest,
+    runtime: Runtime,
+    principal: Any,
+    route: str,
+    prelude: Callable[[PreparedTurn], bytes] | None = None,
 ) -> StartedTurn:
     messages = [(m.role, m.content) for m in body.messages]
     check_conversation(messages, runtime.settings)
     check_session_state(body.session_state, runtime.settings)
-    return await start_turn(request, runtime, principal, route, messages, _options(body, runtime))
+    return await start_turn(request, runtime, principal, route, messages, _options(body, runtime), prelude)
+
+
+def _context_line(prepared: PreparedTurn, session_state: Any) -> bytes:
+    """The stream's first line: the sources and the chain's thoughts, before any answer text."""
+    return _line(
+        {
+            "delta": {"role": "assistant"},
+            "context": {
+                "data_points": prepared.data_points.model_dump(),
+                "thoughts": [t.model_dump() for t in prepared.thoughts],
+            },
+            "session_state": session_state,
+        }
+    )
 
 
 @router.post("/chat", response_model=ChatResponse, responses=PROBLEM_RESPONSES)
@@ -86,7 +105,9 @@ async def chat_stream(
     body: ChatRequest, request: Request, runtime: RuntimeDep, principal: PrincipalDep
 ) -> TurnStream:
     """JSON lines: context first, then content deltas as the model writes them, then a closing line."""
-    turn = await _start(request, body, runtime, principal, "/chat/stream")
+    turn = await _start(
+        request, body, runtime, principal, "/chat/stream", lambda p: _context_line(p, body.session_state)
+    )
     headers = {**STREAM_HEADERS, "Server-Timing": turn.server_timing()}
     return TurnStream(_jsonl(turn, body), turn, media_type=JSONL_MEDIA_TYPE, headers=headers)
 
@@ -96,16 +117,7 @@ async def _jsonl(turn: StartedTurn, body: ChatRequest) -> AsyncIterator[bytes]:
     end: AnswerEnd | None = None
     error: BaseException | None = None
     try:
-        yield _line(
-            {
-                "delta": {"role": "assistant"},
-                "context": {
-                    "data_points": prepared.data_points.model_dump(),
-                    "thoughts": [t.model_dump() for t in prepared.thoughts],
-                },
-                "session_state": body.session_state,
-            }
-        )
+        yield turn.opening
         async for event in turn.events():
             if isinstance(event, AnswerEnd):
                 end = event
