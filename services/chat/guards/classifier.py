@@ -42,6 +42,13 @@ WINDOW_STEP = 300
 HASH_BITS = 19
 
 
+def head_and_tail(text: str, limit: int) -> str:
+    """At most about `limit` characters: the start and the end, where injected instructions hide."""
+    if len(text) <= limit:
+        return text
+    return text[: limit // 2] + "\n" + text[-limit // 2 :]
+
+
 def read_labelled(names: Iterable[str]) -> tuple[list[str], np.ndarray]:
     """(texts, is_attack) from JSON lines `{"label": "attack"|"benign", "text": ...}` in guards/data."""
     texts: list[str] = []
@@ -104,8 +111,7 @@ class InjectionClassifier:
     def probability(self, text: str) -> float:
         """The highest score over overlapping windows: one injected sentence in a long document must not be
         diluted by the paragraphs around it."""
-        if len(text) > MAX_CHARS:
-            text = text[: MAX_CHARS // 2] + "\n" + text[-MAX_CHARS // 2 :]
+        text = head_and_tail(text, MAX_CHARS)
         windows = [text[i : i + WINDOW_CHARS] for i in range(0, max(1, len(text) - WINDOW_STEP), WINDOW_STEP)]
         counts = _counts(windows)
         weights = (1.0 + np.log(counts.data)) * self._idf[counts.indices]  # sublinear tf times idf

@@ -19,7 +19,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from chatfleet.chat.guards.classifier import InjectionClassifier
+from chatfleet.chat.guards.classifier import InjectionClassifier, head_and_tail
 from chatfleet.chat.guards.decision import GuardDecision, Target
 
 THRESHOLD = 0.5
@@ -502,8 +502,7 @@ class LocalInjectionDetector:
         self.classifier = classifier
 
     def detect(self, text: str, target: Target = "user") -> GuardDecision:
-        if len(text) > MAX_SCAN_CHARS:
-            text = text[: MAX_SCAN_CHARS // 2] + "\n" + text[-MAX_SCAN_CHARS // 2 :]
+        text = head_and_tail(text, MAX_SCAN_CHARS)
         plain = normalise(text)
         payloads = _decoded_payloads(plain)
         lowered = plain.lower()
