@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -179,40 +181,44 @@ class ChatChain:
         thoughts: list[Thought] = []
         timings: dict[str, float] = {}
 
-        started = self.clock()
-        verdict = await self.guards.screen_user(question, principal)
-        timings["guard"] = (self.clock() - started) * 1000
-        if verdict.blocked:
-            raise ProblemError(
-                INPUT_REJECTED, verdict.user_message, extensions={"detector": verdict.detector}
-            )
-        estimated_tokens = sum(len(c) for _, c in messages) // CHARS_PER_TOKEN + options.max_tokens
-        await self.guards.reserve_budget(principal, estimated_tokens)
-
-        search_query = question
-        if self.settings.query_rewrite == "always" or (
+        rewrite = self.settings.query_rewrite == "always" or (
             self.settings.query_rewrite == "auto" and any(m["role"] == "user" for m in history)
-        ):
-            search_query, thought = await self._rewrite(question, history, options)
-            timings["rewrite"] = thought.props["duration_ms"]
-            await self.guards.record_usage(principal, thought.props["tokens"], 0)
-            thoughts.append(thought)
-
+        )
         started = self.clock()
-        with tracer.start_as_current_span("chatfleet.retrieve") as span:
-            hits = await self.retriever.search(
-                search_query,
-                principal,
-                top=options.top,
-                mode=options.retrieval_mode,
-                semantic_ranker=options.semantic_ranker,
-                minimum_score=options.minimum_search_score,
-            )
-            elapsed = self.clock() - started
-            span.set_attribute("chatfleet.retrieval.hits", len(hits))
-            span.set_attribute("chatfleet.retrieval.mode", options.retrieval_mode)
-        self.metrics.retrieval_seconds.observe(elapsed)
+        search: asyncio.Future[tuple[list[Hit], float]] | None = None
+        if not rewrite:
+            # Retrieval sends nothing to the model, so it runs while the question is screened (the search
+            # waits on a thread or the network, the screen is CPU work on the loop). A rewrite sends the
+            # question to the model, so then the screen comes first and the search after.
+            search = asyncio.ensure_future(self._retrieve(question, principal, options))
+            await asyncio.sleep(0)  # let the search leave before the screen holds the loop
+        try:
+            verdict = await self.guards.screen_user(question, principal)
+            timings["guard"] = (self.clock() - started) * 1000
+            if verdict.blocked:
+                raise ProblemError(
+                    INPUT_REJECTED, verdict.user_message, extensions={"detector": verdict.detector}
+                )
+            estimated_tokens = sum(len(c) for _, c in messages) // CHARS_PER_TOKEN + options.max_tokens
+            await self.guards.reserve_budget(principal, estimated_tokens)
+            search_query = question
+            if search is None:
+                search_query, thought = await self._rewrite(question, history, options)
+                timings["rewrite"] = thought.props["duration_ms"]
+                await self.guards.record_usage(principal, thought.props["tokens"], 0)
+                thoughts.append(thought)
+                search = asyncio.ensure_future(self._retrieve(search_query, principal, options))
+            waited = self.clock()
+            hits, elapsed = await search
+        except BaseException:
+            if search is not None and not search.done():
+                search.cancel()
+                with contextlib.suppress(BaseException):
+                    await search
+            raise
         timings["retrieval"] = elapsed * 1000
+        # What the search added to the time before the answer starts, beyond the screen it overlapped.
+        timings["retrieval_wait"] = (self.clock() - waited) * 1000
         started = self.clock()
         kept, rejected = await self.guards.screen_documents(hits, principal)
         timings["docscreen"] = (self.clock() - started) * 1000
@@ -284,6 +290,26 @@ class ChatChain:
             )
         )
         return turn
+
+    async def _retrieve(
+        self, query: str, principal: Principal, options: TurnOptions
+    ) -> tuple[list[Hit], float]:
+        """The hits for `query` within the caller's tenant, and how long the search took."""
+        started = self.clock()
+        with tracer.start_as_current_span("chatfleet.retrieve") as span:
+            hits = await self.retriever.search(
+                query,
+                principal,
+                top=options.top,
+                mode=options.retrieval_mode,
+                semantic_ranker=options.semantic_ranker,
+                minimum_score=options.minimum_search_score,
+            )
+            elapsed = self.clock() - started
+            span.set_attribute("chatfleet.retrieval.hits", len(hits))
+            span.set_attribute("chatfleet.retrieval.mode", options.retrieval_mode)
+        self.metrics.retrieval_seconds.observe(elapsed)
+        return hits, elapsed
 
     async def _rewrite(
         self, question: str, history: list[dict[str, str]], options: TurnOptions
