@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+import httpx2
 import openai
 
 from chatfleet.chat.llm import metrics
@@ -99,6 +100,27 @@ def _untransformed(messages: list[dict[str, str]]) -> dict[str, Any]:
     params recursively to transform them, a no-op for plain text messages that measured a quarter of the
     client CPU of a streamed call (bench/router_bench.py); `extra_body` is sent as given."""
     return {"messages": messages}
+
+
+def _stream_body(
+    deployment: str,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    temperature: float | None,
+    seed: int | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": deployment,
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if temperature is not None:
+        body["temperature"] = temperature
+    if seed is not None:
+        body["seed"] = seed
+    return body
 
 
 def _estimate_tokens(messages: list[dict[str, str]], max_tokens: int) -> int:
@@ -535,25 +557,24 @@ class _StreamCall:
         self.estimated_input = _estimate_tokens(messages, 0)
         client = router._clients.client_for(config, router.request_timeout_s)
         timeout_s = router._attempt_timeout(self.deadline)
+        body = _stream_body(config.deployment, messages, self.max_tokens, self.temperature, self.seed)
         router._begin(health)
         started = router._clock()
         try:
             async with asyncio.timeout(timeout_s):
-                self._response = client.chat.completions.with_streaming_response.create(
-                    model=config.deployment,
-                    messages=[],
-                    extra_body=_untransformed(messages),
-                    max_tokens=self.max_tokens,
-                    temperature=self.temperature if self.temperature is not None else openai.omit,
-                    seed=self.seed if self.seed is not None else openai.omit,
+                # The SDK's request for custom calls (its README, "Undocumented endpoints"): the same Azure
+                # client, auth, URL, api-version and error mapping as `chat.completions.create`, without
+                # that method's walk over its typed parameters (a fifth of the SDK's time per call) and
+                # without a response wrapper. The body is the documented chat-completions request.
+                response = self._response = await client.post(
+                    "/chat/completions",
+                    cast_to=httpx2.Response,
+                    body=body,
+                    options={"headers": trace_headers(self.span), "timeout": timeout_s},
                     stream=True,
-                    stream_options={"include_usage": True},
-                    timeout=timeout_s,
-                    extra_headers=trace_headers(self.span),
                 )
-                response = await self._response.__aenter__()
                 router._observe_headers(health, response.headers)
-                self._lines = response.iter_lines()
+                self._lines = response.aiter_lines()
                 while not self.first_text and self.finish_reason is None:
                     event = await self._next_event()
                     if event is None:
@@ -587,7 +608,7 @@ class _StreamCall:
             response, self._response = self._response, None
             # Closing a broken connection may fail again; there is nothing left to save.
             with contextlib.suppress(Exception):
-                await response.__aexit__(None, None, None)
+                await response.aclose()
 
     async def rest(self) -> AsyncIterator[StreamDelta | StreamEnd]:
         router, health = self.router, self.health
