@@ -148,6 +148,13 @@ class Settings(BaseSettings):
         "local",
         description="Prompt-injection screening: local detector, Azure Prompt Shields, or off (dev only).",
     )
+    guards_overlap: bool = Field(
+        True,
+        description="Screen a single question and the retrieved sources while the model works toward its "
+        "first token; nothing of the answer is released before the verdict, and a refusal abandons the "
+        "call (the model has no tools, so an unscreened prompt costs tokens, nothing else). `false`: "
+        "screen before anything reaches the model, one screen more of latency.",
+    )
     content_safety_endpoint: str | None = Field(
         None, description="Azure AI Content Safety endpoint for Prompt Shields."
     )

@@ -166,6 +166,7 @@ async def start_turn(
                     pending = asyncio.ensure_future(anext(rest))
                     try:
                         await asyncio.sleep(0)
+                        seen = prepared.revision
                         opening = prelude(prepared)
                     except BaseException:
                         pending.cancel()  # the generator must be idle before it is closed below
@@ -173,6 +174,8 @@ async def start_turn(
                             await pending
                         raise
                     first = await pending
+                    if prepared.revision != seen:  # the screen withheld a source after the line was built
+                        opening = prelude(prepared)
             except BaseException:
                 runtime.metrics.inflight_streams.dec()
                 await rest.aclose()

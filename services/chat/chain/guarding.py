@@ -14,8 +14,8 @@ from chatfleet.chat.retrieval import Hit, Principal
 
 VERDICT_CACHE_SIZE = 50_000
 REJECTED_MESSAGE = (
-    "Your message looks like an attempt to override the assistant's instructions, so it was not sent to the "
-    "model. Please rephrase your question."
+    "Your message looks like an attempt to override the assistant's instructions, so the assistant will not "
+    "answer it. Please rephrase your question."
 )
 
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -56,8 +56,20 @@ class TurnOptions:
 
 
 @dataclass
+class Unscreened:
+    """What `stream` still screens while the model works: the question (None when it was screened before a
+    rewrite) and the retrieved sources, with what composing the prompt again without some of them takes."""
+
+    question: str | None
+    hits: list[Hit]
+    history: list[dict[str, str]]
+    steps: list[Thought]
+
+
+@dataclass
 class PreparedTurn:
-    """Everything known before the first answer token."""
+    """Everything known before the first answer token. `revision` counts compositions: a stream's opening
+    line rendered from an earlier one is stale (the screen withheld a source after it was rendered)."""
 
     question: str
     search_query: str
@@ -68,6 +80,8 @@ class PreparedTurn:
     fixed_answer: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     estimated_tokens: int = 0
+    unscreened: Unscreened | None = None
+    revision: int = 0
 
     @property
     def data_points(self) -> DataPoints:
@@ -175,60 +189,45 @@ class ChatChain:
     async def prepare(
         self, messages: Sequence[tuple[str, str]], principal: Principal, options: TurnOptions
     ) -> PreparedTurn:
-        """Guard, rewrite and retrieve; raises ProblemError for anything the client must fix or retry."""
+        """Rewrite and retrieve; raises ProblemError for anything the client must fix or retry.
+
+        With `guards_overlap` (the default) the screens of a single question and of the retrieved sources
+        are left to `stream`, which runs them while the model works toward its first token."""
         question = messages[-1][1].strip()
         history = [{"role": role, "content": content} for role, content in messages[:-1]]
-        thoughts: list[Thought] = []
+        steps: list[Thought] = []
         timings: dict[str, float] = {}
-
+        estimated_tokens = sum(len(c) for _, c in messages) // CHARS_PER_TOKEN + options.max_tokens
         rewrite = self.settings.query_rewrite == "always" or (
             self.settings.query_rewrite == "auto" and any(m["role"] == "user" for m in history)
         )
-        started = self.clock()
-        search: asyncio.Future[tuple[list[Hit], float]] | None = None
-        if not rewrite:
-            # Retrieval sends nothing to the model, so it runs while the question is screened (the search
-            # waits on a thread or the network, the screen is CPU work on the loop). A rewrite sends the
-            # question to the model, so then the screen comes first and the search after.
-            search = asyncio.ensure_future(self._retrieve(question, principal, options))
-            await asyncio.sleep(0)  # let the search leave before the screen holds the loop
-        try:
-            verdict = await self.guards.screen_user(question, principal)
-            timings["guard"] = (self.clock() - started) * 1000
-            if verdict.blocked:
-                raise ProblemError(
-                    INPUT_REJECTED, verdict.user_message, extensions={"detector": verdict.detector}
-                )
-            estimated_tokens = sum(len(c) for _, c in messages) // CHARS_PER_TOKEN + options.max_tokens
+        overlap = self.settings.guards_overlap
+        search_query = question
+        unscreened_question: str | None = None
+        if rewrite:
+            # The rewrite sends the question to the model with nothing to hold its output back: screen first.
+            await self._screen_question(question, principal, timings)
             await self.guards.reserve_budget(principal, estimated_tokens)
-            search_query = question
-            if search is None:
-                search_query, thought = await self._rewrite(question, history, options)
-                timings["rewrite"] = thought.props["duration_ms"]
-                await self.guards.record_usage(principal, thought.props["tokens"], 0)
-                thoughts.append(thought)
-                search = asyncio.ensure_future(self._retrieve(search_query, principal, options))
+            search_query, thought = await self._rewrite(question, history, options)
+            timings["rewrite"] = thought.props["duration_ms"]
+            await self.guards.record_usage(principal, thought.props["tokens"], 0)
+            steps.append(thought)
             waited = self.clock()
-            hits, elapsed = await search
-        except BaseException:
-            if search is not None and not search.done():
-                search.cancel()
-                with contextlib.suppress(BaseException):
-                    await search
-            raise
-        timings["retrieval"] = elapsed * 1000
-        # What the search added to the time before the answer starts, beyond the screen it overlapped.
-        timings["retrieval_wait"] = (self.clock() - waited) * 1000
-        started = self.clock()
-        kept, rejected = await self.guards.screen_documents(hits, principal)
-        timings["docscreen"] = (self.clock() - started) * 1000
-        citations = [
-            Citation(
-                id=citation_id(h), source=h.source, title=h.title, content=h.content, score=round(h.score, 6)
+            hits, elapsed = await self._retrieve(search_query, principal, options)
+        elif overlap:
+            await self.guards.reserve_budget(principal, estimated_tokens)
+            unscreened_question = question
+            waited = self.clock()
+            hits, elapsed = await self._retrieve(question, principal, options)
+        else:
+            hits, elapsed, waited = await self._retrieve_while_screening(
+                question, principal, options, timings
             )
-            for h in kept
-        ]
-        thoughts.append(
+            await self.guards.reserve_budget(principal, estimated_tokens)
+        timings["retrieval"] = elapsed * 1000
+        # What the search added to the time before the answer starts, beyond a screen it overlapped.
+        timings["retrieval_wait"] = (self.clock() - waited) * 1000
+        steps.append(
             Thought(
                 title="Search using generated search query"
                 if search_query != question
@@ -245,6 +244,72 @@ class ChatChain:
                 },
             )
         )
+        turn = PreparedTurn(
+            question, search_query, [], [], options, timings_ms=timings, estimated_tokens=estimated_tokens
+        )
+        if overlap:
+            turn.unscreened = Unscreened(unscreened_question, hits, history, steps)
+            self._compose(turn, history, steps, hits, [])
+        else:
+            kept, rejected = await self._screen_documents(hits, principal, timings)
+            self._compose(turn, history, steps, kept, rejected)
+        return turn
+
+    async def _screen_question(self, question: str, principal: Principal, timings: dict[str, float]) -> None:
+        started = self.clock()
+        verdict = await self.guards.screen_user(question, principal)
+        timings["guard"] = (self.clock() - started) * 1000
+        if verdict.blocked:
+            raise ProblemError(
+                INPUT_REJECTED, verdict.user_message, extensions={"detector": verdict.detector}
+            )
+
+    async def _screen_documents(
+        self, hits: list[Hit], principal: Principal, timings: dict[str, float]
+    ) -> tuple[list[Hit], list[Hit]]:
+        started = self.clock()
+        kept, rejected = await self.guards.screen_documents(hits, principal)
+        timings["docscreen"] = (self.clock() - started) * 1000
+        return kept, rejected
+
+    async def _retrieve_while_screening(
+        self, question: str, principal: Principal, options: TurnOptions, timings: dict[str, float]
+    ) -> tuple[list[Hit], float, float]:
+        """Search while the question is screened (the search waits on a thread or the network, the screen
+        is CPU work on the loop); a refused question cancels the search. Returns the hits, the search's
+        duration, and when the wait for it began."""
+        search = asyncio.ensure_future(self._retrieve(question, principal, options))
+        await asyncio.sleep(0)  # let the search leave before the screen holds the loop
+        try:
+            await self._screen_question(question, principal, timings)
+            waited = self.clock()
+            hits, elapsed = await search
+        except BaseException:
+            if not search.done():
+                search.cancel()
+                with contextlib.suppress(BaseException):
+                    await search
+            raise
+        return hits, elapsed, waited
+
+    def _compose(
+        self,
+        turn: PreparedTurn,
+        history: list[dict[str, str]],
+        steps: list[Thought],
+        kept: list[Hit],
+        rejected: list[Hit],
+    ) -> None:
+        """Citations, thoughts and the answer prompt (or the no-sources answer) from the kept sources."""
+        question = turn.question
+        turn.revision += 1
+        turn.citations = [
+            Citation(
+                id=citation_id(h), source=h.source, title=h.title, content=h.content, score=round(h.score, 6)
+            )
+            for h in kept
+        ]
+        thoughts = turn.thoughts = list(steps)
         if rejected:
             thoughts.append(
                 Thought(
@@ -252,30 +317,23 @@ class ChatChain:
                     description=[citation_id(h) for h in rejected],
                 )
             )
-        turn = PreparedTurn(
-            question,
-            search_query,
-            citations,
-            thoughts,
-            options,
-            timings_ms=timings,
-            estimated_tokens=estimated_tokens,
-        )
-        if not citations:
+        if not turn.citations:
             prompt = self.prompts.get("no_sources")
+            turn.prompt_messages = None
             turn.fixed_answer = prompt.render_text(question=_one_line(question)[:QUESTION_ECHO_CHARS])
             thoughts.append(
                 Thought(title="No relevant sources: answered without the model", props={"prompt": prompt.ref})
             )
-            return turn
+            return
         prompt = self.prompts.get("answer")
-        sources = "\n".join(f"[{c.id}]: {_one_line(c.content)}" for c in citations)
+        sources = "\n".join(f"[{c.id}]: {_one_line(c.content)}" for c in turn.citations)
         rendered = prompt.render_chat(question=question, sources=sources)
         turn.prompt_messages = [
             {"role": "system", "content": rendered.system},
             *history,
             {"role": "user", "content": rendered.user},
         ]
+        options = turn.options
         thoughts.append(
             Thought(
                 title="Prompt to generate answer",
@@ -289,7 +347,6 @@ class ChatChain:
                 },
             )
         )
-        return turn
 
     async def _retrieve(
         self, query: str, principal: Principal, options: TurnOptions
@@ -353,7 +410,58 @@ class ChatChain:
         return query, thought
 
     async def stream(self, turn: PreparedTurn, principal: Principal) -> AsyncIterator[str | AnswerEnd]:
-        """Checked answer text chunks, then one AnswerEnd. Upstream errors propagate to the route."""
+        """Checked answer text chunks, then one AnswerEnd. Upstream errors propagate to the route.
+
+        An unscreened turn sends its prompt first and is screened while the model works toward its first
+        token (CPU work for the local detector, a round trip for Prompt Shields): nothing of the answer is
+        released before the verdict. A refused question raises INPUT_REJECTED and abandons the call; a
+        withheld source abandons it too and the answer starts again from a prompt without that source."""
+        pending = turn.unscreened
+        if pending is None:
+            async for event in self._answer(turn, principal):
+                yield event
+            return
+        turn.unscreened = None
+        answer: AsyncGenerator[str | AnswerEnd, None] | None = None
+        first: asyncio.Future[str | AnswerEnd] | None = None
+        if turn.fixed_answer is None:
+            answer = self._answer(turn, principal)
+            first = asyncio.ensure_future(anext(answer))
+            await asyncio.sleep(0)  # the request leaves before the screen holds the loop
+        try:
+            if pending.question is not None:
+                await self._screen_question(pending.question, principal, turn.timings_ms)
+            kept, rejected = await self._screen_documents(pending.hits, principal, turn.timings_ms)
+        except BaseException:
+            spent = 0
+            if answer is not None and first is not None:
+                await _abandon(first, answer)
+                spent = _estimate_prompt_tokens(turn.prompt_messages or [])  # the model read the prompt
+            await self.guards.record_usage(principal, spent, turn.estimated_tokens)
+            raise
+        if rejected:
+            if answer is not None and first is not None:
+                await _abandon(first, answer)
+                spent = _estimate_prompt_tokens(turn.prompt_messages or [])
+                await self.guards.record_usage(principal, spent, 0)  # the abandoned call read its prompt
+            self._compose(turn, pending.history, pending.steps, kept, rejected)
+            answer = first = None
+        if answer is None or first is None:
+            async for event in self._answer(turn, principal):
+                yield event
+            return
+        try:
+            yield await first
+            async for event in answer:
+                yield event
+        finally:
+            await answer.aclose()
+
+    async def _answer(
+        self, turn: PreparedTurn, principal: Principal
+    ) -> AsyncGenerator[str | AnswerEnd, None]:
+        """The answer of a screened turn: the no-sources text, or the model's stream through the citation
+        check, then one AnswerEnd."""
         if turn.fixed_answer is not None:
             await self.guards.record_usage(principal, 0, turn.estimated_tokens)  # no model call: refund
             yield turn.fixed_answer
@@ -367,19 +475,22 @@ class ChatChain:
         span.set_attribute("chatfleet.prompt", self.prompts.get("answer").ref)
         end: StreamEnd | None = None
         try:
-            async for event in self.router.stream(
+            upstream = self.router.stream(
                 turn.prompt_messages,
                 max_tokens=options.max_tokens,
                 temperature=options.temperature,
                 seed=options.seed,
                 operation="chat",
-            ):
-                if isinstance(event, StreamDelta):
-                    text = checker.feed(event.text)
-                    if text:
-                        yield text
-                elif isinstance(event, StreamEnd):
-                    end = event
+            )
+            # Closed here, not by the garbage collector, when this answer is abandoned mid-stream.
+            async with contextlib.aclosing(upstream) as events:
+                async for event in events:
+                    if isinstance(event, StreamDelta):
+                        text = checker.feed(event.text)
+                        if text:
+                            yield text
+                    elif isinstance(event, StreamEnd):
+                        end = event
         except BaseException as exc:
             span.record_exception(exc)
             span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
@@ -411,6 +522,18 @@ class ChatChain:
             cited=list(checker.cited),
             dropped=list(checker.dropped),
         )
+
+
+async def _abandon(first: asyncio.Future[Any], answer: AsyncGenerator[Any, None]) -> None:
+    """Stops an answer whose first event is pending or unread; the router closes the upstream stream."""
+    first.cancel()
+    with contextlib.suppress(BaseException):
+        await first
+    await answer.aclose()
+
+
+def _estimate_prompt_tokens(messages: Sequence[dict[str, str]]) -> int:
+    return sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN
 
 
 def content_filter_message(exc: ContentFiltered) -> str:
