@@ -16,6 +16,8 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
+from chatfleet.chat.coalesced_http import CoalescingHttpToolsProtocol
+
 log = logging.getLogger("chatfleet.chat.serving")
 
 
@@ -78,6 +80,7 @@ def make_server(
 ) -> DrainingServer:
     config = uvicorn.Config(
         app,
+        http=CoalescingHttpToolsProtocol,  # a response's headers leave with its first body bytes
         log_level=log_level.lower(),
         access_log=False,  # the service logs one line per chat turn (without content) instead
         timeout_graceful_shutdown=shutdown_grace_s,

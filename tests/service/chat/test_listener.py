@@ -41,3 +41,23 @@ def test_listener_is_bound_and_listening_before_the_server_starts() -> None:
             pass
     finally:
         listener.close()
+
+
+async def test_stream_headers_arrive_with_the_first_line(service) -> None:
+    """One write carries the header block and the stream's first line (coalesced_http.py): the first read
+    of a raw socket gets both."""
+    host, port = service.url.removeprefix("http://").split(":")
+    body = b'{"messages": [{"role": "user", "content": "How do I fix VPN error GP-4012?"}]}'
+    request = (
+        b"POST /chat/stream HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
+        b"x-chatfleet-tenant: contoso\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+    )
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        first = await asyncio.wait_for(reader.read(65536), 30)
+    finally:
+        writer.close()
+    head, _, rest = first.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert b'{"delta":{"role":"assistant"}' in rest, "the first line came in a later segment"
