@@ -5,8 +5,9 @@ loopback, then measures at each concurrency:
   * direct:   TTFT of a streamed chat completion sent straight to the simulator (the same answer prompt);
   * service:  TTFT of POST /chat/stream (first content line), retrieval included;
   * service - retrieval: the same, minus what the search added before the answer started (`retrieval_wait`
-    in `Server-Timing`: a single-turn search overlaps the question screen, so only the part of it that
-    outlasted the screen is on the path; the screen itself stays in the figure).
+    in `Server-Timing`; with the default `CHATFLEET_GUARDS_OVERLAP=true` the screens run while the model
+    works, so that is the whole search; with `false` the search overlaps the question screen and only the
+    part of it that outlasted the screen is subtracted: the screen stays in the figure).
 Added TTFT = service percentile - direct percentile. Targets (issue 4): added p50 <= 3 ms and p99 <= 15 ms
 without retrieval at one worker; 256 concurrent streams with no error.
 
