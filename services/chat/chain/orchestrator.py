@@ -1,8 +1,10 @@
 """The chat turn as a chain: guard -> rewrite -> retrieve -> grounded answer -> citation check.
 
-`prepare` does everything before the first answer token (and may fail with a clean problem response);
-`stream` then yields checked answer text. The split is what lets the stream routes send their first line
-(data points + thoughts) before the model starts talking, and fail over without the client noticing.
+`prepare` rewrites and retrieves (and may fail with a clean problem response); `stream` sends the prompt,
+screens what `prepare` left unscreened while the model works, and yields checked answer text. Until the first
+text is out every failure, a refusal included, is still a clean problem response: that is what lets the stream
+routes render their first line (data points + thoughts) while the model works, and fail over without the
+client noticing.
 """
 
 from __future__ import annotations
