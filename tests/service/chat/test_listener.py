@@ -48,10 +48,11 @@ async def test_stream_headers_arrive_with_the_first_line(service) -> None:
     of a raw socket gets both."""
     host, port = service.url.removeprefix("http://").split(":")
     body = b'{"messages": [{"role": "user", "content": "How do I fix VPN error GP-4012?"}]}'
-    request = (
+    head = (
         b"POST /chat/stream HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
-        b"x-chatfleet-tenant: contoso\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+        b"x-chatfleet-tenant: contoso\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body)
     )
+    request = head + body
     reader, writer = await asyncio.open_connection(host, int(port))
     try:
         writer.write(request)
