@@ -23,7 +23,7 @@ from chatfleet.chat.api.problems import CONTENT_FILTERED, INPUT_REJECTED, Proble
 from chatfleet.chat.chain.citations import CitationFilter
 from chatfleet.chat.chain.guarding import TurnGuards
 from chatfleet.chat.config import Settings
-from chatfleet.chat.llm import ContentFiltered, LLMRouter, StreamDelta, StreamEnd
+from chatfleet.chat.llm import ContentFiltered, LLMRouter, StreamDelta, StreamEnd, estimate_tokens
 from chatfleet.chat.prompts.library import PromptLibrary
 from chatfleet.chat.protocol import Citation, DataPoints, Thought
 from chatfleet.chat.retrieval import Hit, Principal, Retriever
@@ -437,15 +437,13 @@ class ChatChain:
         except BaseException:
             spent = 0
             if answer is not None and first is not None:
-                await _abandon(first, answer)
-                spent = _estimate_prompt_tokens(turn.prompt_messages or [])  # the model read the prompt
+                spent = await _abandon(first, answer, turn.prompt_messages or [])
             await self.guards.record_usage(principal, spent, turn.estimated_tokens)
             raise
         if rejected:
             if answer is not None and first is not None:
-                await _abandon(first, answer)
-                spent = _estimate_prompt_tokens(turn.prompt_messages or [])
-                await self.guards.record_usage(principal, spent, 0)  # the abandoned call read its prompt
+                spent = await _abandon(first, answer, turn.prompt_messages or [])
+                await self.guards.record_usage(principal, spent, 0)
             self._compose(turn, pending.history, pending.steps, kept, rejected)
             answer = first = None
         if answer is None or first is None:
@@ -526,16 +524,16 @@ class ChatChain:
         )
 
 
-async def _abandon(first: asyncio.Future[Any], answer: AsyncGenerator[Any, None]) -> None:
-    """Stops an answer whose first event is pending or unread; the router closes the upstream stream."""
+async def _abandon(
+    first: asyncio.Future[Any], answer: AsyncGenerator[Any, None], prompt: list[dict[str, str]]
+) -> int:
+    """Stops an answer whose first event is pending or unread (the router closes the upstream stream);
+    returns what the call cost: the model read its prompt."""
     first.cancel()
     with contextlib.suppress(BaseException):
         await first
     await answer.aclose()
-
-
-def _estimate_prompt_tokens(messages: Sequence[dict[str, str]]) -> int:
-    return sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN
+    return estimate_tokens(prompt, 0)
 
 
 def content_filter_message(exc: ContentFiltered) -> str:

@@ -123,7 +123,7 @@ def _stream_body(
     return body
 
 
-def _estimate_tokens(messages: list[dict[str, str]], max_tokens: int) -> int:
+def estimate_tokens(messages: list[dict[str, str]], max_tokens: int) -> int:
     """What Azure will charge against TPM at admission: the prompt (roughly) plus max_tokens."""
     chars = sum(len(str(message.get("content") or "")) for message in messages)
     return chars // CHARS_PER_TOKEN + max_tokens
@@ -201,7 +201,7 @@ class LLMRouter:
         operation: str = "chat",
     ) -> Completion:
         deadline = self._clock() + self.deadline_s
-        estimate = _estimate_tokens(messages, max_tokens)
+        estimate = estimate_tokens(messages, max_tokens)
         tried: set[str] = set()
         failures: list[str] = []
         while True:
@@ -225,7 +225,7 @@ class LLMRouter:
     ) -> AsyncIterator[StreamDelta | StreamEnd]:
         """Yields StreamDelta items then one StreamEnd; fails over only before the first delta."""
         deadline = self._clock() + self.deadline_s
-        estimate = _estimate_tokens(messages, max_tokens)
+        estimate = estimate_tokens(messages, max_tokens)
         tried: set[str] = set()
         failures: list[str] = []
         while True:
@@ -445,7 +445,7 @@ class LLMRouter:
                 "completion", _filtered_categories((choice.model_extra or {}).get("content_filter_results"))
             )
         usage = response.usage
-        input_tokens = usage.prompt_tokens if usage else _estimate_tokens(messages, 0)
+        input_tokens = usage.prompt_tokens if usage else estimate_tokens(messages, 0)
         output_tokens = usage.completion_tokens if usage else 0
         self._succeeded(health)
         end_success(
@@ -556,7 +556,7 @@ class _StreamCall:
     async def start(self, messages: list[dict[str, str]]) -> None:
         router, health = self.router, self.health
         config = health.config
-        self.estimated_input = _estimate_tokens(messages, 0)
+        self.estimated_input = estimate_tokens(messages, 0)
         client = router._clients.client_for(config, router.request_timeout_s)
         timeout_s = router._attempt_timeout(self.deadline)
         body = _stream_body(config.deployment, messages, self.max_tokens, self.temperature, self.seed)
