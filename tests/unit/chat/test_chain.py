@@ -4,8 +4,9 @@ library); the router points at a closed port where no model call is expected, an
 (in a thread) where the screen runs while the model works."""
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,9 @@ from chatfleet.chat.telemetry.metrics import ServiceMetrics
 PRINCIPAL = Principal(tenant="contoso", oid="u1")
 
 
-def make_chain(index: LocalIndex, endpoint: str, **settings: object) -> ChatChain:
+@contextlib.asynccontextmanager
+async def serving_chain(index: LocalIndex, endpoint: str, **settings: object) -> AsyncIterator[ChatChain]:
+    """A chain over `index` whose model is at `endpoint`; closes both afterwards."""
     values: dict[str, object] = dict(
         dev_mode=True, auth_mode="none", max_output_tokens=256, tenant_tokens_per_minute=600
     )
@@ -37,34 +40,40 @@ def make_chain(index: LocalIndex, endpoint: str, **settings: object) -> ChatChai
     router = LLMRouter(
         [DeploymentConfig(name="llm", endpoint=endpoint, deployment="gpt-4o-mini", apiKey="k")]
     )
-    return ChatChain(
-        settings=config,
-        router=router,
-        retriever=index,
-        prompts=PromptLibrary.load(),
-        # a stopped clock: the buckets do not refill during a test, so what a turn cost is exact
-        guards=TurnGuards(LocalScreen(), TenantBudget(config.tenant_tokens_per_minute, clock=lambda: 0.0)),
-        metrics=ServiceMetrics([], 60),
-    )
+    try:
+        yield ChatChain(
+            settings=config,
+            router=router,
+            retriever=index,
+            prompts=PromptLibrary.load(),
+            # a stopped clock: the buckets do not refill during a test, so what a turn cost is exact
+            guards=TurnGuards(
+                LocalScreen(), TenantBudget(config.tenant_tokens_per_minute, clock=lambda: 0.0)
+            ),
+            metrics=ServiceMetrics([], 60),
+        )
+    finally:
+        await index.aclose()
+        await router.aclose()
+
+
+def unreachable(tmp_path: Path, *, overlap: bool) -> contextlib.AbstractAsyncContextManager[ChatChain]:
+    """A chain over an empty index whose model is a closed port."""
+    index = LocalIndex(tmp_path / "empty.sqlite", load_embedder("wordllama"))
+    return serving_chain(index, "http://127.0.0.1:9", guards_overlap=overlap)
 
 
 @pytest.fixture(params=[True, False], ids=["overlap", "screen-first"])
 async def chain(request: pytest.FixtureRequest, tmp_path: Path):
-    """A chain over an empty index whose model is unreachable, in both screening modes."""
-    index = LocalIndex(tmp_path / "empty.sqlite", load_embedder("wordllama"))
-    chain = make_chain(index, "http://127.0.0.1:9", guards_overlap=request.param)
-    yield chain
-    await index.aclose()
-    await chain.router.aclose()
+    """An unreachable-model chain in both screening modes."""
+    async with unreachable(tmp_path, overlap=request.param) as chain:
+        yield chain
 
 
 @pytest.fixture
 async def screen_first(tmp_path: Path):
-    index = LocalIndex(tmp_path / "empty.sqlite", load_embedder("wordllama"))
-    chain = make_chain(index, "http://127.0.0.1:9", guards_overlap=False)
-    yield chain
-    await index.aclose()
-    await chain.router.aclose()
+    async with unreachable(tmp_path, overlap=False) as chain:
+        yield chain
 
 
 def options(chain: ChatChain, **overrides):
@@ -247,10 +256,8 @@ async def sourced(tmp_path: Path, model: RunningSimulator):
         for number, (title, text) in enumerate(chunks):
             records = [ChunkRecord(0, title, text)]
             index.replace_source(tenant, f"vpn-{number}.md", "h", records, embedder.embed([text]))
-    chain = make_chain(index, model.base_url)
-    yield chain
-    await index.aclose()
-    await chain.router.aclose()
+    async with serving_chain(index, model.base_url) as chain:
+        yield chain
 
 
 def model_requests(sim: RunningSimulator) -> int:
