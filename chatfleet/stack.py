@@ -286,11 +286,14 @@ class LocalStack:
             )
 
         def promoted(app: dict[str, Any]) -> bool:
+            # Progressing=False too: the status that first names the promoted revision may still carry the
+            # Ready of the Deployment before its template changed; Ready then turns False while it rolls.
             status = app.get("status") or {}
             current = (status.get("revision") or {}).get("current")
             return (
                 current not in (None, first_revision)
                 and _condition(app, "LoadTestPassed") == "True"
+                and _condition(app, "Progressing") == "False"
                 and _condition(app, "Ready") == "True"
             )
 
