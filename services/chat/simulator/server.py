@@ -36,6 +36,7 @@ from chatfleet.chat.simulator.tokens import content_text, count_message_tokens, 
 
 log = logging.getLogger("chatfleet.simulator")
 BodyT = TypeVar("BodyT", ChatRequest, EmbeddingsRequest)
+CLIENT_CLOSED = "499"  # nginx's status for a request the client closed before the response
 
 
 class _StreamDropped(Exception):
@@ -74,6 +75,25 @@ class SSEStreamResponse(Response):
         finally:
             watcher.cancel()
             await self._chunks.aclose()  # type: ignore[attr-defined]
+
+
+async def _wait_unless_abandoned(request: Request, seconds: float) -> bool:
+    """Sleeps `seconds`; False as soon as the client closes the connection instead.
+
+    A caller that gives up before the first token (a timeout, or the chat service abandoning an answer its
+    screen refused) frees its slot at once, as Azure OpenAI stops work on a closed connection; otherwise
+    the abandoned call would still count towards the in-flight load that shapes every other TTFT."""
+
+    async def closed() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.create_task(closed())
+    try:
+        done, _ = await asyncio.wait({watcher}, timeout=seconds)
+    finally:
+        watcher.cancel()
+    return not done
 
 
 def _error(
@@ -219,16 +239,19 @@ def build_app(config: SimulatorConfig | None = None) -> FastAPI:
                 + config.ttft_per_inflight_ms * (counters.inflight - 1)
                 + faults.added_latency_ms
             ) / 1000
-            await asyncio.sleep(ttft_s)
+            waited = await _wait_unless_abandoned(request, ttft_s)
+            if waited and not body.stream:
+                waited = await _wait_unless_abandoned(request, len(pieces) / config.tokens_per_second)
         except BaseException:
             counters.inflight -= 1
             raise
+        if not waited or not body.stream:
+            counters.inflight -= 1
+        if not waited:
+            counters.responses[CLIENT_CLOSED] += 1
+            return Response(status_code=499)  # nobody reads it: uvicorn drops writes to a closed connection
         completion_id = new_completion_id()
         if not body.stream:
-            try:
-                await asyncio.sleep(len(pieces) / config.tokens_per_second)
-            finally:
-                counters.inflight -= 1
             counters.responses["200"] += 1
             counters.prompt_tokens += prompt_tokens
             counters.completion_tokens += len(pieces)

@@ -180,3 +180,30 @@ async def test_client_disconnect_ends_the_stream_and_its_inflight_slot() -> None
         counters = sim.state.counters_for("slow")
     assert counters.inflight == 0
     assert counters.completion_tokens < 5, "generation stopped when the client left"
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_call_abandoned_before_its_first_token_frees_its_slot_at_once(stream: bool) -> None:
+    """The chat service abandons answers its screen refused; like Azure, the simulator stops the work then,
+    instead of counting the call in flight (and slowing every other call) until its TTFT would have passed."""
+    config = SimulatorConfig(ttft_ms=30_000, tokens_per_second=1000)
+    with run_in_background(config) as sim:
+        async with httpx.AsyncClient(base_url=sim.base_url, timeout=10) as http:
+            body = {"messages": QUESTION, "stream": stream}
+            call = asyncio.create_task(http.post(_url("abandoned"), headers={"api-key": "k"}, json=body))
+            for _ in range(250):
+                if sim.state.counters_for("abandoned").inflight == 1:
+                    break
+                await asyncio.sleep(0.02)
+            assert sim.state.counters_for("abandoned").inflight == 1
+            call.cancel()  # closes the connection mid-request
+            with pytest.raises(asyncio.CancelledError):
+                await call
+        for _ in range(100):
+            if sim.state.counters_for("abandoned").inflight == 0:
+                break
+            await asyncio.sleep(0.02)
+        counters = sim.state.counters_for("abandoned")
+    assert counters.inflight == 0
+    assert counters.responses == {"499": 1}
+    assert counters.completion_tokens == 0
