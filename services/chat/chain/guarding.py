@@ -34,27 +34,33 @@ class TurnGuards:
         self._verdicts: dict[bytes, bool] = {}
 
     async def screen_user(self, text: str, principal: Principal) -> Verdict:
-        result = await self.screen.screen(text)
-        decision = result.user
-        if decision is None:
-            return Verdict(False, "none")
-        log_decision(decision, tenant=principal.tenant, text=text, log_content=self.log_content)
-        return Verdict(decision.attack, decision.detector)
+        verdict, _, _ = await self.screen_turn(text, (), principal)
+        return verdict
 
     async def screen_documents(
         self, hits: Sequence[Hit], principal: Principal
     ) -> tuple[list[Hit], list[Hit]]:
-        """Retrieved text is data, yet an indirect injection hides there; flagged chunks are withheld.
+        _, kept, rejected = await self.screen_turn(None, hits, principal)
+        return kept, rejected
 
-        Verdicts are cached by content digest: the same chunks are retrieved over and over, and screening
+    async def screen_turn(
+        self, question: str | None, hits: Sequence[Hit], principal: Principal
+    ) -> tuple[Verdict, list[Hit], list[Hit]]:
+        """The question's verdict and the sources split into kept and withheld, from one screening call
+        (Prompt Shields takes a prompt and its documents in one round trip).
+
+        Retrieved text is data, yet an indirect injection hides there; flagged chunks are withheld. Their
+        verdicts are cached by content digest: the same chunks are retrieved over and over, and screening
         is CPU work on the event loop (tens of ms per long chunk with the local detector).
         """
-        if not hits:
-            return [], []
         digests = [hashlib.blake2b(h.content.encode(), digest_size=16).digest() for h in hits]
         unknown = [i for i, d in enumerate(digests) if d not in self._verdicts]
-        if unknown:
-            result = await self.screen.screen(None, [hits[i].content for i in unknown])
+        verdict = Verdict(False, "none")
+        if question is not None or unknown:
+            result = await self.screen.screen(question, [hits[i].content for i in unknown])
+            if question is not None and (user := result.user) is not None:
+                log_decision(user, tenant=principal.tenant, text=question, log_content=self.log_content)
+                verdict = Verdict(user.attack, user.detector)
             for i, decision in zip(unknown, result.documents, strict=True):
                 if decision.attack:
                     log_decision(
@@ -64,7 +70,7 @@ class TurnGuards:
         flagged = {i for i, d in enumerate(digests) if self._verdicts[d]}
         kept = [h for i, h in enumerate(hits) if i not in flagged]
         rejected = [h for i, h in enumerate(hits) if i in flagged]
-        return kept, rejected
+        return verdict, kept, rejected
 
     def _remember(self, digest: bytes, attack: bool) -> None:
         self._verdicts[digest] = attack

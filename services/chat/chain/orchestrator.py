@@ -21,7 +21,7 @@ from opentelemetry import trace
 
 from chatfleet.chat.api.problems import CONTENT_FILTERED, INPUT_REJECTED, ProblemError
 from chatfleet.chat.chain.citations import CitationFilter
-from chatfleet.chat.chain.guarding import TurnGuards
+from chatfleet.chat.chain.guarding import TurnGuards, Verdict
 from chatfleet.chat.config import Settings
 from chatfleet.chat.llm import ContentFiltered, LLMRouter, StreamDelta, StreamEnd, estimate_tokens
 from chatfleet.chat.prompts.library import PromptLibrary
@@ -261,10 +261,21 @@ class ChatChain:
         started = self.clock()
         verdict = await self.guards.screen_user(question, principal)
         timings["guard"] = (self.clock() - started) * 1000
-        if verdict.blocked:
-            raise ProblemError(
-                INPUT_REJECTED, verdict.user_message, extensions={"detector": verdict.detector}
-            )
+        _refuse_if_blocked(verdict)
+
+    async def _screen_question_and_documents(
+        self, question: str | None, hits: list[Hit], principal: Principal, timings: dict[str, float]
+    ) -> tuple[list[Hit], list[Hit]]:
+        """One screening call for both (one Prompt Shields round trip instead of two in a row); when it
+        judged the question too, `guard` and `docscreen` both report its duration."""
+        started = self.clock()
+        verdict, kept, rejected = await self.guards.screen_turn(question, hits, principal)
+        elapsed = (self.clock() - started) * 1000
+        timings["docscreen"] = elapsed
+        if question is not None:
+            timings["guard"] = elapsed
+        _refuse_if_blocked(verdict)
+        return kept, rejected
 
     async def _screen_documents(
         self, hits: list[Hit], principal: Principal, timings: dict[str, float]
@@ -431,9 +442,9 @@ class ChatChain:
             first = asyncio.ensure_future(anext(answer))
             await asyncio.sleep(0)  # the request leaves before the screen holds the loop
         try:
-            if pending.question is not None:
-                await self._screen_question(pending.question, principal, turn.timings_ms)
-            kept, rejected = await self._screen_documents(pending.hits, principal, turn.timings_ms)
+            kept, rejected = await self._screen_question_and_documents(
+                pending.question, pending.hits, principal, turn.timings_ms
+            )
         except BaseException:
             spent = 0
             if answer is not None and first is not None:
@@ -522,6 +533,11 @@ class ChatChain:
             cited=list(checker.cited),
             dropped=list(checker.dropped),
         )
+
+
+def _refuse_if_blocked(verdict: Verdict) -> None:
+    if verdict.blocked:
+        raise ProblemError(INPUT_REJECTED, verdict.user_message, extensions={"detector": verdict.detector})
 
 
 async def _abandon(

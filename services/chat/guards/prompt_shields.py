@@ -8,6 +8,7 @@ unscreened.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -82,13 +83,12 @@ class PromptShieldsScreen:
                 [d[:budget] for d in documents[i : i + DOCUMENTS_PER_CALL]]
                 for i in range(0, len(documents), DOCUMENTS_PER_CALL)
             ] or [[]]
-            user_attack = False
-            doc_attacks: list[bool] = []
-            for n, batch in enumerate(batches):
-                # The user prompt goes with the first call only; later calls screen documents alone.
-                attack, docs = await self._call(user_prompt or "" if n == 0 else "", batch)
-                user_attack = user_attack or attack
-                doc_attacks += docs
+            # The user prompt goes with the first call only; the calls run at once, not one after another.
+            answers = await asyncio.gather(
+                *(self._call(user_prompt or "" if n == 0 else "", batch) for n, batch in enumerate(batches))
+            )
+            user_attack = answers[0][0]
+            doc_attacks = [attack for _, docs in answers for attack in docs]
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             log.warning("Prompt Shields unavailable (%s); the local detector decides", type(exc).__name__)
             return await self._fallback.screen(user_prompt, documents)

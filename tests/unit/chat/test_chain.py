@@ -163,11 +163,13 @@ class RecordingScreen(LocalScreen):
     def __init__(self) -> None:
         super().__init__()
         self.spans: list[tuple[float, float]] = []
+        self.inputs: list[tuple[str | None, int]] = []
 
     async def screen(self, user_prompt, documents=()):
         started = time.perf_counter()
         result = await super().screen(user_prompt, documents)
         self.spans.append((started, time.perf_counter()))
+        self.inputs.append((user_prompt, len(documents)))
         return result
 
 
@@ -271,7 +273,7 @@ async def test_screen_runs_while_the_model_works(sourced: ChatChain, model: Runn
     before = model_requests(model)
     answer = sourced.stream(turn, PRINCIPAL)
     first = await anext(answer)
-    assert len(screen.spans) == 2, "question and sources were screened before the first text"
+    assert screen.inputs == [(VPN_QUESTION[-1][1], 1)], "question and source screened in one call, first"
     assert screen.model_requests_at_end[0] == before + 1, "the model had the request before the screen ended"
     events = [first, *[event async for event in answer]]
     assert "GP-4012" in "".join(e for e in events if isinstance(e, str))
