@@ -14,6 +14,7 @@ import functools
 import json
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,19 +23,30 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from chatfleet.chat.guards.decision import Target
+
 DATA = Path(__file__).parent / "data"
-TRAINING_SETS = (
+PROMPT_SETS = (
     "labelled_prompts.jsonl",
     "holdout_prompts.jsonl",
     "blind_prompts.jsonl",
     "broad_prompts.jsonl",
+    # Long multi-part benign requests ("give me a thorough guide to ... and everything to try when ..."),
+    # which the other sets lacked: one of the load test's questions was refused before it was added.
+    "detailed_requests.jsonl",
 )
+# Knowledge-base passages, benign and with indirect injections: retrieved sources read unlike questions, and
+# a model that had only seen questions flagged 21% of benign passages (docs/security.md).
+DOCUMENT_SETS = ("document_passages.jsonl",)
+TRAINING_SETS = (*PROMPT_SETS, *DOCUMENT_SETS)
 EVALUATION_SET = "evaluation_prompts.jsonl"
-# Both chosen by 5-fold cross-validation on the training sets (`cross_validate`): C is the best of 4/16/64,
-# the threshold the 97.5th percentile of benign scores there (about 2.5% false positives). The unit tests
-# recompute it and fail if the data drifted away from these values.
+DOCUMENT_EVALUATION_SET = "evaluation_documents.jsonl"
+# Chosen by 5-fold cross-validation on the training sets (`cross_validate`, out-of-fold scores as served,
+# window by window): C is the best of 4/16/64; each threshold is the 97.5th percentile of the benign scores
+# of its kind (about 2.5% false positives each), as a question and a retrieved passage score differently.
+# The unit tests recompute them and fail if the data drifted away from these values.
 REGULARISATION_C = 64.0
-THRESHOLD = 0.60
+THRESHOLDS: dict[Target, float] = {"user": 0.554, "document": 0.858}
 BENIGN_QUANTILE = 0.975
 MAX_CHARS = 4_000  # longer texts are scored head and tail
 WINDOW_CHARS = 600  # about the length of the training texts; longer ones are scored window by window
@@ -84,11 +96,11 @@ class InjectionClassifier:
     """`probability(text)` that the text is an injection or jailbreak attempt; thread-safe once trained."""
 
     def __init__(
-        self, tfidf: TfidfTransformer, model: LogisticRegression, threshold: float = THRESHOLD
+        self, tfidf: TfidfTransformer, model: LogisticRegression, thresholds: dict[Target, float] = THRESHOLDS
     ) -> None:
         self.tfidf = tfidf
         self.model = model
-        self.threshold = threshold
+        self.thresholds = dict(thresholds)
         # Scoring one text through sklearn's estimators spends ~10x the arithmetic on input validation, so
         # `probability` applies the fitted parameters itself (tests prove it equals `predict_proba`).
         self._idf = tfidf.idf_
@@ -101,12 +113,15 @@ class InjectionClassifier:
         texts: Sequence[str],
         labels: np.ndarray,
         c: float = REGULARISATION_C,
-        threshold: float = THRESHOLD,
+        thresholds: dict[Target, float] = THRESHOLDS,
     ) -> InjectionClassifier:
         tfidf = TfidfTransformer(sublinear_tf=True)
         features = tfidf.fit_transform(_counts(texts))
         model = LogisticRegression(C=c, max_iter=5000).fit(features, labels)
-        return cls(tfidf, model, threshold)
+        return cls(tfidf, model, thresholds)
+
+    def threshold(self, target: Target) -> float:
+        return self.thresholds[target]
 
     def probability(self, text: str) -> float:
         """The highest score over overlapping windows: one injected sentence in a long document must not be
@@ -129,19 +144,41 @@ class InjectionClassifier:
         return self.model.predict_proba(self.tfidf.transform(_counts(texts)))[:, 1]
 
 
+@dataclass(frozen=True)
+class Rates:
+    threshold: float
+    detection: float
+    false_positives: float
+
+
+def read_training() -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(texts, is_attack, is_document) of every training set."""
+    prompts, prompt_labels = read_labelled(PROMPT_SETS)
+    documents, document_labels = read_labelled(DOCUMENT_SETS)
+    is_document = np.array([False] * len(prompts) + [True] * len(documents))
+    return prompts + documents, np.concatenate([prompt_labels, document_labels]), is_document
+
+
 def cross_validate(
-    texts: Sequence[str], labels: np.ndarray, c: float, folds: int = 5
-) -> tuple[float, float, float]:
-    """(threshold at the benign quantile, detection, false-positive rate) over out-of-fold scores."""
+    texts: Sequence[str], labels: np.ndarray, is_document: np.ndarray, c: float, folds: int = 5
+) -> dict[Target, Rates]:
+    """Per kind of text: the threshold at the benign quantile, and detection and false-positive rates there,
+    over out-of-fold scores computed the way the service scores (`probability`, window by window)."""
     scores = np.zeros(len(labels))
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=0).split(texts, labels):
+    strata = labels * 2 + is_document  # every fold holds both kinds and both labels
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=0).split(texts, strata):
         fold = InjectionClassifier.train([texts[i] for i in train], labels[train], c)
-        scores[test] = fold.probabilities([texts[i] for i in test])
-    threshold = float(np.quantile(scores[~labels], BENIGN_QUANTILE))
-    return threshold, float((scores[labels] > threshold).mean()), float((scores[~labels] > threshold).mean())
+        scores[test] = [fold.probability(texts[i]) for i in test]
+    rates: dict[Target, Rates] = {}
+    for target, kind in (("user", ~is_document), ("document", is_document)):
+        attacks, benign = scores[kind & labels], scores[kind & ~labels]
+        cut = float(np.quantile(benign, BENIGN_QUANTILE))
+        rates[target] = Rates(cut, float((attacks > cut).mean()), float((benign > cut).mean()))
+    return rates
 
 
 @functools.cache
 def bundled_classifier() -> InjectionClassifier:
     """Trained once per process on the shipped training sets (the service does it at start-up)."""
-    return InjectionClassifier.train(*read_labelled(TRAINING_SETS))
+    texts, labels, _ = read_training()
+    return InjectionClassifier.train(texts, labels)

@@ -525,7 +525,7 @@ class LocalInjectionDetector:
             remaining *= 1.0 - weight
         score = 1.0 - remaining
         if self.classifier is not None:
-            learned = _on_rule_scale(self.classifier.probability(plain), self.classifier.threshold)
+            learned = _on_rule_scale(self.classifier.probability(plain), self.classifier.threshold(target))
             if learned >= self.threshold:
                 weights["classifier"] = learned
             score = max(score, learned)
