@@ -9,7 +9,7 @@ import openai
 import pytest
 from openai import AsyncAzureOpenAI
 
-from chatfleet.chat.simulator.background import run_in_background
+from chatfleet.chat.simulator.background import RunningSimulator, run_in_background
 from chatfleet.chat.simulator.config import SimulatorConfig
 
 pytestmark = pytest.mark.service
@@ -159,6 +159,16 @@ def test_ttft_grows_with_concurrency() -> None:
     assert durations[0] < durations[-1]
 
 
+async def _inflight_reaches(sim: RunningSimulator, deployment: str, count: int, within_s: float = 5.0) -> int:
+    """The deployment's in-flight count as soon as it equals `count`, else its value after `within_s`."""
+    deadline = time.monotonic() + within_s
+    while True:  # the simulator's own loop runs in another thread: nothing here to await but time
+        inflight = sim.state.counters_for(deployment).inflight
+        if inflight == count or time.monotonic() > deadline:
+            return inflight
+        await asyncio.sleep(0.02)
+
+
 async def test_client_disconnect_ends_the_stream_and_its_inflight_slot() -> None:
     """In-flight counts drive --ttft-per-inflight-ms, so an abandoned stream must not stay counted."""
     config = SimulatorConfig(ttft_ms=0, tokens_per_second=5)  # a ~3 s answer
@@ -173,12 +183,8 @@ async def test_client_disconnect_ends_the_stream_and_its_inflight_slot() -> None
                 if '"content":"S' in line:
                     break
             assert sim.state.counters_for("slow").inflight == 1
-        for _ in range(100):
-            if sim.state.counters_for("slow").inflight == 0:
-                break
-            await asyncio.sleep(0.02)
+        assert await _inflight_reaches(sim, "slow", 0) == 0
         counters = sim.state.counters_for("slow")
-    assert counters.inflight == 0
     assert counters.completion_tokens < 5, "generation stopped when the client left"
 
 
@@ -191,19 +197,11 @@ async def test_a_call_abandoned_before_its_first_token_frees_its_slot_at_once(st
         async with httpx.AsyncClient(base_url=sim.base_url, timeout=10) as http:
             body = {"messages": QUESTION, "stream": stream}
             call = asyncio.create_task(http.post(_url("abandoned"), headers={"api-key": "k"}, json=body))
-            for _ in range(250):
-                if sim.state.counters_for("abandoned").inflight == 1:
-                    break
-                await asyncio.sleep(0.02)
-            assert sim.state.counters_for("abandoned").inflight == 1
+            assert await _inflight_reaches(sim, "abandoned", 1) == 1
             call.cancel()  # closes the connection mid-request
             with pytest.raises(asyncio.CancelledError):
                 await call
-        for _ in range(100):
-            if sim.state.counters_for("abandoned").inflight == 0:
-                break
-            await asyncio.sleep(0.02)
+        assert await _inflight_reaches(sim, "abandoned", 0) == 0
         counters = sim.state.counters_for("abandoned")
-    assert counters.inflight == 0
     assert counters.responses == {"499": 1}
     assert counters.completion_tokens == 0
