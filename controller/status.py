@@ -34,10 +34,23 @@ def observed_status(
         conds = set_condition(conds, type_, value, reason, message, gen, now)
 
     current = status.revision.current
+    rolling = deployment is not None and (
+        updated < replicas or dep.get("observedGeneration", 0) < deployment["metadata"].get("generation", 0)
+    )
     if deployment is None:
         put("Ready", "False", "Reconciling", "creating the chat Deployment")
-    elif available >= 1 and updated >= replicas:
+    elif available >= 1 and not rolling:
         put("Ready", "True", "Available", f"{ready}/{replicas} replicas ready, serving revision {current}")
+    elif available >= 1:
+        # Ready means "fully reconciled" (kstatus, as Flux reads it), so a rollout is not Ready; yet nothing
+        # is wrong, and a message sending people to look for failing pods would mislead them.
+        put(
+            "Ready",
+            "False",
+            "RollingOut",
+            f"revision {current} is rolling out ({updated}/{replicas} updated); {available}/{replicas} "
+            "replicas available keep serving",
+        )
     else:
         put(
             "Ready",
@@ -48,9 +61,6 @@ def observed_status(
         )
 
     rollout = status.rollout
-    rolling = deployment is not None and (
-        updated < replicas or dep.get("observedGeneration", 0) < deployment["metadata"].get("generation", 0)
-    )
     if rollout.phase == "Testing":
         put("Progressing", "True", "GateRunning", rollout.message or "load-testing the candidate")
     elif rolling:

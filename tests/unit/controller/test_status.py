@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from chatfleet.controller import naming as n
 from chatfleet.controller.conditions import set_condition
 from chatfleet.controller.loading import parse_application
@@ -87,3 +89,35 @@ def test_gate_job_is_restricted_and_targets_the_canary(make_app) -> None:
     assert labels[n.LOADTEST_FOR] == "bot"
     assert labels["app.kubernetes.io/name"] != "chatfleet-chat", "the app's NetworkPolicy must not select it"
     assert job["metadata"]["ownerReferences"][0]["uid"] == "u"
+
+
+@pytest.mark.parametrize(
+    ("deployment_status", "generation", "ready", "reason", "progressing"),
+    [
+        ({"replicas": 2, "availableReplicas": 2, "updatedReplicas": 2, "observedGeneration": 3}, 3,
+         "True", "Available", "False"),
+        # a healthy rollout: not Ready (not fully reconciled), but not sent looking for failing pods either
+        ({"replicas": 3, "availableReplicas": 3, "updatedReplicas": 1, "observedGeneration": 3}, 3,
+         "False", "RollingOut", "True"),
+        # the Deployment controller has not seen the new template yet: its counts describe the old one
+        ({"replicas": 2, "availableReplicas": 2, "updatedReplicas": 2, "observedGeneration": 2}, 3,
+         "False", "RollingOut", "True"),
+        ({"replicas": 2, "availableReplicas": 0, "updatedReplicas": 2, "observedGeneration": 3}, 3,
+         "False", "NotAvailable", "False"),
+    ],
+)  # fmt: skip
+def test_ready_tells_a_rollout_from_an_outage(
+    make_app, deployment_status: dict, generation: int, ready: str, reason: str, progressing: str
+) -> None:
+    app = parse_application(
+        make_app({"metadata": {"name": "bot", "namespace": "ns", "uid": "u", "generation": 1}})
+    )
+    step = plan(app, revision("bot", app.spec), lambda _: None, T0)
+    deployment = {"metadata": {"generation": generation}, "status": deployment_status}
+    conds = {c.type: c for c in observed_status(app, step, deployment, None, T0).conditions}
+    assert (conds["Ready"].status, conds["Ready"].reason) == (ready, reason), conds["Ready"].message
+    assert conds["Progressing"].status == progressing
+    if reason == "RollingOut":
+        assert "keep serving" in conds["Ready"].message
+    if reason == "NotAvailable":
+        assert "describe deployment bot" in conds["Ready"].message
