@@ -46,7 +46,7 @@ DOCUMENT_EVALUATION_SET = "evaluation_documents.jsonl"
 # of its kind (about 2.5% false positives each), as a question and a retrieved passage score differently.
 # The unit tests recompute them and fail if the data drifted away from these values.
 REGULARISATION_C = 64.0
-THRESHOLDS: dict[Target, float] = {"user": 0.554, "document": 0.858}
+THRESHOLDS: dict[Target, float] = {"user": 0.636, "document": 0.749}
 BENIGN_QUANTILE = 0.975
 MAX_CHARS = 4_000  # longer texts are scored head and tail
 WINDOW_CHARS = 600  # about the length of the training texts; longer ones are scored window by window

@@ -96,12 +96,11 @@ def test_thresholds_still_match_cross_validation() -> None:
         assert abs(rate.threshold - THRESHOLDS[target]) < 0.03
         assert rate.false_positives <= 0.035
     assert rates["user"].detection >= 0.88
-    # One sentence in a page is far harder than a question; the rules carry most of the document screen.
-    assert rates["document"].detection >= 0.2
+    assert rates["document"].detection >= 0.4  # one sentence in a page is far harder than a question
 
 
 def test_rates_on_the_unseen_evaluation_set(evaluation) -> None:
-    """Measured after the configuration was fixed by cross-validation: 98.8% detection, 5.0% false positives
+    """Measured after the configuration was fixed by cross-validation: 97.5% detection, 3.8% false positives
     with rules and classifier together (rules alone: 52.5% / 1.2%). The bounds guard against regressions."""
     texts, labels = evaluation
     combined = LocalInjectionDetector(classifier=bundled_classifier())
@@ -116,14 +115,14 @@ def test_rates_on_the_unseen_evaluation_set(evaluation) -> None:
 
 
 def test_rates_on_the_unseen_document_set() -> None:
-    """Retrieved passages, judged as documents: 62.0% detection, 2.9% false positives with rules and
+    """Retrieved passages, judged as documents: 72.0% detection, 2.9% false positives with rules and
     classifier (rules alone 58.0% / 2.9%; with the model trained on questions only: 76.0% / 21.4%)."""
     texts, labels = read_labelled([DOCUMENT_EVALUATION_SET])
     combined = LocalInjectionDetector(classifier=bundled_classifier())
     flagged = np.array([combined.detect(text, "document").attack for text in texts])
     detection, false_positives = flagged[labels].mean(), flagged[~labels].mean()
     print(f"\ndocument evaluation set: detection {detection:.1%}, false positives {false_positives:.1%}")
-    assert detection >= 0.6
+    assert detection >= 0.7
     assert false_positives <= 0.05
 
 
