@@ -4,8 +4,8 @@ The heuristic rules catch the phrasings they were written for and little else (4
 two sets of unseen attacks, docs/security.md). Character n-grams see through paraphrase, inflection, spacing
 and other languages far better. The model is trained in-process from the labelled sets shipped beside it (a
 few seconds, once per process, at service start-up), so there is no opaque model file to trust or unpickle,
-and a team extends it by adding labelled lines. `evaluation_prompts.jsonl` is never trained on: it measures
-how well the model generalises.
+and a team extends it by adding labelled lines. `evaluation_prompts.jsonl` and `evaluation_documents.jsonl`
+are never trained on: they measure how well the model generalises to questions and to retrieved passages.
 """
 
 from __future__ import annotations
