@@ -1,4 +1,4 @@
-"""The chain's view of the responsible-AI guards and the tenant budget: one object with the four checks
+"""The chain's view of the responsible-AI guards and the tenant budget: one object with the checks
 a turn needs, mapping their verdicts to problem responses and logging each decision (never the text)."""
 
 from __future__ import annotations
@@ -32,16 +32,6 @@ class TurnGuards:
         self.budget = budget
         self.log_content = log_content
         self._verdicts: dict[bytes, bool] = {}
-
-    async def screen_user(self, text: str, principal: Principal) -> Verdict:
-        verdict, _, _ = await self.screen_turn(text, (), principal)
-        return verdict
-
-    async def screen_documents(
-        self, hits: Sequence[Hit], principal: Principal
-    ) -> tuple[list[Hit], list[Hit]]:
-        _, kept, rejected = await self.screen_turn(None, hits, principal)
-        return kept, rejected
 
     async def screen_turn(
         self, question: str | None, hits: Sequence[Hit], principal: Principal

@@ -21,7 +21,7 @@ from opentelemetry import trace
 
 from chatfleet.chat.api.problems import CONTENT_FILTERED, INPUT_REJECTED, ProblemError
 from chatfleet.chat.chain.citations import CitationFilter
-from chatfleet.chat.chain.guarding import TurnGuards, Verdict
+from chatfleet.chat.chain.guarding import TurnGuards
 from chatfleet.chat.config import Settings
 from chatfleet.chat.llm import ContentFiltered, LLMRouter, StreamDelta, StreamEnd, estimate_tokens
 from chatfleet.chat.prompts.library import PromptLibrary
@@ -208,7 +208,7 @@ class ChatChain:
         unscreened_question: str | None = None
         if rewrite:
             # The rewrite sends the question to the model with nothing to hold its output back: screen first.
-            await self._screen_question(question, principal, timings)
+            await self._screen(question, None, principal, timings)
             await self.guards.reserve_budget(principal, estimated_tokens)
             search_query, thought = await self._rewrite(question, history, options)
             timings["rewrite"] = thought.props["duration_ms"]
@@ -253,36 +253,27 @@ class ChatChain:
             turn.unscreened = Unscreened(unscreened_question, hits, history, steps)
             self._compose(turn, history, steps, hits, [])
         else:
-            kept, rejected = await self._screen_documents(hits, principal, timings)
+            kept, rejected = await self._screen(None, hits, principal, timings)
             self._compose(turn, history, steps, kept, rejected)
         return turn
 
-    async def _screen_question(self, question: str, principal: Principal, timings: dict[str, float]) -> None:
-        started = self.clock()
-        verdict = await self.guards.screen_user(question, principal)
-        timings["guard"] = (self.clock() - started) * 1000
-        _refuse_if_blocked(verdict)
-
-    async def _screen_question_and_documents(
-        self, question: str | None, hits: list[Hit], principal: Principal, timings: dict[str, float]
+    async def _screen(
+        self, question: str | None, hits: list[Hit] | None, principal: Principal, timings: dict[str, float]
     ) -> tuple[list[Hit], list[Hit]]:
-        """One screening call for both (one Prompt Shields round trip instead of two in a row); when it
-        judged the question too, `guard` and `docscreen` both report its duration."""
+        """Screens what is given in one call (one Prompt Shields round trip for both) and returns the sources
+        kept and withheld; raises INPUT_REJECTED for a refused question. `guard` times the call when it
+        judged the question, `docscreen` when it judged the sources."""
         started = self.clock()
-        verdict, kept, rejected = await self.guards.screen_turn(question, hits, principal)
+        verdict, kept, rejected = await self.guards.screen_turn(question, hits or (), principal)
         elapsed = (self.clock() - started) * 1000
-        timings["docscreen"] = elapsed
         if question is not None:
             timings["guard"] = elapsed
-        _refuse_if_blocked(verdict)
-        return kept, rejected
-
-    async def _screen_documents(
-        self, hits: list[Hit], principal: Principal, timings: dict[str, float]
-    ) -> tuple[list[Hit], list[Hit]]:
-        started = self.clock()
-        kept, rejected = await self.guards.screen_documents(hits, principal)
-        timings["docscreen"] = (self.clock() - started) * 1000
+        if hits is not None:
+            timings["docscreen"] = elapsed
+        if verdict.blocked:
+            raise ProblemError(
+                INPUT_REJECTED, verdict.user_message, extensions={"detector": verdict.detector}
+            )
         return kept, rejected
 
     async def _retrieve_while_screening(
@@ -294,7 +285,7 @@ class ChatChain:
         search = asyncio.ensure_future(self._retrieve(question, principal, options))
         await asyncio.sleep(0)  # let the search leave before the screen holds the loop
         try:
-            await self._screen_question(question, principal, timings)
+            await self._screen(question, None, principal, timings)
             waited = self.clock()
             hits, elapsed = await search
         except BaseException:
@@ -442,9 +433,7 @@ class ChatChain:
             first = asyncio.ensure_future(anext(answer))
             await asyncio.sleep(0)  # the request leaves before the screen holds the loop
         try:
-            kept, rejected = await self._screen_question_and_documents(
-                pending.question, pending.hits, principal, turn.timings_ms
-            )
+            kept, rejected = await self._screen(pending.question, pending.hits, principal, turn.timings_ms)
         except BaseException:
             spent = 0
             if answer is not None and first is not None:
@@ -533,11 +522,6 @@ class ChatChain:
             cited=list(checker.cited),
             dropped=list(checker.dropped),
         )
-
-
-def _refuse_if_blocked(verdict: Verdict) -> None:
-    if verdict.blocked:
-        raise ProblemError(INPUT_REJECTED, verdict.user_message, extensions={"detector": verdict.detector})
 
 
 async def _abandon(
