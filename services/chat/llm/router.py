@@ -169,10 +169,9 @@ class LLMRouter:
             for config in deployments
         ]
         self._clients = ClientPool(credential)
-        for health in self._pool:  # built now, so that no request waits for a client to be set up
-            self._clients.client_for(health.config, request_timeout_s)
         self._closed = False
         for health in self._pool:
+            self._clients.client_for(health.config, request_timeout_s)  # now: no request waits for set-up
             metrics.UPSTREAM_BREAKER_STATE.labels(health.name).set(BreakerState.CLOSED)
             metrics.UPSTREAM_INFLIGHT.labels(health.name).set(0)
 
