@@ -245,13 +245,13 @@ def build_app(config: SimulatorConfig | None = None) -> FastAPI:
         except BaseException:
             counters.inflight -= 1
             raise
-        if not waited or not body.stream:
-            counters.inflight -= 1
         if not waited:
+            counters.inflight -= 1
             counters.responses[CLIENT_CLOSED] += 1
             return Response(status_code=499)  # nobody reads it: uvicorn drops writes to a closed connection
         completion_id = new_completion_id()
         if not body.stream:
+            counters.inflight -= 1  # a stream's slot is released by its generator, when the stream ends
             counters.responses["200"] += 1
             counters.prompt_tokens += prompt_tokens
             counters.completion_tokens += len(pieces)
