@@ -286,8 +286,7 @@ class LocalStack:
             )
 
         def promoted(app: dict[str, Any]) -> bool:
-            # Progressing=False too: the status that first names the promoted revision may still carry the
-            # Ready of the Deployment before its template changed; Ready then turns False while it rolls.
+            # Promoted means rolled out: no gate running and no rollout in progress (Progressing=False).
             status = app.get("status") or {}
             current = (status.get("revision") or {}).get("current")
             return (
