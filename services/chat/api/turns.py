@@ -18,10 +18,10 @@ from fastapi.responses import StreamingResponse
 from opentelemetry import trace
 from starlette.types import Receive, Scope, Send
 
-from chatfleet.chat.api.problems import CONTENT_FILTERED, ProblemError
 from chatfleet.chat.chain.failures import problem_for
 from chatfleet.chat.chain.orchestrator import AnswerEnd, PreparedTurn, TurnOptions
 from chatfleet.chat.llm import LLMError
+from chatfleet.chat.problems import CONTENT_FILTERED, ProblemError
 from chatfleet.chat.retrieval import Principal
 from chatfleet.chat.runtime import Runtime
 from chatfleet.chat.telemetry.tracing import extract_context

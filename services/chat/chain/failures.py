@@ -5,15 +5,15 @@ Messages are written for end users and never include upstream bodies, keys or en
 
 from __future__ import annotations
 
-from chatfleet.chat.api.problems import (
+from chatfleet.chat.chain.orchestrator import content_filter_message
+from chatfleet.chat.llm import ContentFiltered, DeadlineExceeded, LLMError, NoUpstreamAvailable
+from chatfleet.chat.problems import (
     CONTENT_FILTERED,
     DEADLINE_EXCEEDED,
     UPSTREAM_FAILED,
     UPSTREAM_UNAVAILABLE,
     ProblemError,
 )
-from chatfleet.chat.chain.orchestrator import content_filter_message
-from chatfleet.chat.llm import ContentFiltered, DeadlineExceeded, LLMError, NoUpstreamAvailable
 
 BUSY_MESSAGE = "All model deployments are busy right now. Please retry shortly."
 DEADLINE_MESSAGE = "The answer took too long and was stopped. Please retry."

@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 from opentelemetry import trace
 
-from chatfleet.chat.api.problems import CONTENT_FILTERED, INPUT_REJECTED, ProblemError
 from chatfleet.chat.chain.citations import CitationFilter
 from chatfleet.chat.chain.guarding import TurnGuards
 from chatfleet.chat.config import Settings
 from chatfleet.chat.llm import ContentFiltered, LLMRouter, StreamDelta, StreamEnd, estimate_tokens
+from chatfleet.chat.problems import CONTENT_FILTERED, INPUT_REJECTED, ProblemError
 from chatfleet.chat.prompts.library import PromptLibrary
 from chatfleet.chat.protocol import Citation, DataPoints, Thought
 from chatfleet.chat.retrieval import Hit, Principal, Retriever

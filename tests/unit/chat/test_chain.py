@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from chatfleet.chat.api.problems import INPUT_REJECTED, RATE_LIMITED, ProblemError
 from chatfleet.chat.budget import TenantBudget
 from chatfleet.chat.chain.guarding import TurnGuards
 from chatfleet.chat.chain.orchestrator import AnswerEnd, ChatChain, PreparedTurn
@@ -19,6 +18,7 @@ from chatfleet.chat.config import Settings
 from chatfleet.chat.embeddings import load_embedder
 from chatfleet.chat.guards import LocalScreen
 from chatfleet.chat.llm import DeploymentConfig, LLMError, LLMRouter
+from chatfleet.chat.problems import INPUT_REJECTED, RATE_LIMITED, ProblemError
 from chatfleet.chat.prompts.library import PromptLibrary
 from chatfleet.chat.protocol import Citation
 from chatfleet.chat.retrieval import ChunkRecord, LocalIndex, Principal

@@ -2,9 +2,9 @@
 
 import pytest
 
-from chatfleet.chat.api.problems import BAD_REQUEST, INPUT_TOO_LARGE, VALIDATION, ProblemError
-from chatfleet.chat.chain.limits import check_conversation, check_session_state, check_top
+from chatfleet.chat.api.limits import check_conversation, check_session_state, check_top
 from chatfleet.chat.config import Settings
+from chatfleet.chat.problems import BAD_REQUEST, INPUT_TOO_LARGE, VALIDATION, ProblemError
 
 SETTINGS = Settings(
     dev_mode=True,

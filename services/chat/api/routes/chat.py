@@ -10,10 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from chatfleet.chat.api.deps import PrincipalDep, RuntimeDep
+from chatfleet.chat.api.limits import check_conversation, check_session_state, check_top
 from chatfleet.chat.api.problems import PROBLEM_MEDIA_TYPE
 from chatfleet.chat.api.turns import CONTENT_FILTER_STOP, StartedTurn, TurnStream, start_turn
 from chatfleet.chat.chain.failures import stream_error_message
-from chatfleet.chat.chain.limits import check_conversation, check_session_state, check_top
 from chatfleet.chat.chain.orchestrator import AnswerEnd, PreparedTurn, TurnOptions, end_thought
 from chatfleet.chat.llm import LLMError
 from chatfleet.chat.protocol import ChatRequest, ChatResponse, ResponseContext, ResponseMessage

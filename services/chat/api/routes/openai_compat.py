@@ -16,10 +16,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from chatfleet.chat.api.deps import PrincipalDep, RuntimeDep
+from chatfleet.chat.api.limits import check_conversation
 from chatfleet.chat.api.routes.chat import PROBLEM_RESPONSES, STREAM_HEADERS
 from chatfleet.chat.api.turns import StartedTurn, TurnStream, start_turn
 from chatfleet.chat.chain.failures import stream_error_message
-from chatfleet.chat.chain.limits import check_conversation
 from chatfleet.chat.chain.orchestrator import AnswerEnd, PreparedTurn
 from chatfleet.chat.llm import LLMError
 from chatfleet.chat.protocol import OpenAIChatRequest

@@ -1,6 +1,7 @@
-"""Input limits that depend on settings: message count, characters, session state, and override caps.
+"""Request validation that depends on settings: message count, characters, session state, and override caps.
 
-Checked before any model or index call so oversized input costs nothing; each refusal names the limit.
+Checked at the edge, before the turn starts, so oversized input costs no model or index call; each refusal
+names the limit.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from chatfleet.chat.api.problems import BAD_REQUEST, INPUT_TOO_LARGE, VALIDATION, ProblemError
 from chatfleet.chat.config import Settings
+from chatfleet.chat.problems import BAD_REQUEST, INPUT_TOO_LARGE, VALIDATION, ProblemError
 
 
 def check_conversation(messages: Sequence[tuple[str, str]], settings: Settings) -> None:
