@@ -56,10 +56,9 @@ def check_session_state(session_state: Any, settings: Settings) -> None:
         )
 
 
-def check_top(top: int | None, settings: Settings) -> int:
-    if top is None:
-        return settings.default_top
-    if top > settings.max_top:
+def check_top(top: int | None, settings: Settings) -> None:
+    """The cap on `overrides.top`; an absent one takes the default when the chain resolves the options."""
+    if top is not None and top > settings.max_top:
         raise ProblemError(
             VALIDATION,
             f"overrides.top={top} exceeds the limit of {settings.max_top} (CHATFLEET_MAX_TOP)",
@@ -73,4 +72,3 @@ def check_top(top: int | None, settings: Settings) -> int:
                 ]
             },
         )
-    return top
