@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatfleet.chat.simulator.tokens import count_tokens
+from chatfleet.tokens import count_tokens
 
 TRUNCATED = "truncated stream"
 EMPTY_ANSWER = "empty answer"

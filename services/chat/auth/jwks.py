@@ -8,34 +8,16 @@ issuer's OIDC discovery document; plain http is accepted only for loopback (loca
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import time
-from urllib.parse import urlsplit
 
 import httpx
 import jwt
 
 from chatfleet.chat.auth.errors import AuthError
+from chatfleet.chat.urls import require_secure_url
 
 log = logging.getLogger(__name__)
-
-
-def require_secure_url(url: str, what: str) -> str:
-    """https everywhere; http only to loopback (127.0.0.0/8, ::1, localhost)."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme == "https" and host:
-        return url
-    if parts.scheme == "http" and host:
-        if host == "localhost":
-            return url
-        try:
-            if ipaddress.ip_address(host).is_loopback:
-                return url
-        except ValueError:
-            pass
-    raise ValueError(f"{what} must be an https URL (http only for loopback): {url!r}")
 
 
 class JwksCache:

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
-from chatfleet.chat.auth.jwks import require_secure_url
 from chatfleet.chat.guards.decision import GuardDecision, ScreenResult, Target
 from chatfleet.chat.guards.screen import LocalScreen
+from chatfleet.chat.urls import require_secure_url
 
 log = logging.getLogger(__name__)
 

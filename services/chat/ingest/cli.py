@@ -82,8 +82,8 @@ def ingest(
                 raise typer.BadParameter(str(exc), param_hint="--index") from exc
             targets.append(local)
         if azure_search_endpoint and azure_search_index:
-            from chatfleet.chat.auth.jwks import require_secure_url
             from chatfleet.chat.ingest.azure_target import AzureSearchTarget
+            from chatfleet.chat.urls import require_secure_url
 
             try:
                 require_secure_url(azure_search_endpoint, "--azure-search-endpoint")

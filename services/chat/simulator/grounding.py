@@ -10,7 +10,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from chatfleet.chat.simulator.tokens import content_text
+from chatfleet.tokens import content_text
 
 NO_SOURCES_ANSWER = "I don't have information about that in the provided sources."
 NOT_FOUND_ANSWER = "The provided sources don't contain information about that."

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from chatfleet.chat.auth import AuthConfig, Authenticator, AuthError, JwksCache
-from chatfleet.chat.auth.jwks import require_secure_url
+from chatfleet.chat.urls import require_secure_url
 
 AUDIENCE = "api://support-bot"
 ISSUER = "https://login.example.test/tenant-guid/v2.0"

@@ -3,7 +3,7 @@
 import math
 
 from chatfleet.chat.simulator.embeddings import embed
-from chatfleet.chat.simulator.tokens import (
+from chatfleet.tokens import (
     MESSAGE_OVERHEAD_TOKENS,
     count_message_tokens,
     count_tokens,

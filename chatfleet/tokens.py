@@ -1,7 +1,8 @@
 """The simulator's tokenizer: words and punctuation, each carrying its leading whitespace.
 
 Not BPE, but consistent: streamed pieces concatenate back to the answer, and usage numbers, TPM
-accounting and `x-ratelimit-remaining-tokens` all count with the same rule.
+accounting and `x-ratelimit-remaining-tokens` all count with the same rule. It lives in the root package
+because the load test counts streamed tokens with the same rule and speaks to the service over HTTP only.
 """
 
 import re
