@@ -17,8 +17,6 @@ import typer
 from chatfleet.chat.ingest import cli as ingest_cli
 from chatfleet.chat.simulator import cli as simulator_cli
 
-SAMPLE_INDEX_NAME = "sample-index.sqlite"
-
 
 def register(app: typer.Typer) -> None:
     """Adds this part's commands to the root CLI."""

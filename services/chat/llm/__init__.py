@@ -10,7 +10,8 @@ from chatfleet.chat.llm.errors import (
     UpstreamStreamBroken,
 )
 from chatfleet.chat.llm.results import Completion, StreamDelta, StreamEnd
-from chatfleet.chat.llm.router import LLMRouter, estimate_tokens
+from chatfleet.chat.llm.router import LLMRouter
+from chatfleet.chat.llm.token_estimate import estimate_tokens
 
 __all__ = [
     "Completion",
