@@ -13,6 +13,8 @@ import typer
 dev_app = typer.Typer(help="Local development stack: a real control plane on loopback.", no_args_is_help=True)
 tools_app = typer.Typer(help="Go tools built from source and cached in tools/bin.", no_args_is_help=True)
 dev_app.add_typer(tools_app, name="tools")
+images_app = typer.Typer(help="Container images for the local node, built offline.", no_args_is_help=True)
+dev_app.add_typer(images_app, name="images")
 
 
 def register(app: typer.Typer) -> None:
@@ -44,15 +46,35 @@ def cluster(
         Path | None,
         typer.Option("--workdir", help="State folder (etcd data, certs, logs); a temporary one by default."),
     ] = None,
+    real_node: Annotated[
+        bool,
+        typer.Option(
+            "--real-node",
+            help="Run a real node (kubelet, containerd, runc, kube-proxy, CoreDNS) with the chatfleet images "
+            "instead of KWOK fake nodes; needs root.",
+        ),
+    ] = False,
 ) -> None:
-    """Start etcd, kube-apiserver, kube-controller-manager (+ kube-scheduler and KWOK) until interrupted."""
+    """Start etcd, kube-apiserver, kube-controller-manager (+ kube-scheduler and KWOK, or a real node)."""
     from chatfleet.devcluster.cluster import ClusterError, LocalCluster
+    from chatfleet.devcluster.images import ImageBuildError, build_images
+    from chatfleet.devcluster.node import NodeError
     from chatfleet.devcluster.tools import ToolBuildError
 
     signal.signal(signal.SIGTERM, _raise_terminated)
-    local = LocalCluster(nodes=nodes, workdir=workdir, kubeconfig=kubeconfig, progress=_echo_err)
     try:
+        images = build_images(progress=_echo_err) if real_node else None
+        local = LocalCluster(
+            nodes=0 if real_node else nodes,
+            workdir=workdir,
+            kubeconfig=kubeconfig,
+            progress=_echo_err,
+            real_node=real_node,
+            images=images,
+        )
         with local:
+            if images is not None:
+                typer.echo("images in the node's containerd: " + ", ".join(i.ref for i in images))
             typer.echo(
                 f"cluster ready in {local.startup_seconds:.1f} s at {local.server}\n"
                 f"  admin kubeconfig: {local.kubeconfig}\n"
@@ -66,7 +88,7 @@ def cluster(
                 time.sleep(1.0)
     except (KeyboardInterrupt, _Terminated):
         _echo_err("stopped; every component has exited")
-    except (ClusterError, ToolBuildError) as error:
+    except (ClusterError, ToolBuildError, ImageBuildError, NodeError) as error:
         _echo_err(f"error: {error}")
         raise typer.Exit(1) from None
     finally:
@@ -106,3 +128,26 @@ def path(name: Annotated[str, typer.Argument(help="Tool name, e.g. helm or kube-
     except ToolBuildError as error:
         _echo_err(f"error: {error}")
         raise typer.Exit(1) from None
+
+
+@images_app.command("build")
+def images_build(
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Build just this app image (repeatable): chat, operator, loadtest."),
+    ] = None,
+) -> None:
+    """Build the chat, operator, loadtest and pause images offline; print `ref<TAB>OCI tar` per ref.
+
+    Cached under .chatfleet/images: an unchanged tree builds nothing.
+    """
+    from chatfleet.devcluster.images import IMAGE_NAMES, ImageBuildError, build_images
+
+    try:
+        images = build_images(progress=_echo_err, names=only or IMAGE_NAMES)
+    except ImageBuildError as error:
+        _echo_err(f"error: {error}")
+        raise typer.Exit(1) from None
+    for image in images:
+        for ref in image.refs:
+            typer.echo(f"{ref}\t{image.tar}")

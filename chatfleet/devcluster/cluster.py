@@ -33,10 +33,13 @@ import httpx
 
 from chatfleet.devcluster import tools
 from chatfleet.devcluster.kubeconfig import build_kubeconfig, is_local_kubeconfig, write_kubeconfig
+from chatfleet.devcluster.node import BRIDGE, NODE_IP, NODE_NAME, POD_CIDR, RealNode
 from chatfleet.devcluster.pki import CertificateAuthority, service_account_key
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
+
+    from chatfleet.devcluster.images import LocalImages
 
 ADMIN_USER = "chatfleet-admin"
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
@@ -87,10 +90,14 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _port_open(port: int) -> bool:
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
+
+
+def _http_ok(url: str) -> bool:
+    return httpx.get(url, timeout=2.0).status_code == 200
 
 
 def _die_with_parent() -> Callable[[], None]:
@@ -140,6 +147,17 @@ class Component:
         except OSError:
             return "(no log)"
 
+    @property
+    def kubectl(self) -> Path:
+        """kubectl of the same Kubernetes version, built with the node tools."""
+        return tools.module_of("kubectl").bin_dir / "kubectl"
+
+    def container_pid(self, container_id: str) -> int:
+        """Host PID of a container's main process, from its pod status id (`containerd://<id>`)."""
+        if self.node is None:
+            raise ClusterError("only a real node runs containers")
+        return self.node.container_pid(container_id.removeprefix("containerd://"))
+
     def check_alive(self) -> None:
         code = self.process.poll()
         if code is not None:
@@ -163,10 +181,19 @@ class LocalCluster:
         kubeconfig: Path | None = None,
         progress: Callable[[str], None] | None = None,
         startup_timeout: float = 90.0,
+        real_node: bool = False,
+        images: LocalImages | None = None,
     ) -> None:
         if nodes < 0:
             raise ValueError(f"nodes must be >= 0, got {nodes}")
+        if real_node and nodes:
+            raise ValueError("a real node replaces the fake ones: pass nodes=0 with real_node=True")
+        if real_node and images is None:
+            raise ValueError("a real node needs its images (chatfleet.devcluster.images.build_images())")
         self.nodes = nodes
+        self.real_node = real_node
+        self.images = images
+        self.node: RealNode | None = None
         self._own_workdir = workdir is None
         self._workdir_arg = workdir
         self._kubeconfig_arg = kubeconfig
@@ -201,7 +228,10 @@ class LocalCluster:
         if self._started:
             raise ClusterError("this LocalCluster is already started")
         self._started = True
-        names = tools.CONTROL_PLANE if self.nodes else tools.CONTROL_PLANE[:3]
+        if self.real_node:
+            names: tuple[str, ...] = (*tools.CONTROL_PLANE[:4], *tools.NODE)
+        else:
+            names = tools.CONTROL_PLANE if self.nodes else tools.CONTROL_PLANE[:3]
         binaries = tools.ensure_built(names, progress=self._progress)
         began = time.monotonic()
         try:
@@ -216,6 +246,9 @@ class LocalCluster:
     def stop(self) -> None:
         """Stops clients first, then kube-apiserver, then etcd (an API server whose etcd is gone hangs in
         shutdown); each tier gets SIGTERM to its process groups and SIGKILL after a grace period."""
+        if self.node is not None:
+            node, self.node = self.node, None
+            node.stop(self._stop_named)
         storage = ("kube-apiserver", "etcd")
         clients = [c for c in self.components if c.name not in storage]
         tiers = [clients, *([c for c in self.components if c.name == name] for name in storage)]
@@ -226,6 +259,11 @@ class LocalCluster:
             self.kubeconfig.unlink()  # it points at a cluster that no longer exists
         if self._own_workdir and self.workdir != Path() and self.workdir.exists():
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _stop_named(self, names: list[str]) -> None:
+        stopping = [c for c in self.components if c.name in names]
+        _terminate(stopping, STOP_GRACE_SECONDS)
+        self.components = [c for c in self.components if c not in stopping]
 
     # ----- what callers use ------------------------------------------------------------------------------
 
@@ -242,6 +280,17 @@ class LocalCluster:
     def pids(self) -> list[int]:
         """Process ids of the running components (tests use them to prove nothing is left behind)."""
         return [component.process.pid for component in self.components]
+
+    @property
+    def kubectl(self) -> Path:
+        """kubectl of the same Kubernetes version, built with the node tools."""
+        return tools.module_of("kubectl").bin_dir / "kubectl"
+
+    def container_pid(self, container_id: str) -> int:
+        """Host PID of a container's main process, from its pod status id (`containerd://<id>`)."""
+        if self.node is None:
+            raise ClusterError("only a real node runs containers")
+        return self.node.container_pid(container_id.removeprefix("containerd://"))
 
     def check_alive(self) -> None:
         """Raises ClusterError if any component has exited."""
@@ -277,11 +326,12 @@ class LocalCluster:
                 )
             self.kubeconfig.unlink()  # a stale file would tell waiting scripts the new cluster is ready
 
-    def _spawn(self, name: str, command: list[str]) -> Component:
+    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Component:
         log = self.workdir / "logs" / f"{name}.log"
         with log.open("ab") as out:
             process = subprocess.Popen(
                 command,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -297,14 +347,24 @@ class LocalCluster:
         pki = self.workdir / "pki"
         pki.mkdir()
         etcd_port, etcd_peer_port, api_port = _free_ports(3)
-        self.server = f"https://127.0.0.1:{api_port}"
+        # With a real node the API server listens on the bridge address, where pods reach it too.
+        api_host = NODE_IP if self.real_node else "127.0.0.1"
+        self.server = f"https://{api_host}:{api_port}"
 
         ca = CertificateAuthority()
+        if self.real_node:
+            assert self.images is not None
+            self.node = RealNode(
+                self.workdir, self.server, ca, self._spawn, self._progress, _free_ports,
+                SERVICE_CLUSTER_IP_RANGE, [image.tar for image in self.images], self.images.pause.ref,
+            )  # fmt: skip
+            self._progress(f"preparing the real node's network ({BRIDGE} {POD_CIDR}) and cgroups")
+            self.node.prepare_host()
         self._ca_file, _ = ca.key_pair.write(pki, "ca")
         serving_cert, serving_key = ca.issue_server(
             "kube-apiserver",
             dns_names=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
-            ips=["127.0.0.1", "10.0.0.1"],
+            ips=["127.0.0.1", "10.0.0.1", *([NODE_IP] if self.real_node else [])],
         ).write(pki, "apiserver")
         sa_public, sa_private = service_account_key().write(pki, "service-account")
         admin = ca.issue_client(ADMIN_USER, ("system:masters",))
@@ -335,8 +395,8 @@ class LocalCluster:
             [
                 str(binaries["kube-apiserver"]),
                 f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={api_host}",
+                f"--advertise-address={api_host}",
                 f"--secure-port={api_port}",
                 f"--cert-dir={pki}",
                 f"--tls-cert-file={serving_cert}",
@@ -346,7 +406,7 @@ class LocalCluster:
                 f"--service-account-key-file={sa_public}",
                 f"--service-account-signing-key-file={sa_private}",
                 f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-                "--authorization-mode=RBAC",
+                *self._kubelet_facing_flags(ca, pki),
                 # No node-lifecycle controller runs (KWOK nodes are always Ready), so nothing would ever
                 # remove the not-ready taint this plugin puts on new nodes.
                 "--disable-admission-plugins=TaintNodesByCondition",
@@ -359,7 +419,7 @@ class LocalCluster:
         kwok_kubeconfig = write_kubeconfig(self.workdir / "kwok.kubeconfig", admin_config)
         # The clients start as soon as the API server listens, overlapping their start-up with its
         # post-start hooks (seconds); one that gives up waiting for the API server is restarted below.
-        self._wait("kube-apiserver to listen", lambda: _port_open(api_port))
+        self._wait("kube-apiserver to listen", lambda: _port_open(api_port, api_host))
         early = len(self.components)
 
         kcm_kubeconfig = self._component_kubeconfig(
@@ -376,13 +436,13 @@ class LocalCluster:
                 "--use-service-account-credentials=true",
                 f"--service-account-private-key-file={sa_private}",
                 f"--root-ca-file={self._ca_file}",
-                f"--controllers={','.join(CONTROLLERS)}",
+                f"--controllers={','.join(self._controllers())}",
                 "--v=1",
             ],
         )
-        if self.nodes:
+        if self.nodes or self.real_node:
             scheduler_kubeconfig = self._component_kubeconfig(ca, "kube-scheduler", "system:kube-scheduler")
-            self._progress(f"starting kube-scheduler and kwok with {self.nodes} fake node(s)")
+            self._progress("starting kube-scheduler")
             self._spawn(
                 "kube-scheduler",
                 [
@@ -393,7 +453,9 @@ class LocalCluster:
                     "--v=1",
                 ],
             )
+        if self.nodes:
             # KWOK plays the kubelet of every fake node, so it acts with the admin identity.
+            self._progress(f"starting kwok with {self.nodes} fake node(s)")
             self._spawn(
                 "kwok",
                 [
@@ -415,6 +477,15 @@ class LocalCluster:
         if self.nodes:
             self._create_fake_nodes()
             self._wait(f"{self.nodes} fake node(s) Ready", self._nodes_ready)
+        if self.node is not None:
+            self.node.start(binaries)
+            with self._http() as client:
+                for manifest in self.node.dns_service_objects():
+                    self._create(client, manifest)
+            self._wait(f"node {NODE_NAME} Ready", self._nodes_ready, timeout=max(self.startup_timeout, 180))
+            self._wait(
+                "CoreDNS ready", lambda: _http_ok(f"http://127.0.0.1:{self.node_dns_ready_port}/ready")
+            )
         self._wait("controller manager (default ServiceAccount)", self._default_service_account_exists)
         # Written last: whoever waits for this file (a person, a script) finds a cluster ready to use.
         write_kubeconfig(self.kubeconfig, admin_config)
@@ -425,10 +496,17 @@ class LocalCluster:
 
     # ----- readiness -------------------------------------------------------------------------------------
 
-    def _wait(self, what: str, condition: Callable[[], bool], tolerate: set[str] | None = None) -> None:
+    def _wait(
+        self,
+        what: str,
+        condition: Callable[[], bool],
+        tolerate: set[str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
         """Polls `condition` until true; fails fast with the log of any component that died meanwhile
         (except those in `tolerate`, which the caller restarts)."""
-        deadline = time.monotonic() + self.startup_timeout
+        timeout = timeout or self.startup_timeout
+        deadline = time.monotonic() + timeout
         while True:
             for component in self.components:
                 if component.name not in (tolerate or set()):
@@ -438,7 +516,7 @@ class LocalCluster:
                     return
             if time.monotonic() > deadline:
                 logs = "\n".join(f"--- {c.name} ({c.log}):\n{c.log_tail(10)}" for c in self.components)
-                raise ClusterError(f"timed out after {self.startup_timeout:.0f} s waiting for {what}\n{logs}")
+                raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs}")
             time.sleep(0.1)
 
     @contextlib.contextmanager
@@ -485,6 +563,41 @@ class LocalCluster:
                         f"creating fake node failed: HTTP {response.status_code} {response.text}"
                     )
 
+    @property
+    def node_dns_ready_port(self) -> int:
+        return self.node.coredns_ready_port if self.node else 0
+
+    def _controllers(self) -> tuple[str, ...]:
+        # A real kubelet that stops must turn its node NotReady, as on AKS; KWOK nodes are always Ready.
+        return (*CONTROLLERS, "node-lifecycle-controller") if self.real_node else CONTROLLERS
+
+    def _kubelet_facing_flags(self, ca: CertificateAuthority, pki: Path) -> list[str]:
+        """Authorization and the client identity the API server uses towards a real kubelet (logs, exec,
+        port-forward); the Node authorizer and NodeRestriction confine each kubelet to its own pods."""
+        if not self.real_node:
+            return ["--authorization-mode=RBAC"]
+        cert, key = ca.issue_client("kube-apiserver-kubelet-client", ("system:masters",)).write(
+            pki, "apiserver-kubelet-client"
+        )
+        return [
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-client-certificate={cert}",
+            f"--kubelet-client-key={key}",
+            f"--kubelet-certificate-authority={self._ca_file}",
+        ]
+
+    def _create(self, client: httpx.Client, manifest: dict[str, object]) -> None:
+        metadata = manifest["metadata"]
+        assert isinstance(metadata, dict)
+        group_version = str(manifest["apiVersion"])
+        base = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+        plural = {"Service": "services", "EndpointSlice": "endpointslices"}[str(manifest["kind"])]
+        response = client.post(f"{base}/namespaces/{metadata['namespace']}/{plural}", json=manifest)
+        if response.status_code not in (201, 409):
+            raise ClusterError(f"creating {manifest['kind']} {metadata['name']} failed: {response.text}")
+
     def _nodes_ready(self) -> bool:
         with self._http() as client:
             items = client.get("/api/v1/nodes").json().get("items", [])
@@ -496,4 +609,4 @@ class LocalCluster:
                 for cond in node.get("status", {}).get("conditions", [])
             )
         ]
-        return len(ready) >= self.nodes
+        return len(ready) >= max(self.nodes, 1 if self.real_node else 0)

@@ -25,6 +25,9 @@ BIN_DIR = Path(os.environ.get("CHATFLEET_TOOLS_BIN") or TOOLS_DIR / "bin").resol
 KUBE_VERSION = "v1.35.4"
 HELM_VERSION = "v3.22.0"
 KWOK_VERSION = "v0.8.0"
+RUNC_VERSION = "v1.5.3"
+CONTAINERD_VERSION = "v2.4.2"
+BUILDKIT_VERSION = "v0.35.1"
 KWOK_STAGES = TOOLS_DIR / "kwok" / "stages.yaml"
 
 
@@ -40,8 +43,18 @@ class GoModule:
     packages: tuple[str, ...]
     binaries: tuple[str, ...]
     ldflags: str
+    tags: str = ""
+    # runc links libseccomp (Debian's libseccomp-dev at build time); everything else is pure Go.
+    cgo: bool = False
+    # Two builds may share one module folder (the control plane and the node both come from
+    # k8s.io/kubernetes); the name keeps their stamps and logs apart.
+    name: str = ""
     root: Path = TOOLS_DIR
     bin_dir: Path = BIN_DIR
+
+    @property
+    def label(self) -> str:
+        return self.name or self.directory
 
     @property
     def path(self) -> Path:
@@ -51,6 +64,7 @@ class GoModule:
         """Hash of everything that decides the binaries' content, so an unchanged module is never rebuilt."""
         digest = hashlib.sha256()
         digest.update(self.ldflags.encode())
+        digest.update(f"{self.tags}\0{self.cgo}".encode())
         digest.update("\0".join(self.packages).encode())
         for file in sorted(self.path.rglob("*")):
             if file.is_file() and (file.suffix == ".go" or file.name in ("go.mod", "go.sum")):
@@ -60,7 +74,7 @@ class GoModule:
 
     @property
     def stamp(self) -> Path:
-        return self.bin_dir / f".{self.directory}.stamp"
+        return self.bin_dir / f".{self.label}.stamp"
 
     def is_current(self) -> bool:
         if not all((self.bin_dir / name).is_file() for name in self.binaries):
@@ -104,13 +118,69 @@ MODULES: tuple[GoModule, ...] = (
         ldflags=f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
     ),
 )
-TOOL_NAMES: tuple[str, ...] = tuple(name for module in MODULES for name in module.binaries)
+# The real node: kubelet, kube-proxy and kubectl from the same k8s.io/kubernetes as the control plane, and
+# the container runtime, pod network, cluster DNS and image builder from their own upstream modules.
+NODE_MODULES: tuple[GoModule, ...] = (
+    GoModule(
+        directory="kube",
+        name="kube-node",
+        packages=(
+            "k8s.io/kubernetes/cmd/kubelet",
+            "k8s.io/kubernetes/cmd/kube-proxy",
+            "k8s.io/kubernetes/cmd/kubectl",
+        ),
+        binaries=("kubelet", "kube-proxy", "kubectl"),
+        ldflags=_kube_ldflags(),
+    ),
+    GoModule(
+        directory="runc",
+        packages=("github.com/opencontainers/runc",),
+        binaries=("runc",),
+        # Upstream's default `libpathrs` tag needs a Rust C library; seccomp is what pods need.
+        tags="seccomp urfave_cli_no_docs",
+        cgo=True,
+        ldflags=f"-s -w -X main.version={RUNC_VERSION.lstrip('v')}",
+    ),
+    GoModule(
+        directory="containerd",
+        packages=(
+            "github.com/containerd/containerd/v2/cmd/containerd",
+            "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
+            "github.com/containerd/containerd/v2/cmd/ctr",
+        ),
+        binaries=("containerd", "containerd-shim-runc-v2", "ctr"),
+        tags="urfave_cli_no_docs no_btrfs",
+        ldflags=f"-s -w -X github.com/containerd/containerd/v2/version.Version={CONTAINERD_VERSION}",
+    ),
+    GoModule(
+        directory="cni",
+        packages=tuple(
+            f"github.com/containernetworking/plugins/plugins/{path}"
+            for path in ("main/bridge", "ipam/host-local", "main/loopback", "meta/portmap")
+        ),
+        binaries=("bridge", "host-local", "loopback", "portmap"),
+        ldflags="-s -w",
+    ),
+    GoModule(
+        directory="coredns", packages=("github.com/coredns/coredns",), binaries=("coredns",), ldflags="-s -w"
+    ),
+    GoModule(
+        directory="buildkit",
+        packages=("github.com/moby/buildkit/cmd/buildkitd", "github.com/moby/buildkit/cmd/buildctl"),
+        binaries=("buildkitd", "buildctl"),
+        tags="osusergo netgo grpcnotrace seccomp",
+        ldflags=f"-s -w -X github.com/moby/buildkit/version.Version={BUILDKIT_VERSION}",
+    ),
+)
+ALL_MODULES: tuple[GoModule, ...] = MODULES + NODE_MODULES
+TOOL_NAMES: tuple[str, ...] = tuple(name for module in ALL_MODULES for name in module.binaries)
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+NODE = tuple(name for module in NODE_MODULES for name in module.binaries)
 
 
 def module_of(name: str) -> GoModule:
     """The module that builds binary `name`; unknown names are a clear error, not a KeyError."""
-    for module in MODULES:
+    for module in ALL_MODULES:
         if name in module.binaries:
             return module
     raise ToolBuildError(f"unknown tool {name!r}; known tools: {', '.join(TOOL_NAMES)}")
@@ -135,17 +205,28 @@ def _echo(message: str) -> None:
 
 def _build(module: GoModule, go: str, progress: Callable[[str], None]) -> None:
     """One `go build` into a scratch folder, then an atomic rename: a half-built binary is never used."""
-    scratch = module.bin_dir / f".build-{module.directory}"
+    scratch = module.bin_dir / f".build-{module.label}"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    log = module.bin_dir / f"{module.directory}.build.log"
+    log = module.bin_dir / f"{module.label}.build.log"
     env = {
         **os.environ,
-        "CGO_ENABLED": "0",
+        "CGO_ENABLED": "1" if module.cgo else "0",
         "GOTOOLCHAIN": "local",
         "GOFLAGS": "-mod=readonly -buildvcs=false",
     }
-    command = [go, "build", "-trimpath", "-ldflags", module.ldflags, "-o", f"{scratch}/", *module.packages]
+    tags = ["-tags", module.tags] if module.tags else []
+    command = [
+        go,
+        "build",
+        "-trimpath",
+        *tags,
+        "-ldflags",
+        module.ldflags,
+        "-o",
+        f"{scratch}/",
+        *module.packages,
+    ]
     progress(f"building {', '.join(module.binaries)} from tools/{module.directory} (go build; log: {log})")
     started = time.monotonic()
     with log.open("w") as out:
@@ -154,7 +235,8 @@ def _build(module: GoModule, go: str, progress: Callable[[str], None]) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
         raise ToolBuildError(
-            f"go build of tools/{module.directory} failed (exit {result.returncode}):\n{tail}"
+            f"go build of tools/{module.directory} ({module.label}) failed "
+            f"(exit {result.returncode}):\n{tail}"
         )
     for name in module.binaries:
         os.replace(scratch / name, module.bin_dir / name)

@@ -8,9 +8,9 @@ from chatfleet.cli import app
 
 
 def test_unknown_tool_is_named_in_the_error() -> None:
-    result = CliRunner().invoke(app, ["dev", "tools", "path", "kubectl"])
+    result = CliRunner().invoke(app, ["dev", "tools", "path", "kubeadm"])
     assert result.exit_code == 1
-    assert "unknown tool 'kubectl'" in result.output
+    assert "unknown tool 'kubeadm'" in result.output
     assert "Traceback" not in result.output
 
 

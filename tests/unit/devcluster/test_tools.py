@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from chatfleet.devcluster.tools import MODULES, TOOL_NAMES, GoModule, ToolBuildError, build_modules, module_of
+from chatfleet.devcluster.tools import (
+    ALL_MODULES,
+    TOOL_NAMES,
+    GoModule,
+    ToolBuildError,
+    build_modules,
+    module_of,
+)
 
 HELLO = """package main
 
@@ -83,13 +90,30 @@ def test_every_tool_maps_to_a_committed_module_with_pinned_dependencies() -> Non
         "kube-scheduler",
         "kwok",
         "helm",
+        # the real node
+        "kubelet",
+        "kube-proxy",
+        "kubectl",
+        "runc",
+        "containerd",
+        "containerd-shim-runc-v2",
+        "ctr",
+        "bridge",
+        "host-local",
+        "loopback",
+        "portmap",
+        "coredns",
+        "buildkitd",
+        "buildctl",
     }
-    for module in MODULES:
+    for module in ALL_MODULES:
         assert (module.path / "go.mod").is_file()
         assert (module.path / "go.sum").is_file()
     assert module_of("kube-scheduler").directory == "kube"
+    # Two builds share tools/kube; their stamps must not overwrite each other.
+    assert module_of("kubelet").stamp != module_of("kube-scheduler").stamp
 
 
 def test_unknown_tool_is_a_clear_error() -> None:
-    with pytest.raises(ToolBuildError, match=r"unknown tool 'kubectl'.*helm"):
-        module_of("kubectl")
+    with pytest.raises(ToolBuildError, match=r"unknown tool 'kubeadm'.*helm"):
+        module_of("kubeadm")
