@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import httpx
 import typer
@@ -234,9 +234,10 @@ class LocalStack:
         from kubernetes import client
 
         with self.cluster.api_client() as api:
-            return client.CustomObjectsApi(api).get_namespaced_custom_object(
+            found = client.CustomObjectsApi(api).get_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, self.app_name
             )
+        return cast(dict[str, Any], found)  # typed `object`: a custom object comes back as its JSON dict
 
     def _watch(self, what: str, done: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
         """Polls the app until `done(app)`, printing each condition change; a failed gate is an error."""

@@ -77,7 +77,7 @@ class Cel:
         json_schema.setdefault(VALIDATIONS_KEY, []).append(self.as_validation())
         return json_schema
 
-    def as_validation(self) -> dict[str, str]:
+    def as_validation(self) -> dict[str, Any]:  # Any: a JSON value in pydantic's json_schema_extra
         validation = {"rule": self.rule, "message": self.message}
         if self.field_path:
             validation["fieldPath"] = self.field_path

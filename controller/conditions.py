@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from chatfleet.controller.spec import Condition
 
 CONDITION_TYPES = ("Ready", "Progressing", "Degraded", "LoadTestPassed")
+ConditionStatus = Literal["True", "False", "Unknown"]  # as Condition.status accepts it
 
 
 def set_condition(
     conditions: list[Condition],
     type_: str,
-    status: str,
+    status: ConditionStatus,
     reason: str,
     message: str,
     generation: int | None,
@@ -23,7 +25,7 @@ def set_condition(
     since = previous.last_transition_time if previous and previous.status == status else now
     updated = Condition(
         type=type_,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         observed_generation=generation,
         last_transition_time=since,
         reason=reason,

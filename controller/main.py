@@ -46,9 +46,15 @@ def reconcile_app(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) -> No
         raise kopf.TemporaryError(str(error), delay=SETTINGS.retry_seconds) from error
 
 
+def _namespace(namespace: str | None) -> str:
+    """kopf passes None only for cluster-scoped resources; a ChatApplication is namespaced."""
+    assert namespace is not None
+    return namespace
+
+
 @kopf.timer(*APP, interval=SETTINGS.resync_seconds, initial_delay=SETTINGS.resync_seconds)
-def resync(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    reconcile.reconcile_by_name(memo.ctx, namespace, name)
+def resync(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    reconcile.reconcile_by_name(memo.ctx, _namespace(namespace), name)
 
 
 @kopf.timer(
@@ -56,13 +62,13 @@ def resync(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     interval=SETTINGS.gate_poll_seconds,
     when=lambda status, **_: status.get("rollout", {}).get("phase") == "Testing",
 )
-def poll_gate(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    reconcile.reconcile_by_name(memo.ctx, namespace, name)
+def poll_gate(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    reconcile.reconcile_by_name(memo.ctx, _namespace(namespace), name)
 
 
 @kopf.on.delete(*APP, optional=True)
-def forget(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    memo.ctx.forget((namespace, name))
+def forget(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    memo.ctx.forget((_namespace(namespace), name))
 
 
 for _group, _version, _plural in CHILD_RESOURCES:

@@ -142,7 +142,7 @@ def pod_template(
 ) -> Manifest:
     """The chat pod: restricted pod security, workload identity, probes, graceful drain, zone spread."""
     select = n.selector(app_name, track)
-    mounts = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - the pod's own emptyDir, root FS is read-only
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - the pod's own emptyDir, root FS is read-only
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}]
     if spec.prompts:
         mounts.append({"name": "prompts", "mountPath": n.PROMPTS_DIR, "readOnly": True})

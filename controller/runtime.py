@@ -41,7 +41,7 @@ def run_operator(namespaces: list[str], clusterwide: bool, liveness: str | None,
     kopf.configure(log_format=kopf.LogFormat.PLAIN)
     identity = peering_identity()
     kopf.run(
-        identity=identity,
+        identity=identity,  # type: ignore[arg-type]  # kopf's Identity: a NewType of str it does not export
         priority=peering_priority(identity),
         clusterwide=clusterwide,
         namespaces=[] if clusterwide else (namespaces or [current_namespace()]),

@@ -420,8 +420,9 @@ class ChatApplication(Model):
         json_schema_extra={VALIDATIONS_KEY: [NAME_LENGTH.as_validation()]}, extra="ignore"
     )
 
-    api_version: Literal["chatfleet.dev/v1alpha1"] = Field(API_VERSION, alias="apiVersion")
-    kind: Literal["ChatApplication"] = KIND
+    # Spelled out (a Literal takes no constant); test_spec.py pins them to API_VERSION and KIND
+    api_version: Literal["chatfleet.dev/v1alpha1"] = Field("chatfleet.dev/v1alpha1", alias="apiVersion")
+    kind: Literal["ChatApplication"] = "ChatApplication"
     metadata: ObjectMeta
     spec: ChatApplicationSpec
     status: ChatApplicationStatus = Field(default_factory=ChatApplicationStatus)

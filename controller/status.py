@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from chatfleet.controller import naming as n
-from chatfleet.controller.conditions import get_condition, set_condition
+from chatfleet.controller.conditions import ConditionStatus, get_condition, set_condition
 from chatfleet.controller.rollout.machine import Plan
 from chatfleet.controller.spec import ChatApplication, ChatApplicationStatus
 
@@ -29,7 +29,7 @@ def observed_status(
     status.replicas, status.ready_replicas = replicas, ready
     conds = status.conditions
 
-    def put(type_: str, value: str, reason: str, message: str) -> None:
+    def put(type_: str, value: ConditionStatus, reason: str, message: str) -> None:
         nonlocal conds
         conds = set_condition(conds, type_, value, reason, message, gen, now)
 

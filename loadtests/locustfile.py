@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from argparse import Namespace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,14 @@ def _coordinates(environment: Environment) -> bool:
     return not isinstance(environment.runner, WorkerRunner)
 
 
+def _options(environment: Environment) -> Namespace:
+    """The parsed command line, which the locust command sets before any event (None only for a bare
+    Environment, which never loads this file)."""
+    if environment.parsed_options is None:
+        raise RuntimeError("the chatfleet locustfile runs under the locust command, which parses its options")
+    return environment.parsed_options
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -75,7 +84,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     plan = plan_for(environment)  # validates data files before any user starts
     _Run.started_wall, _Run.started_iso = time.time(), _now_iso()
     _Run.finished_iso, _Run.fault_errors, _Run.peak_users, _Run.injector = "", [], 0, None
-    options = environment.parsed_options
+    options = _options(environment)
     if plan.scenario == "failover" and not plan.calibrating:
         if not options.simulator_admin:
             _Run.fault_errors.append("failover needs --simulator-admin")
@@ -121,7 +130,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     """Final statistics are complete only now (a master has the workers' last reports)."""
     if not _coordinates(environment) or not _Run.started_iso:
         return
-    options = environment.parsed_options
+    options = _options(environment)
     plan = plan_for(environment)
     result = measure(
         environment.stats,

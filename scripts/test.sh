@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what it needs, lints (ruff, then the import contracts of pyproject.toml),
-# then runs every tier (unit, service, integration against a real kube-apiserver built from source, load
+# The whole test suite: installs what it needs, lints (ruff, then the import contracts of pyproject.toml,
+# then mypy on the package), then runs every tier (unit, service, integration against a real kube-apiserver built from source, load
 # gate, browser).
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not integration"`.
 set -euo pipefail
@@ -10,5 +10,7 @@ printf '\033[1m[test]\033[0m ruff\n'
 .venv/bin/ruff check .
 printf '\033[1m[test]\033[0m lint-imports\n'
 .venv/bin/python scripts/lint_imports.py
+printf '\033[1m[test]\033[0m mypy\n'
+.venv/bin/python scripts/typecheck.py
 printf '\033[1m[test]\033[0m pytest\n'
 exec .venv/bin/python -m pytest "$@"

@@ -40,7 +40,7 @@ Action = Literal["reconcile", "status"] | None
 
 def classify(ctx: OperatorContext, key: AppKey, event_type: str | None, body: dict[str, Any]) -> Action:
     """What this child event calls for: a full reconcile, a status refresh, or nothing."""
-    kind, name = body.get("kind"), body["metadata"]["name"]
+    kind, name = body.get("kind", ""), body["metadata"]["name"]
     if kind == "Job":
         done = {c["type"] for c in body.get("status", {}).get("conditions", []) if c.get("status") == "True"}
         return "reconcile" if event_type != "DELETED" and done & JOB_DONE else None

@@ -57,9 +57,9 @@ def fetch_live(ctx: OperatorContext, app: ChatApplication) -> dict[ChildKey, dic
         for obj in ctx.kube.list(kind, ns, selector, cached=True):
             live[(kind, obj["metadata"]["name"])] = obj
     for kind in SINGLE_KINDS:
-        obj = ctx.kube.get(kind, ns, name, cached=True)
-        if obj is not None:
-            live[(kind, name)] = obj
+        child = ctx.kube.get(kind, ns, name, cached=True)
+        if child is not None:
+            live[(kind, name)] = child
     return live
 
 

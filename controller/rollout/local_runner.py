@@ -14,6 +14,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from chatfleet.controller.rollout.runner import GateRun
 from chatfleet.controller.rollout.verdict import GateVerdict, parse_summary, verdict_from_exit
@@ -23,7 +24,7 @@ from chatfleet.controller.rollout.verdict import GateVerdict, parse_summary, ver
 class _Process:
     popen: subprocess.Popen[bytes]
     workdir: Path
-    log: object
+    log: BinaryIO
 
 
 class LocalProcessRunner:
@@ -76,7 +77,7 @@ class LocalProcessRunner:
             except subprocess.TimeoutExpired:
                 process.popen.kill()
                 process.popen.wait()
-        process.log.close()  # type: ignore[attr-defined]
+        process.log.close()
         shutil.rmtree(process.workdir, ignore_errors=True)
 
     def close(self) -> None:

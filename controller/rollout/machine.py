@@ -66,7 +66,9 @@ def _load_test_status(revision: str, verdict: GateVerdict, now: datetime) -> Loa
     )
 
 
-def _calibrated(revision: str, verdict: GateVerdict, now: datetime, previous: ScalingStatus | None):
+def _calibrated(
+    revision: str, verdict: GateVerdict, now: datetime, previous: ScalingStatus | None
+) -> ScalingStatus | None:
     calibration = verdict.summary.calibration if verdict.summary else None
     if calibration is None or not calibration.streams_per_replica:
         return previous

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -68,7 +68,7 @@ def serve(
     from pydantic import ValidationError
 
     dev_mode = dev if dev is not None else (_is_loopback(host) and not _auth_configured())
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}  # Settings validates each value
     if dev_mode:
         overrides["dev_mode"] = True
         if not _auth_configured():
@@ -78,7 +78,7 @@ def serve(
     try:
         from chatfleet.chat.config import Settings
 
-        settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)
     except ValidationError as error:
         for problem in error.errors():
             where = ".".join(str(p) for p in problem["loc"])
@@ -99,6 +99,8 @@ class LocalSetupError(Exception):
 
 
 async def _serve(settings: object, host: str, port: int, ttft_ms: float, tokens_per_second: float) -> None:
+    from pydantic import SecretStr
+
     from chatfleet.chat.app import create_app
     from chatfleet.chat.config import Settings
     from chatfleet.chat.llm import DeploymentConfig
@@ -123,8 +125,8 @@ async def _serve(settings: object, host: str, port: int, ttft_ms: float, tokens_
                 name="simulator",
                 endpoint=simulator.base_url,
                 deployment="gpt-4o-mini",
-                api_key="local-simulator",
-            )  # type: ignore[call-arg]
+                api_key=SecretStr("local-simulator"),
+            )
         ]
         print(f"built-in simulator at {simulator.base_url}", flush=True)
     if settings.search_backend == "local" and settings.index_path is None:

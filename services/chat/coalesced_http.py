@@ -62,6 +62,8 @@ def _is_header_block(data: bytes | bytearray | memoryview) -> bool:
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol over a CoalescingTransport (pass as `uvicorn.Config(http=...)`)."""
 
+    # ignores: uvicorn's protocol narrows asyncio's BaseTransport to Transport, and CoalescingTransport
+    # wraps one (passing through what the protocol calls) rather than subclassing it.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         wrapped = CoalescingTransport(transport, asyncio.get_running_loop())
         super().connection_made(wrapped)  # type: ignore[arg-type]

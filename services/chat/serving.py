@@ -83,7 +83,8 @@ def make_server(
         http=CoalescingHttpToolsProtocol,  # a response's headers leave with its first body bytes
         log_level=log_level.lower(),
         access_log=False,  # the service logs one line per chat turn (without content) instead
-        timeout_graceful_shutdown=shutdown_grace_s,
+        # uvicorn annotates int but only hands it to asyncio.timeout(), which takes seconds as a float
+        timeout_graceful_shutdown=shutdown_grace_s,  # type: ignore[arg-type]
         proxy_headers=True,
         server_header=False,
         timeout_keep_alive=KEEP_ALIVE_S,

@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
@@ -39,7 +40,7 @@ class StartedTurn:
     route: str
     prepared: PreparedTurn
     first: str | AnswerEnd
-    rest: AsyncIterator[str | AnswerEnd]
+    rest: AsyncGenerator[str | AnswerEnd, None]
     span: trace.Span
     started_at: float
     opening: bytes = b""
@@ -120,8 +121,8 @@ class TurnStream(StreamingResponse):
     """A streaming response that always settles its turn, even when the client vanished before the body
     generator ever started (then the generator's own `finally` never runs)."""
 
-    def __init__(self, content: AsyncIterator[bytes], turn: StartedTurn, **kwargs: object) -> None:
-        super().__init__(content, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, content: AsyncIterator[bytes], turn: StartedTurn, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
         self.turn = turn
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Protocol
 
 from opentelemetry import trace
@@ -254,7 +254,7 @@ class ChatChain:
         )
         return query, thought
 
-    async def stream(self, turn: PreparedTurn, principal: Principal) -> AsyncIterator[str | AnswerEnd]:
+    async def stream(self, turn: PreparedTurn, principal: Principal) -> AsyncGenerator[str | AnswerEnd, None]:
         """Checked answer text chunks, then one AnswerEnd. Upstream errors propagate to the route.
 
         An unscreened turn sends its prompt first and is screened while the model works toward its first
@@ -341,28 +341,26 @@ class ChatChain:
         if tail:
             yield tail
         if end is None:
-            end = StreamEnd(
-                finish_reason="unknown",
-                input_tokens=0,
-                output_tokens=0,
-                deployment=None,
-                model=None,
-                ttft_s=None,
+            # A stream without its end marker says nothing of usage or upstream: unknown, not made-up values.
+            span.set_attribute("gen_ai.response.finish_reasons", ["unknown"])
+            answer = AnswerEnd(finish_reason="unknown")
+        else:
+            span.set_attributes(gen_ai_attributes("chat", end))
+            answer = AnswerEnd(
+                finish_reason=end.finish_reason,
+                input_tokens=end.input_tokens,
+                output_tokens=end.output_tokens,
+                deployment=end.deployment,
+                model=end.model,
+                ttft_s=end.ttft_s,
             )
-        span.set_attributes(gen_ai_attributes("chat", end))
+        answer.cited, answer.dropped = list(checker.cited), list(checker.dropped)
         span.set_attribute("chatfleet.citations.dropped", len(checker.dropped))
         span.end()
-        await self.guards.record_usage(principal, end.input_tokens + end.output_tokens, turn.estimated_tokens)
-        yield AnswerEnd(
-            finish_reason=end.finish_reason,
-            input_tokens=end.input_tokens,
-            output_tokens=end.output_tokens,
-            deployment=end.deployment,
-            model=end.model,
-            ttft_s=end.ttft_s,
-            cited=list(checker.cited),
-            dropped=list(checker.dropped),
+        await self.guards.record_usage(
+            principal, answer.input_tokens + answer.output_tokens, turn.estimated_tokens
         )
+        yield answer
 
 
 async def _abandon(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from chatfleet.chat.protocol import Citation, DataPoints, Thought
-from chatfleet.chat.retrieval import Hit
+from chatfleet.chat.retrieval import Hit, RetrievalMode
 
 FOLLOWUPS = 3
 
@@ -17,7 +17,7 @@ class TurnOverrides:
     """What one request asks for; None (or False) means the service's default."""
 
     top: int | None = None
-    retrieval_mode: str | None = None
+    retrieval_mode: RetrievalMode | None = None
     semantic_ranker: bool | None = None
     minimum_search_score: float | None = None
     temperature: float | None = None
@@ -32,7 +32,7 @@ class TurnOptions:
     (`ChatChain.options`), so no step looks at settings or the request again."""
 
     top: int
-    retrieval_mode: str
+    retrieval_mode: RetrievalMode
     semantic_ranker: bool
     minimum_search_score: float
     temperature: float

@@ -170,7 +170,8 @@ def cross_validate(
         fold = InjectionClassifier.train([texts[i] for i in train], labels[train], c)
         scores[test] = [fold.probability(texts[i]) for i in test]
     rates: dict[Target, Rates] = {}
-    for target, kind in (("user", ~is_document), ("document", is_document)):
+    kinds: dict[Target, np.ndarray] = {"user": ~is_document, "document": is_document}
+    for target, kind in kinds.items():
         attacks, benign = scores[kind & labels], scores[kind & ~labels]
         cut = float(np.quantile(benign, BENIGN_QUANTILE))
         rates[target] = Rates(cut, float((attacks > cut).mean()), float((benign > cut).mean()))

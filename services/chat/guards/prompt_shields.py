@@ -58,6 +58,7 @@ class PromptShieldsScreen:
     async def _headers(self) -> dict[str, str]:
         if self._api_key is not None:
             return {"Ocp-Apim-Subscription-Key": self._api_key}
+        assert self._credential is not None  # __init__ makes one whenever there is no key
         token = await self._credential.get_token(TOKEN_SCOPE)
         return {"Authorization": f"Bearer {token.token}"}
 

@@ -21,7 +21,6 @@ from azure.search.documents.indexes.models import (
     HnswAlgorithmConfiguration,
     SearchableField,
     SearchField,
-    SearchFieldDataType,
     SearchIndex,
     SemanticConfiguration,
     SemanticField,
@@ -46,23 +45,28 @@ def document_key(tenant: str, source: str, chunk: int) -> str:
     return "k" + base64.urlsafe_b64encode(raw).decode()
 
 
+# The EDM type names the service receives. SearchFieldDataType's camel-case members (String, Collection)
+# are untyped aliases since azure-search-documents 12, and its upper-case ones do not exist in 11.5.
+STRING, INT32 = "Edm.String", "Edm.Int32"
+STRINGS, VECTOR = "Collection(Edm.String)", "Collection(Edm.Single)"
+
+
 def index_schema(name: str, dim: int) -> SearchIndex:
-    strings = SearchFieldDataType.Collection(SearchFieldDataType.String)
     return SearchIndex(
         name=name,
         fields=[
-            SimpleField(name="id", type=SearchFieldDataType.String, key=True),
-            SimpleField(name="tenant", type=SearchFieldDataType.String, filterable=True),
-            SimpleField(name="source", type=SearchFieldDataType.String, filterable=True),
-            SimpleField(name="chunk", type=SearchFieldDataType.Int32, filterable=True, sortable=True),
-            SimpleField(name="content_hash", type=SearchFieldDataType.String),
-            SearchableField(name="title", type=SearchFieldDataType.String),
-            SearchableField(name="content", type=SearchFieldDataType.String),
-            SimpleField(name="acl_oids", type=strings, filterable=True),
-            SimpleField(name="acl_groups", type=strings, filterable=True),
+            SimpleField(name="id", type=STRING, key=True),
+            SimpleField(name="tenant", type=STRING, filterable=True),
+            SimpleField(name="source", type=STRING, filterable=True),
+            SimpleField(name="chunk", type=INT32, filterable=True, sortable=True),
+            SimpleField(name="content_hash", type=STRING),
+            SearchableField(name="title", type=STRING),
+            SearchableField(name="content", type=STRING),
+            SimpleField(name="acl_oids", type=STRINGS, filterable=True),
+            SimpleField(name="acl_groups", type=STRINGS, filterable=True),
             SearchField(
                 name="embedding",
-                type=SearchFieldDataType.Collection(SearchFieldDataType.Single),
+                type=VECTOR,
                 searchable=True,
                 vector_search_dimensions=dim,
                 vector_search_profile_name=VECTOR_PROFILE,

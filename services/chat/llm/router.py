@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from chatfleet.chat.llm import metrics
@@ -154,7 +154,7 @@ class LLMRouter:
         temperature: float | None = None,
         seed: int | None = None,
         operation: str = "chat",
-    ) -> AsyncIterator[StreamDelta | StreamEnd]:
+    ) -> AsyncGenerator[StreamDelta | StreamEnd, None]:
         """Yields StreamDelta items then one StreamEnd; fails over only before the first delta."""
         deadline = self._clock() + self.deadline_s
         estimate = estimate_tokens(messages, max_tokens)

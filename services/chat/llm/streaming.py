@@ -7,7 +7,7 @@ and ends with StreamEnd or UpstreamStreamBroken, since tokens the caller already
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 import httpx2
@@ -206,7 +206,7 @@ class StreamAttempt:
             with contextlib.suppress(Exception):
                 await response.aclose()
 
-    async def rest(self) -> AsyncIterator[StreamDelta | StreamEnd]:
+    async def rest(self) -> AsyncGenerator[StreamDelta | StreamEnd, None]:
         limits, health = self.limits, self.health
         outcome = "cancelled"
         error: BaseException | None = None

@@ -162,12 +162,12 @@ class PromptLibrary:
                 )
             selected[pid] = prompts[(pid, version)]
         for pid, (kind, variables) in REQUIRED_TEMPLATES.items():
-            prompt = selected.get(pid)
-            if prompt is None:
+            required = selected.get(pid)
+            if required is None:
                 raise PromptLibraryError(f"required prompt {pid!r} is missing")
-            if prompt.kind != kind or prompt.variables != variables:
+            if required.kind != kind or required.variables != variables:
                 raise PromptLibraryError(
-                    f"prompt {prompt.ref} ({prompt.origin}) must be kind {kind} "
+                    f"prompt {required.ref} ({required.origin}) must be kind {kind} "
                     f"with variables {sorted(variables)}"
                 )
         return cls(selected)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import uvicorn
+from fastapi import FastAPI
 
 from chatfleet.chat.serving import LISTEN_BACKLOG, bind
 from chatfleet.chat.simulator.config import SimulatorConfig
@@ -28,11 +29,11 @@ def _base_url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def uvicorn_config(app: object) -> uvicorn.Config:
+def uvicorn_config(app: FastAPI) -> uvicorn.Config:
     """Keep-alive like a cloud endpoint (uvicorn's 5 s default makes busy clients reuse connections the
     server is closing, which shows up as spurious connection errors under load)."""
     return uvicorn.Config(
-        app,  # type: ignore[arg-type]
+        app,
         log_level="warning",
         access_log=False,
         lifespan="off",

@@ -71,7 +71,7 @@ def simulator(
             limits=LimitSettings(tokens_per_minute=tpm, requests_per_minute=rpm),
             faults=FaultSettings(
                 error_rate=error_rate,
-                error_status=error_status,  # type: ignore[arg-type]
+                error_status=error_status,  # type: ignore[arg-type]  # an int option; the model checks it
                 added_latency_ms=added_latency_ms,
                 drop_after_tokens=drop_after_tokens,
             ),

@@ -56,4 +56,4 @@ class EmbeddingsRequest(BaseModel):
             return [self.input]
         if all(isinstance(item, int) for item in self.input):
             return [" ".join(str(item) for item in self.input)]
-        return [item if isinstance(item, str) else " ".join(map(str, item)) for item in self.input]
+        return [" ".join(map(str, item)) if isinstance(item, list) else str(item) for item in self.input]

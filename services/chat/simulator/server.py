@@ -9,7 +9,7 @@ import asyncio
 import base64
 import logging
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -47,7 +47,7 @@ class SSEStreamResponse(Response):
     """A lean SSE response: no per-chunk framework overhead, client disconnects stop the generator, and a
     simulated drop closes the connection mid-body so clients see a truncated chunked response."""
 
-    def __init__(self, chunks: AsyncIterator[bytes], headers: dict[str, str]) -> None:
+    def __init__(self, chunks: AsyncGenerator[bytes, None], headers: dict[str, str]) -> None:
         self.status_code = 200
         self.background = None
         self._chunks = chunks
@@ -74,7 +74,7 @@ class SSEStreamResponse(Response):
             return  # the server closes the connection because the response was left incomplete
         finally:
             watcher.cancel()
-            await self._chunks.aclose()  # type: ignore[attr-defined]
+            await self._chunks.aclose()
 
 
 async def _wait_unless_abandoned(request: Request, seconds: float) -> bool:
@@ -170,7 +170,8 @@ def build_app(config: SimulatorConfig | None = None) -> FastAPI:
         if counters is not None:
             counters.requests += 1
         kind = _auth_kind(request)
-        if kind is None and config.require_api_key:
+        # state.config, not config: mypy loses the closure's narrowing of `config` in this generic function
+        if kind is None and state.config.require_api_key:
             if counters is not None:
                 counters.responses["401"] += 1
             return _unauthorized()
@@ -180,12 +181,12 @@ def build_app(config: SimulatorConfig | None = None) -> FastAPI:
             if counters is not None:  # counted, so tests can see that a bad request was not retried
                 counters.responses["400"] += 1
             return _validation_error(error)
-        deployment = path_deployment or body.model  # type: ignore[attr-defined]
+        deployment = path_deployment or body.model
+        if not deployment:  # only on the /v1 routes, whose deployment is the body's `model`
+            return _error(
+                400, "invalid_request_error", "Missing 'model' (the deployment name).", param="model"
+            )
         if counters is None:
-            if not deployment:
-                return _error(
-                    400, "invalid_request_error", "Missing 'model' (the deployment name).", param="model"
-                )
             if not _known(deployment):
                 return _deployment_not_found(deployment)
             counters = state.counters_for(deployment)
@@ -287,7 +288,7 @@ def build_app(config: SimulatorConfig | None = None) -> FastAPI:
         include_usage: bool,
         drop_after: int | None,
         counters: DeploymentCounters,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         loop = asyncio.get_running_loop()
         interval = 1 / config.tokens_per_second
         batch = max(1, round(config.min_chunk_interval_ms / 1000 / interval))

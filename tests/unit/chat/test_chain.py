@@ -10,15 +10,19 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from chatfleet.chat.budget import TenantBudget
+from chatfleet.chat.chain import orchestrator
 from chatfleet.chat.chain.guarding import TurnGuards
 from chatfleet.chat.chain.orchestrator import ChatChain
 from chatfleet.chat.chain.turn import AnswerEnd, PreparedTurn, TurnOptions, TurnOverrides
 from chatfleet.chat.config import Settings
 from chatfleet.chat.embeddings import load_embedder
 from chatfleet.chat.guards import LocalScreen
-from chatfleet.chat.llm import DeploymentConfig, LLMError, LLMRouter
+from chatfleet.chat.llm import DeploymentConfig, LLMError, LLMRouter, StreamDelta
 from chatfleet.chat.problems import INPUT_REJECTED, RATE_LIMITED, ProblemError
 from chatfleet.chat.prompts.library import PromptLibrary
 from chatfleet.chat.protocol import Citation
@@ -311,3 +315,30 @@ async def test_withheld_source_restarts_the_answer_without_it(
     assert withheld and withheld[0].description == ["vpn-1.md#0"]
     answer = "".join(e for e in events if isinstance(e, str))
     assert "[vpn-0.md#0]" in answer and "vpn-1.md" not in answer
+
+
+async def test_a_stream_without_its_end_marker_ends_unknown(
+    sourced: ChatChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No StreamEnd from the router: the answer ends "unknown" with no usage and no upstream, and its span
+    carries no made-up model, deployment or time to first token (once a StreamEnd of None fields)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(orchestrator, "tracer", provider.get_tracer("test"))
+
+    async def deltas_only(messages: object, **_: object) -> AsyncIterator[StreamDelta]:
+        yield StreamDelta("Restart the VPN client [vpn-0.md#0].")
+
+    monkeypatch.setattr(sourced.router, "stream", deltas_only)
+    turn = await sourced.prepare(VPN_QUESTION, PRINCIPAL, options(sourced))
+    events = [event async for event in sourced.stream(turn, PRINCIPAL)]
+    end = events[-1]
+    assert isinstance(end, AnswerEnd) and end.finish_reason == "unknown" and end.cited == ["vpn-0.md#0"]
+    assert (end.input_tokens, end.output_tokens) == (0, 0)
+    assert (end.deployment, end.model, end.ttft_s) == (None, None, None)
+    assert sourced.guards.budget.remaining("contoso") == 600, "nothing known spent: the estimate is refunded"
+    (span,) = [span for span in exporter.get_finished_spans() if span.name == "chatfleet.answer"]
+    assert span.attributes is not None
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("unknown",)
+    assert not {"gen_ai.response.model", "chatfleet.deployment", "chatfleet.ttft_s"} & set(span.attributes)

@@ -108,3 +108,11 @@ def test_status_round_trips_in_camel_case(make_app) -> None:
     dumped = app.status.model_dump(by_alias=True, exclude_none=True, mode="json")
     assert dumped["loadTest"]["ttftP95Ms"] == 980.5
     assert dumped["conditions"][0]["lastTransitionTime"].startswith("2026-01-01T00:00:00")
+
+
+def test_the_literal_coordinates_are_the_crds() -> None:
+    """ChatApplication spells its apiVersion and kind out as Literals: they must stay the constants."""
+    from chatfleet.controller.spec import API_VERSION, KIND
+
+    assert ChatApplication.model_fields["api_version"].default == API_VERSION
+    assert ChatApplication.model_fields["kind"].default == KIND

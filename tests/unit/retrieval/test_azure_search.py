@@ -113,6 +113,9 @@ def test_index_schema_matches_what_the_retriever_queries():
     assert fields["id"].key
     assert fields["tenant"].filterable and fields["acl_oids"].filterable and fields["acl_groups"].filterable
     assert fields["embedding"].vector_search_dimensions == 256
+    types = {name: field.type for name, field in fields.items()}
+    assert types["id"] == "Edm.String" and types["chunk"] == "Edm.Int32"
+    assert types["acl_oids"] == "Collection(Edm.String)" and types["embedding"] == "Collection(Edm.Single)"
     assert schema.semantic_search.configurations[0].name == "default"
 
 

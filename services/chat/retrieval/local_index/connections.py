@@ -4,10 +4,20 @@ threads that run queries at the same time). Owns them all so closing the index c
 
 import threading
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import apsw
 import sqlite_vec
+
+
+def first_row(cursor: apsw.Cursor) -> Any:
+    """The row of a query that always returns one (an aggregate, a COALESCE): apsw types `fetchone` as
+    possibly None, and a missing row here is a broken index, not an empty result."""
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError("a query that returns one row returned none")
+    return row
 
 
 class Connections:

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
 import apsw
 import numpy as np
@@ -16,7 +17,7 @@ from chatfleet.chat.embeddings import Embedder
 from chatfleet.chat.retrieval.base import Hit, Principal, RetrievalMode, reciprocal_rank_fusion
 from chatfleet.chat.retrieval.local_index import writes
 from chatfleet.chat.retrieval.local_index.connections import Connections
-from chatfleet.chat.retrieval.local_index.schema import GENERATION_SQL, ensure_schema, has_vocabulary
+from chatfleet.chat.retrieval.local_index.schema import ensure_schema, has_vocabulary, read_generation
 from chatfleet.chat.retrieval.local_index.text_search import TextSearch
 from chatfleet.chat.retrieval.local_index.vector_cache import DEFAULT_VECTOR_CACHE_ROWS, VectorCache
 from chatfleet.chat.retrieval.local_index.vector_search import VectorSearch
@@ -90,13 +91,13 @@ class LocalIndex:
         if top < 1:
             return []
         conn = self._connections.reader()
-        scope = {
+        scope: dict[str, object] = {
             "tenant": principal.tenant,
             "oid": principal.oid,
             "groups": json.dumps(list(principal.groups)),
         }
         candidates = min(max(top * 8, 40), MAX_KNN)
-        generation = int(conn.execute(GENERATION_SQL).fetchone()[0])
+        generation = read_generation(conn)
         text_ranked: list[tuple[int, float]] = []
         vector_ranked: list[tuple[int, float]] = []
         if mode in ("hybrid", "text"):
@@ -112,17 +113,19 @@ class LocalIndex:
         ranked = sorted(
             ((rowid, s) for rowid, s in scores.items() if s >= minimum_score), key=lambda x: -x[1]
         )[:top]
-        return self._hits(conn, ranked, scope["tenant"])
+        return self._hits(conn, ranked, principal.tenant)
 
     @staticmethod
     def _hits(conn: apsw.Connection, ranked: list[tuple[int, float]], tenant: str) -> list[Hit]:
         if not ranked:
             return []
-        rows = conn.execute(
+        cursor = conn.execute(
             "SELECT c.rowid, c.tenant, c.source, c.chunk, c.title, c.content "
             "FROM json_each(?) AS j CROSS JOIN chunks c ON c.rowid = j.value WHERE c.tenant = ?",
             (json.dumps([r for r, _ in ranked]), tenant),
-        ).fetchall()
+        )
+        # cast: apsw types a row as any SQLite values; these are the columns' types in the schema
+        rows = cast(list[tuple[int, str, str, int, str, str]], cursor.fetchall())
         by_rowid = {row[0]: row for row in rows}
         hits = []
         for rowid, score in ranked:
@@ -172,8 +175,9 @@ class LocalIndex:
 
     def delete_source(self, tenant: str, source: str) -> int:
         """Removes a source's chunks; returns how many there were."""
-        with self._writer:
-            return writes.delete_source(self._writer, tenant, source)
+        with self._writer:  # commits or rolls back; never swallows an exception (its stub says bool)
+            removed = writes.delete_source(self._writer, tenant, source)
+        return removed
 
     def sources(self, tenant: str) -> list[str]:
         """Names of the tenant's ingested sources (for `chatfleet ingest --prune`)."""

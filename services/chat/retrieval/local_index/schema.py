@@ -5,13 +5,25 @@ their cached vectors and document frequencies went stale.
 """
 
 from pathlib import Path
+from typing import cast
 
 import apsw
 
 from chatfleet.chat.embeddings import Embedder
+from chatfleet.chat.retrieval.local_index.connections import first_row
 
 SCHEMA_VERSION = "1"
 GENERATION_SQL = "SELECT COALESCE((SELECT value FROM meta WHERE key = 'generation'), '0')"
+
+
+def read_generation(conn: apsw.Connection) -> int:
+    """The index generation, which every write bumps (caches reload when it moved)."""
+    return int(first_row(conn.execute(GENERATION_SQL))[0])
+
+
+def _meta(conn: apsw.Connection) -> dict[str, str]:
+    # cast: apsw types a row as any SQLite values; both columns are TEXT NOT NULL
+    return dict(cast(list[tuple[str, str]], conn.execute("SELECT key, value FROM meta").fetchall()))
 
 
 class IndexMismatch(RuntimeError):
@@ -21,11 +33,11 @@ class IndexMismatch(RuntimeError):
 def ensure_schema(conn: apsw.Connection, embedder: Embedder, path: Path, *, read_only: bool) -> None:
     """Creates the tables in a new file; checks an existing one and adds what older versions lacked."""
     if read_only:
-        check_meta(dict(conn.execute("SELECT key, value FROM meta").fetchall()), embedder, path)
+        check_meta(_meta(conn), embedder, path)
         return
     with conn:
         conn.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        meta = _meta(conn)
         if meta:  # an existing index: check it first, then add what older versions lacked
             check_meta(meta, embedder, path)
             conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")

@@ -3,8 +3,11 @@ used to keep only the selective terms (common words cost posting-list scans and 
 
 import re
 import threading
+from typing import cast
 
 import apsw
+
+from chatfleet.chat.retrieval.local_index.connections import first_row
 
 MAX_QUERY_TERMS = 32
 # BM25 scores are dominated by the rarest terms; matching on these bounds the postings a query reads.
@@ -95,7 +98,8 @@ class TextSearch:
             matches.append(" OR ".join(terms))
         for match in matches:
             rows = conn.execute(_TEXT_SQL, {**scope, "match": match, "limit": limit}).fetchall()
-            for rowid, rank in rows:
+            # cast: apsw types a row as any SQLite values; the query selects a rowid and bm25()
+            for rowid, rank in cast(list[tuple[int, float]], rows):
                 if rowid not in seen:
                     seen.add(rowid)
                     # FTS5's bm25() is negative (lower is better); report the conventional positive score.
@@ -119,7 +123,7 @@ class TextSearch:
         with self._lock:
             if self._df_generation != generation:
                 self._document_frequency = {}
-                self._chunk_total = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+                self._chunk_total = first_row(conn.execute("SELECT COUNT(*) FROM chunks"))[0]
                 self._df_generation = generation
             known = dict(self._document_frequency)
             total = self._chunk_total
@@ -129,9 +133,10 @@ class TextSearch:
             stems = tokenizer(
                 term.encode(), apsw.FTS5_TOKENIZE_QUERY, None, include_offsets=False, include_colocated=False
             )
-            if not stems:
+            first = next(iter(stems), None)
+            if first is None:
                 continue
-            stem = str(stems[0])
+            stem = str(first)
             df = known.get(stem)
             if df is None:
                 row = conn.execute("SELECT doc FROM chunks_vocab WHERE term = ?", (stem,)).fetchone()

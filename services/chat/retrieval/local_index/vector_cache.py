@@ -4,11 +4,13 @@ or another) bumps the generation, and the next query reloads the tenant."""
 
 import threading
 from dataclasses import dataclass
+from typing import cast
 
 import apsw
 import numpy as np
 
-from chatfleet.chat.retrieval.local_index.schema import GENERATION_SQL
+from chatfleet.chat.retrieval.local_index.connections import first_row
+from chatfleet.chat.retrieval.local_index.schema import read_generation
 
 # Tenants up to this many chunks keep their vectors in memory (dim x 4 bytes each: 10 MB per 10,000 at
 # 256 dims) and are ranked with one numpy matrix-vector product; larger ones are ranked by sqlite-vec.
@@ -42,16 +44,14 @@ class VectorCache:
             cached = self._tenants.get(tenant)
             if cached is not None and cached.generation == generation:
                 return cached
-            count, acl = conn.execute(
-                "SELECT COUNT(*), COALESCE(MAX(has_acl), 0) FROM chunks WHERE tenant = ?", (tenant,)
-            ).fetchone()
+            sql = "SELECT COUNT(*), COALESCE(MAX(has_acl), 0) FROM chunks WHERE tenant = ?"
+            count, acl = first_row(conn.execute(sql, (tenant,)))
             if count > self.max_rows:
                 return None
             with conn:  # one read transaction: rows and generation from the same snapshot
-                generation = int(conn.execute(GENERATION_SQL).fetchone()[0])
-                rows = conn.execute(
-                    "SELECT rowid, embedding FROM chunks_vec WHERE tenant = ?", (tenant,)
-                ).fetchall()
+                generation = read_generation(conn)
+                cursor = conn.execute("SELECT rowid, embedding FROM chunks_vec WHERE tenant = ?", (tenant,))
+                rows = cast(list[tuple[int, bytes]], cursor.fetchall())  # cast: the vec0 table's columns
             rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(
                 len(rows), self.dim

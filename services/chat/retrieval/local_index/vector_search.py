@@ -3,6 +3,7 @@ tenant fits the vector cache, by sqlite-vec's KNN over the tenant's partition ot
 
 import json
 from functools import lru_cache
+from typing import cast
 
 import apsw
 import numpy as np
@@ -60,7 +61,8 @@ class VectorSearch:
         cached = self.cache.tenant_vectors(conn, str(scope["tenant"]), generation)
         if cached is None:
             rows = conn.execute(_VECTOR_SQL, {**scope, "vector": vector, "limit": limit}).fetchall()
-            return [(rowid, 1.0 - distance) for rowid, distance in rows]
+            # cast: apsw types a row as any SQLite values; the query selects a rowid and a distance
+            return [(rowid, 1.0 - distance) for rowid, distance in cast(list[tuple[int, float]], rows)]
         if not len(cached.rowids):
             return []
         similarity = cached.matrix @ np.frombuffer(vector, dtype=np.float32)

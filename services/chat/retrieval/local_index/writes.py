@@ -5,6 +5,7 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import apsw
 import numpy as np
@@ -95,8 +96,9 @@ def delete_source(conn: apsw.Connection, tenant: str, source: str) -> int:
 
 def sources(conn: apsw.Connection, tenant: str) -> list[str]:
     rows = conn.execute("SELECT source FROM sources WHERE tenant = ? ORDER BY source", (tenant,))
-    return [row[0] for row in rows.fetchall()]
+    return [row[0] for row in cast(list[tuple[str]], rows.fetchall())]  # cast: TEXT NOT NULL
 
 
 def counts(conn: apsw.Connection) -> dict[str, int]:
-    return dict(conn.execute("SELECT tenant, COUNT(*) FROM chunks GROUP BY tenant").fetchall())
+    rows = conn.execute("SELECT tenant, COUNT(*) FROM chunks GROUP BY tenant").fetchall()
+    return dict(cast(list[tuple[str, int]], rows))  # cast: apsw types a row as any SQLite values
