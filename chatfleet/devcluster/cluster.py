@@ -147,17 +147,6 @@ class Component:
         except OSError:
             return "(no log)"
 
-    @property
-    def kubectl(self) -> Path:
-        """kubectl of the same Kubernetes version, built with the node tools."""
-        return tools.module_of("kubectl").bin_dir / "kubectl"
-
-    def container_pid(self, container_id: str) -> int:
-        """Host PID of a container's main process, from its pod status id (`containerd://<id>`)."""
-        if self.node is None:
-            raise ClusterError("only a real node runs containers")
-        return self.node.container_pid(container_id.removeprefix("containerd://"))
-
     def check_alive(self) -> None:
         code = self.process.poll()
         if code is not None:

@@ -464,7 +464,11 @@ def _resolve(name: str, server: str) -> str | None:
         answer, _ = sock.recvfrom(512)
     if answer[:2] != packet[:2] or answer[3] & 0x0F != 0 or int.from_bytes(answer[6:8], "big") == 0:
         return None
-    # The first answer record after the question: name pointer (2), type, class (4), TTL (4), length (2).
+    # The first answer record after the question: its name (labels or a compression pointer), then type,
+    # class (4), TTL (4) and the data length (2).
     offset = len(packet)
-    rdlength = int.from_bytes(answer[offset + 10 : offset + 12], "big")
-    return socket.inet_ntoa(answer[offset + 12 : offset + 12 + rdlength]) if rdlength == 4 else None
+    while answer[offset] and answer[offset] & 0xC0 != 0xC0:
+        offset += answer[offset] + 1
+    offset += 2 if answer[offset] & 0xC0 == 0xC0 else 1
+    rdlength = int.from_bytes(answer[offset + 8 : offset + 10], "big")
+    return socket.inet_ntoa(answer[offset + 10 : offset + 10 + rdlength]) if rdlength == 4 else None
