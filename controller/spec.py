@@ -14,10 +14,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from chatfleet.azure_openai import DeploymentType
+from chatfleet.contracts.azure_openai import DeploymentType
 from chatfleet.controller.cel import (
+    IDENTITY_ENDPOINT,
     POSITIVE,
-    SECURE_ENDPOINT,
+    UPSTREAM_ENDPOINT,
     VALIDATIONS_KEY,
     Cel,
     duration_within,
@@ -102,7 +103,8 @@ TENANT_CLAIM_IMMUTABLE = Cel(
 )
 
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
-Endpoint = Annotated[str, Field(min_length=1, max_length=2048), SECURE_ENDPOINT]
+UpstreamEndpoint = Annotated[str, Field(min_length=1, max_length=2048), UPSTREAM_ENDPOINT]
+IdentityEndpoint = Annotated[str, Field(min_length=1, max_length=2048), IDENTITY_ENDPOINT]
 PositiveInt = Annotated[int, POSITIVE]
 PositiveFloat = Annotated[float, POSITIVE]
 
@@ -145,7 +147,7 @@ class Identity(Model):
 class Auth(Model):
     """Microsoft Entra ID token validation of the chat API."""
 
-    issuer: Endpoint = Field(
+    issuer: IdentityEndpoint = Field(
         description="Expected `iss` claim, e.g. https://login.microsoftonline.com/<tid>/v2.0."
     )
     audience: str = Field(
@@ -166,7 +168,9 @@ class OpenAIDeployment(Model):
     """One Azure OpenAI deployment in the router's pool."""
 
     name: Name = Field(description="Unique name of this entry (used in metrics and logs).")
-    endpoint: Endpoint = Field(description="Azure OpenAI endpoint, e.g. https://aoai-east.openai.azure.com.")
+    endpoint: UpstreamEndpoint = Field(
+        description="Azure OpenAI endpoint, e.g. https://aoai-east.openai.azure.com."
+    )
     deployment: str = Field(
         min_length=1, max_length=128, description="Deployment (model) name on that endpoint."
     )
@@ -196,7 +200,7 @@ class OpenAI(Model):
 class Search(Model):
     """Azure AI Search grounding; omit to use the service's embedded local index."""
 
-    endpoint: Endpoint = Field(
+    endpoint: UpstreamEndpoint = Field(
         description="Azure AI Search endpoint, e.g. https://search.example.windows.net."
     )
     index: str = Field(min_length=1, max_length=128, description="Index name.")

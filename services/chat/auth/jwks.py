@@ -8,34 +8,16 @@ issuer's OIDC discovery document; plain http is accepted only for loopback (loca
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import time
-from urllib.parse import urlsplit
 
 import httpx
 import jwt
 
 from chatfleet.chat.auth.errors import AuthError
+from chatfleet.contracts.endpoints import IDENTITY
 
 log = logging.getLogger(__name__)
-
-
-def require_secure_url(url: str, what: str) -> str:
-    """https everywhere; http only to loopback (127.0.0.0/8, ::1, localhost)."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme == "https" and host:
-        return url
-    if parts.scheme == "http" and host:
-        if host == "localhost":
-            return url
-        try:
-            if ipaddress.ip_address(host).is_loopback:
-                return url
-        except ValueError:
-            pass
-    raise ValueError(f"{what} must be an https URL (http only for loopback): {url!r}")
 
 
 class JwksCache:
@@ -54,9 +36,9 @@ class JwksCache:
         if jwks_uri is None and issuer is None:
             raise ValueError("JWKS needs CHATFLEET_AUTH_JWKS_URI or CHATFLEET_AUTH_ISSUER (OIDC discovery)")
         if jwks_uri is not None:
-            require_secure_url(jwks_uri, "CHATFLEET_AUTH_JWKS_URI")
+            IDENTITY.require(jwks_uri, "CHATFLEET_AUTH_JWKS_URI")
         if issuer is not None and jwks_uri is None:
-            require_secure_url(issuer, "CHATFLEET_AUTH_ISSUER")
+            IDENTITY.require(issuer, "CHATFLEET_AUTH_ISSUER")
         self._jwks_uri = jwks_uri
         self._issuer = issuer
         self._min_refresh_s = min_refresh_s
@@ -113,7 +95,7 @@ class JwksCache:
         jwks_uri = response.json().get("jwks_uri")
         if not isinstance(jwks_uri, str):
             raise ValueError("OIDC discovery document has no jwks_uri")
-        self._jwks_uri = require_secure_url(jwks_uri, "jwks_uri from OIDC discovery")
+        self._jwks_uri = IDENTITY.require(jwks_uri, "jwks_uri from OIDC discovery")
         return self._jwks_uri
 
     async def aclose(self) -> None:

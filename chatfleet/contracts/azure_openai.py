@@ -1,7 +1,7 @@
 """Azure OpenAI deployment SKUs: one list for the CRD (`spec.openai.deployments[].type`) and the router.
 
-Kept in the root package, which imports nothing, so neither the operator nor the chat service pulls in the
-other's dependencies to agree on it.
+Neutral ground (chatfleet.contracts), so neither the operator nor the chat service pulls in the other's
+dependencies to agree on it.
 """
 
 from typing import Literal
