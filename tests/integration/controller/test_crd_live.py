@@ -10,10 +10,14 @@ import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
 
+from chatfleet.contracts.endpoints import IDENTITY, UPSTREAM
 from chatfleet.controller.kube import KubeClient
 from chatfleet.controller.loading import InvalidResource, parse_application
 
 CASES = yaml.safe_load((Path(__file__).resolve().parents[2] / "unit/controller/cel_cases.yaml").read_text())
+ENDPOINTS = yaml.safe_load(
+    (Path(__file__).resolve().parents[2] / "unit/contracts/endpoint_cases.yaml").read_text()
+)
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
@@ -73,3 +77,28 @@ def test_cel_rule_rejects_with_its_message_on_server_and_in_model(
     assert raised.value.status == 422, raised.value.body
     message = json.loads(raised.value.body)["message"]
     assert case["message"] in message and expected in message, message
+
+
+@pytest.mark.parametrize("case", ENDPOINTS, ids=lambda c: c["url"])
+def test_api_server_accepts_exactly_the_endpoints_the_service_accepts(
+    case: dict[str, Any], crd, kube: KubeClient, private_namespace: str
+) -> None:
+    """The endpoint table on the real CEL evaluator: every endpoint field, one dry-run create each."""
+    url = case["url"]
+    openai = {"deployments": [{"name": "east", "endpoint": url, "deployment": "gpt-4o"}]}
+    fields = {
+        "spec.openai.deployments[0].endpoint": ({"spec": {"openai": openai}}, UPSTREAM),
+        "spec.search.endpoint": ({"spec": {"search": {"endpoint": url, "index": "docs"}}}, UPSTREAM),
+        "spec.auth.issuer": ({"spec": {"auth": {"issuer": url, "audience": "api://x"}}}, IDENTITY),
+    }
+    for field, (patch, rule) in fields.items():
+        assert rule.allows(url) is case["upstream" if rule is UPSTREAM else "identity"]
+        doc = merged(CASES["base"], patch)
+        if rule.allows(url):
+            server_dry_run_create(kube, doc, private_namespace)
+            continue
+        with pytest.raises(ApiException) as raised:
+            server_dry_run_create(kube, doc, private_namespace)
+        assert raised.value.status == 422, raised.value.body
+        message = json.loads(raised.value.body)["message"]
+        assert f"{field}: Invalid value" in message and rule.message in message, message
