@@ -28,11 +28,11 @@ from chatfleet.chat.prompts.library import PromptLibrary
 from chatfleet.chat.protocol import Citation, DataPoints, Thought
 from chatfleet.chat.retrieval import Hit, Principal, Retriever
 from chatfleet.chat.telemetry.metrics import ServiceMetrics
+from chatfleet.contracts.tokens import estimate_text_tokens
 
 tracer = trace.get_tracer("chatfleet.chat.chain")
 
 REWRITE_MAX_TOKENS = 64
-CHARS_PER_TOKEN = 4  # budget estimate before the model reports usage
 QUESTION_ECHO_CHARS = 200
 FOLLOWUPS = 3
 GEN_AI_PROVIDER = "azure.ai.openai"
@@ -199,7 +199,7 @@ class ChatChain:
         history = [{"role": role, "content": content} for role, content in messages[:-1]]
         steps: list[Thought] = []
         timings: dict[str, float] = {}
-        estimated_tokens = sum(len(c) for _, c in messages) // CHARS_PER_TOKEN + options.max_tokens
+        estimated_tokens = estimate_text_tokens(*(c for _, c in messages)) + options.max_tokens
         rewrite = self.settings.query_rewrite == "always" or (
             self.settings.query_rewrite == "auto" and any(m["role"] == "user" for m in history)
         )

@@ -42,10 +42,10 @@ from chatfleet.chat.llm.tracing import (
     start_attempt_span,
     trace_headers,
 )
+from chatfleet.contracts.tokens import estimate_text_tokens
 
 DEFAULT_RETRY_AFTER_S = 1.0
 NOT_RETRIED_STATUSES = frozenset({400, 401, 403, 413, 422})
-CHARS_PER_TOKEN = 4
 DEADLINE_SLACK_S = 0.005
 
 
@@ -125,8 +125,7 @@ def _stream_body(
 
 def estimate_tokens(messages: list[dict[str, str]], max_tokens: int) -> int:
     """What Azure will charge against TPM at admission: the prompt (roughly) plus max_tokens."""
-    chars = sum(len(str(message.get("content") or "")) for message in messages)
-    return chars // CHARS_PER_TOKEN + max_tokens
+    return estimate_text_tokens(*(str(message.get("content") or "") for message in messages)) + max_tokens
 
 
 class LLMRouter:
