@@ -32,6 +32,8 @@ from pathlib import Path
 
 import httpx
 
+from chatfleet.contracts.citations import citation_id, source_line
+
 REPO = Path(__file__).resolve().parent.parent
 CHATFLEET = [sys.executable, "-m", "chatfleet"]
 QUESTIONS = {
@@ -106,7 +108,9 @@ def answer_messages(question: str) -> list[dict[str, str]]:
     from chatfleet.chat.prompts.library import PromptLibrary
 
     corpus = sorted((REPO / "examples" / "corpus" / "contoso").glob("*.md"))[:5]
-    sources = "\n".join(f"[{p.name}#0]: {' '.join(p.read_text().split())[:600]}" for p in corpus)
+    sources = "\n".join(
+        source_line(citation_id(p.name, 0), " ".join(p.read_text().split())[:600]) for p in corpus
+    )
     rendered = PromptLibrary.load().get("answer").render_chat(question=question, sources=sources)
     return [{"role": "system", "content": rendered.system}, {"role": "user", "content": rendered.user}]
 

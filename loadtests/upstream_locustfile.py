@@ -17,6 +17,7 @@ from typing import Any
 
 from locust import FastHttpUser, events, task
 
+from chatfleet.contracts.citations import citation_id, source_line
 from chatfleet.loadtests.conversations import load_conversations
 from chatfleet.loadtests.options import default_corpus_dir
 from chatfleet.loadtests.stream import ChatStreamReader
@@ -42,7 +43,9 @@ def _prompts() -> list[list[dict[str, str]]]:
     for conversation in load_conversations():
         folder = corpus / conversation.tenant
         documents = sorted(folder.glob("*.md"))[:3] if folder.is_dir() else []
-        sources = "\n".join(f"[{d.name}#1]: {d.read_text(encoding='utf-8')[:1500]}" for d in documents)
+        sources = "\n".join(
+            source_line(citation_id(d.name, 1), d.read_text(encoding="utf-8")[:1500]) for d in documents
+        )
         prompts.append(
             [
                 {"role": "system", "content": f"Answer from the sources and cite them.\n{sources}"},

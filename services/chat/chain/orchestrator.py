@@ -28,6 +28,7 @@ from chatfleet.chat.prompts.library import PromptLibrary
 from chatfleet.chat.protocol import Citation, DataPoints, Thought
 from chatfleet.chat.retrieval import Hit, Principal, Retriever
 from chatfleet.chat.telemetry.metrics import ServiceMetrics
+from chatfleet.contracts.citations import source_line
 from chatfleet.contracts.tokens import estimate_text_tokens
 
 tracer = trace.get_tracer("chatfleet.chat.chain")
@@ -113,11 +114,6 @@ class AnswerEnd:
     ttft_s: float | None = None
     cited: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
-
-
-def citation_id(hit: Hit) -> str:
-    """`source#chunk` as the design says; whitespace is escaped so the id stays one bracket token."""
-    return f"{hit.source}#{hit.chunk}".replace(" ", "%20").replace("[", "%5B").replace("]", "%5D")
 
 
 def _one_line(text: str) -> str:
@@ -309,7 +305,7 @@ class ChatChain:
         turn.revision += 1
         turn.citations = [
             Citation(
-                id=citation_id(h), source=h.source, title=h.title, content=h.content, score=round(h.score, 6)
+                id=h.id, source=h.source, title=h.title, content=h.content, score=round(h.score, 6)
             )
             for h in kept
         ]
@@ -318,7 +314,7 @@ class ChatChain:
             thoughts.append(
                 Thought(
                     title="Sources withheld by the injection screen",
-                    description=[citation_id(h) for h in rejected],
+                    description=[h.id for h in rejected],
                 )
             )
         if not turn.citations:
@@ -330,7 +326,7 @@ class ChatChain:
             )
             return
         prompt = self.prompts.get("answer")
-        sources = "\n".join(f"[{c.id}]: {_one_line(c.content)}" for c in turn.citations)
+        sources = "\n".join(source_line(c.id, _one_line(c.content)) for c in turn.citations)
         rendered = prompt.render_chat(question=question, sources=sources)
         turn.prompt_messages = [
             {"role": "system", "content": rendered.system},

@@ -31,6 +31,7 @@ import sqlite_vec
 
 from chatfleet.chat.embeddings import Embedder
 from chatfleet.chat.retrieval.base import Hit, Principal, RetrievalMode, reciprocal_rank_fusion
+from chatfleet.contracts.citations import citation_id
 
 log = logging.getLogger(__name__)
 
@@ -488,7 +489,8 @@ class LocalIndex:
             if row is None:  # deleted between the two reads: skip rather than fail the turn
                 continue
             _, row_tenant, source, chunk, title, content = row
-            hits.append(Hit(f"{source}#{chunk}", source, chunk, title, content, float(score), row_tenant))
+            cited = citation_id(source, chunk)
+            hits.append(Hit(cited, source, chunk, title, content, float(score), row_tenant))
         return hits
 
     async def aclose(self) -> None:
