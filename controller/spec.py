@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from chatfleet.contracts.azure_openai import DeploymentType
+from chatfleet.contracts.resource import API_VERSION, KIND
 from chatfleet.controller.cel import (
     IDENTITY_ENDPOINT,
     POSITIVE,
@@ -25,12 +26,6 @@ from chatfleet.controller.cel import (
     duration_within_rule,
     parse_duration,
 )
-
-GROUP = "chatfleet.dev"
-VERSION = "v1alpha1"
-KIND = "ChatApplication"
-PLURAL = "chatapplications"
-API_VERSION = f"{GROUP}/{VERSION}"
 
 # Used by the HPA when neither the spec nor a calibration gives streams per replica: a conservative
 # figure for one 1-CPU chat pod streaming from Azure OpenAI (measured with the simulator, docs/operator.md).
@@ -424,6 +419,7 @@ class ChatApplication(Model):
         json_schema_extra={VALIDATIONS_KEY: [NAME_LENGTH.as_validation()]}, extra="ignore"
     )
 
+    # Literal types take literal strings only; tests/unit/controller/test_spec.py ties them to the contract.
     api_version: Literal["chatfleet.dev/v1alpha1"] = Field(API_VERSION, alias="apiVersion")
     kind: Literal["ChatApplication"] = KIND
     metadata: ObjectMeta

@@ -11,6 +11,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from chatfleet.contracts.endpoints import IDENTITY, UPSTREAM
+from chatfleet.contracts.resource import KIND
 from chatfleet.controller.kube import KubeClient
 from chatfleet.controller.loading import InvalidResource, parse_application
 
@@ -30,7 +31,7 @@ def merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 
 def server_dry_run_create(kube: KubeClient, doc: dict[str, Any], namespace: str) -> dict[str, Any]:
     doc = merged(doc, {"metadata": {"namespace": namespace}})
-    return kube.request("POST", kube.path("ChatApplication", namespace), body=doc, query={"dryRun": "All"})
+    return kube.request("POST", kube.path(KIND, namespace), body=doc, query={"dryRun": "All"})
 
 
 def test_crd_is_established_and_defaults_apply(crd, kube: KubeClient, private_namespace: str) -> None:
@@ -51,7 +52,7 @@ def test_crd_is_established_and_defaults_apply(crd, kube: KubeClient, private_na
 @pytest.mark.parametrize("example", ["minimal.yaml", "production.yaml"])
 def test_examples_are_accepted(crd, kube: KubeClient, private_namespace: str, example: str) -> None:
     for doc in yaml.safe_load_all((EXAMPLES / example).read_text()):
-        if doc["kind"] == "ChatApplication":
+        if doc["kind"] == KIND:
             server_dry_run_create(kube, doc, private_namespace)
 
 
@@ -63,10 +64,10 @@ def test_cel_rule_rejects_with_its_message_on_server_and_in_model(
     if case.get("live_only"):
         doc = merged(CASES["base"], {"metadata": {"name": case["id"], "namespace": private_namespace}})
         kube.create(doc)
-        live = kube.get("ChatApplication", private_namespace, case["id"])
+        live = kube.get(KIND, private_namespace, case["id"])
         changed = merged(live, case["update"])
         with pytest.raises(ApiException) as raised:
-            kube.request("PUT", kube.path("ChatApplication", private_namespace, case["id"]), body=changed)
+            kube.request("PUT", kube.path(KIND, private_namespace, case["id"]), body=changed)
     else:
         doc = merged(CASES["base"], case["patch"])
         with pytest.raises(InvalidResource) as model_error:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import yaml
 
+from chatfleet.contracts.resource import API_VERSION, KIND
 from chatfleet.controller.cel import parse_duration
 from chatfleet.controller.loading import InvalidResource, load_applications, parse_application
 from chatfleet.controller.spec import ChatApplication
@@ -108,3 +109,10 @@ def test_status_round_trips_in_camel_case(make_app) -> None:
     dumped = app.status.model_dump(by_alias=True, exclude_none=True, mode="json")
     assert dumped["loadTest"]["ttftP95Ms"] == 980.5
     assert dumped["conditions"][0]["lastTransitionTime"].startswith("2026-01-01T00:00:00")
+
+
+def test_the_models_literal_coordinates_are_the_contracts() -> None:
+    """Literal types take literal strings only, so the model spells them: they must be the contract's."""
+    fields = ChatApplication.model_fields
+    assert get_args(fields["api_version"].annotation) == (API_VERSION,)
+    assert get_args(fields["kind"].annotation) == (KIND,)
