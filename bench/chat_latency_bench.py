@@ -32,6 +32,7 @@ from pathlib import Path
 
 import httpx
 
+from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION
 from chatfleet.contracts.citations import citation_id, source_line
 
 REPO = Path(__file__).resolve().parent.parent
@@ -206,7 +207,9 @@ async def measure(
 ) -> list[dict[str, object]]:
     pairs = [(t, q) for t, qs in QUESTIONS.items() for q in qs]
     prompts = [answer_messages(q) for _, q in pairs]
-    direct_url = f"{sim_url}/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
+    direct_url = (
+        f"{sim_url}/openai/deployments/gpt-4o-mini/chat/completions?api-version={DEFAULT_API_VERSION}"
+    )
     rows = []
     for concurrency in levels:
         total = max(per_level, concurrency * 2)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from chatfleet.contracts.azure_openai import DeploymentType
+from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION, DeploymentType
 from chatfleet.contracts.resource import API_VERSION, KIND
 from chatfleet.controller.cel import (
     IDENTITY_ENDPOINT,
@@ -181,7 +181,7 @@ class OpenAIDeployment(Model):
     budget: Budget | None = Field(
         None, description="Token budget; unset means only 429s limit this deployment."
     )
-    api_version: str = Field("2024-10-21", max_length=32, description="Azure OpenAI REST API version.")
+    api_version: str = Field(DEFAULT_API_VERSION, max_length=32, description="Azure OpenAI REST API version.")
 
 
 class OpenAI(Model):

@@ -6,7 +6,7 @@ import os
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 
-from chatfleet.contracts.azure_openai import DeploymentType
+from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION, DeploymentType
 from chatfleet.contracts.endpoints import UPSTREAM
 
 DEPLOYMENTS_ENV = "CHATFLEET_OPENAI_DEPLOYMENTS"
@@ -24,7 +24,7 @@ class DeploymentConfig(BaseModel):
     priority: int = Field(1, ge=0, le=100)
     weight: int = Field(100, ge=1, le=1000)
     tokens_per_minute: int | None = Field(None, ge=1, alias="tokensPerMinute")
-    api_version: str = Field("2024-10-21", alias="apiVersion", min_length=1)
+    api_version: str = Field(DEFAULT_API_VERSION, alias="apiVersion", min_length=1)
     api_key: SecretStr | None = Field(
         None, alias="apiKey", description="Explicit fallback; Entra ID otherwise."
     )
