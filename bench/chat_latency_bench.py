@@ -34,6 +34,7 @@ import httpx
 
 from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION
 from chatfleet.contracts.citations import citation_id, source_line
+from chatfleet.contracts.tenancy import DEV_TENANT_HEADER
 
 REPO = Path(__file__).resolve().parent.parent
 CHATFLEET = [sys.executable, "-m", "chatfleet"]
@@ -158,7 +159,7 @@ async def service_once(client: httpx.AsyncClient, url: str, tenant: str, questio
     started = time.perf_counter()
     body = {"messages": [{"role": "user", "content": question}]}
     try:
-        async with client.stream("POST", url, json=body, headers={"X-Chatfleet-Tenant": tenant}) as response:
+        async with client.stream("POST", url, json=body, headers={DEV_TENANT_HEADER: tenant}) as response:
             if response.status_code != 200:
                 out.fail(f"http {response.status_code}")
                 await response.aread()

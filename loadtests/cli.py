@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from chatfleet.contracts.loadtest import EXIT_PASSED, EXIT_SLO_FAILED, EXIT_UNREACHABLE, EXIT_USAGE
+from chatfleet.contracts.loadtest import EXIT_PASSED, EXIT_SLO_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, TOKEN_ENV
 
 _TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
@@ -89,7 +89,7 @@ def loadtest(
     token: str | None = typer.Option(
         None,
         "--token",
-        envvar="CHATFLEET_LOADTEST_TOKEN",
+        envvar=TOKEN_ENV,
         show_default=False,
         help="Bearer token (auth on); prefer the environment variable, argv is visible to other users.",
     ),

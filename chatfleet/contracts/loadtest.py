@@ -3,7 +3,8 @@
 Exit codes: 0 every SLO held, 1 an SLO failed (or the load generator did), 2 usage error, 3 target
 unreachable. The JSON summary (`--json`, and compacted into the termination message) has the keys of
 `SUMMARY_KEYS`, `calibration` when `--calibrate` ran, and `error` when the run failed; `LoadTestSummary`
-reads it. The models are lenient (missing keys become None, unknown keys are ignored) because a
+reads it. The bearer token, when auth is on, comes in the environment variable `TOKEN_ENV`, never argv.
+The models are lenient (missing keys become None, unknown keys are ignored) because a
 half-written termination message must still yield a verdict, a failed one.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 EXIT_PASSED, EXIT_SLO_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+TOKEN_ENV = "CHATFLEET_LOADTEST_TOKEN"  # noqa: S105 - the variable's name: the gate's Job sets it from a Secret
 
 SUMMARY_KEYS = (
     "scenario",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatfleet.contracts.loadtest import TOKEN_ENV
 from chatfleet.contracts.resource import API_VERSION, KIND
 from chatfleet.controller import naming as n
 from chatfleet.controller.kube import KubeClient
@@ -92,7 +93,7 @@ def job_manifest(run: GateRun) -> dict[str, Any]:
                             "args": run.loadtest_args(f"{POD_TMP}/summary.json", "/dev/termination-log"),
                             "env": [
                                 {"name": "HOME", "value": POD_TMP},
-                                {"name": "CHATFLEET_LOADTEST_TOKEN", "valueFrom": token},
+                                {"name": TOKEN_ENV, "valueFrom": token},
                             ],
                             "resources": {
                                 "requests": {"cpu": "500m", "memory": "512Mi"},

@@ -16,7 +16,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from chatfleet.chat.llm.config import DeploymentConfig, check_pool
 from chatfleet.contracts.endpoints import IDENTITY, UPSTREAM
 
-DEV_TENANT_HEADER = "X-Chatfleet-Tenant"  # auth_mode=none only
 # The same policies as the ChatApplication CRD (chatfleet.contracts.endpoints).
 ENDPOINT_RULES = {
     "auth_issuer": IDENTITY,
