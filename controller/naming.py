@@ -47,10 +47,6 @@ def config_name(app: str, revision: str) -> str:
     return f"{app}-{revision}"
 
 
-def gate_run_name(app: str, revision: str) -> str:
-    return f"{app}-gate-{revision}"
-
-
 def endpoint(app: str, namespace: str) -> str:
     return f"http://{app}.{namespace}.svc:{CHAT_PORT}"
 

@@ -3,6 +3,7 @@
 #   - a virtualenv in .venv with chatfleet and its dev extras (pip install -e .[dev])
 #   - Debian's Chromium for the UI browser test (only when CHATFLEET_WITH_BROWSER=1)
 #   - the Go-built control plane and helm under tools/bin (via `chatfleet dev tools build`)
+#   - Debian's mmdebstrap, gcc and libc6-dev for the local node's images (only when CHATFLEET_WITH_IMAGES=1)
 # Re-running it is cheap: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,22 @@ if [ "${CHATFLEET_WITH_BROWSER:-0}" = "1" ] && ! command -v chromium >/dev/null 
   if [ "$(id -u)" = "0" ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+# The local node's images (`chatfleet dev images build`): mmdebstrap makes the Debian base root filesystem,
+# gcc and libc6-dev compile the static pause binary. Opt-in (CHATFLEET_WITH_IMAGES=1): it needs root or sudo.
+if [ "${CHATFLEET_WITH_IMAGES:-0}" = "1" ]; then
+  missing=""
+  for package in mmdebstrap gcc libc6-dev; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
+  done
+  if [ -n "$missing" ]; then
+    log "installing Debian packages for the local images:$missing"
+    if [ "$(id -u)" = "0" ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
 fi
 
 if [ "${CHATFLEET_WITH_TOOLS:-1}" = "1" ] && .venv/bin/chatfleet dev --help >/dev/null 2>&1 \

@@ -18,8 +18,6 @@ from chatfleet.chat.ingest import cli as ingest_cli
 from chatfleet.chat.simulator import cli as simulator_cli
 from chatfleet.contracts.endpoints import is_loopback_host
 
-SAMPLE_INDEX_NAME = "sample-index.sqlite"
-
 
 def register(app: typer.Typer) -> None:
     """Adds this part's commands to the root CLI."""

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from chatfleet.paths import REPO_ROOT
+from tests.helpers.processes import stop
 
 LISTENING = re.compile(r"chat service listening on (http://\S+)")
 
@@ -57,9 +58,4 @@ def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             raise RuntimeError("chatfleet serve did not start:\n" + "".join(output[-40:]))
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc, 20, 10)

@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers.processes import stop
+
 LISTENING = re.compile(r"listening on (http://\S+)")
 STARTUP_TIMEOUT_S = 180.0
 DEPLOYMENTS = ("east", "west", "north")
@@ -63,12 +65,7 @@ def serving(command: list[str], env: dict[str, str] | None = None) -> Iterator[s
         _wait_ready(url)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop(process, 15, 5)
 
 
 def _wait_ready(url: str) -> None:

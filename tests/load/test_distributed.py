@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,14 +10,10 @@ from pathlib import Path
 import pytest
 
 from chatfleet.loadtests.runner import locustfile_path
+from tests.helpers.net import free_port
 
 pytestmark = pytest.mark.load
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_master_and_workers_run_the_same_locustfile(chat_service: str, tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from chatfleet.chat.api.problems import NOT_READY, ProblemError
 from chatfleet.chat.auth import AuthError
+from chatfleet.chat.problems import NOT_READY, ProblemError
 from chatfleet.chat.retrieval import Principal
 from chatfleet.chat.runtime import Runtime
 

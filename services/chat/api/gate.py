@@ -10,7 +10,8 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from chatfleet.chat.api.problems import DRAINING, PAYLOAD_TOO_LARGE, ProblemError, problem_response
+from chatfleet.chat.api.problems import problem_response
+from chatfleet.chat.problems import DRAINING, PAYLOAD_TOO_LARGE, ProblemError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

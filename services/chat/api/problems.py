@@ -1,12 +1,14 @@
 """RFC 9457 problem details: every error leaves the service as `application/problem+json` with a stable
 `type` URI, so clients (the UI, the load test, app teams' code) branch on the type, never on the wording.
+
+The error kinds live below the api layer (`chatfleet.chat.problems`) so the chain raises them without knowing
+HTTP; this module is where they become responses, with request validation's and Starlette's errors too.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,85 +16,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-PROBLEM_BASE = "https://chatfleet.dev/problems/"
+from chatfleet.chat.problems import (
+    ALL_PROBLEM_TYPES,
+    INTERNAL,
+    VALIDATION,
+    ProblemError,
+    ProblemType,
+)
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class ProblemType:
-    """A kind of error: its slug is part of the public contract (see docs/chat-service.md)."""
-
-    slug: str
-    status: int
-    title: str
-
-    @property
-    def uri(self) -> str:
-        return PROBLEM_BASE + self.slug
-
-
-BAD_REQUEST = ProblemType("bad-request", 400, "Bad request")
-INPUT_REJECTED = ProblemType("input-rejected", 400, "Input rejected by the safety screen")
-CONTENT_FILTERED = ProblemType("content-filtered", 400, "Content filtered")
-UNAUTHORIZED = ProblemType("unauthorized", 401, "Authentication required")
-FORBIDDEN = ProblemType("forbidden", 403, "Forbidden")
-NOT_FOUND = ProblemType("not-found", 404, "Not found")
-METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", 405, "Method not allowed")
-PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", 413, "Request body too large")
-INPUT_TOO_LARGE = ProblemType("input-too-large", 413, "Conversation exceeds the input limits")
-UNSUPPORTED_MEDIA_TYPE = ProblemType("unsupported-media-type", 415, "Unsupported media type")
-VALIDATION = ProblemType("validation-error", 422, "Request validation failed")
-RATE_LIMITED = ProblemType("rate-limited", 429, "Tenant token budget exhausted")
-INTERNAL = ProblemType("internal-error", 500, "Internal error")
-UPSTREAM_UNAVAILABLE = ProblemType("upstream-unavailable", 503, "No model deployment available")
-UPSTREAM_FAILED = ProblemType("upstream-failed", 502, "The model deployment failed")
-NOT_READY = ProblemType("not-ready", 503, "Service not ready")
-DRAINING = ProblemType("draining", 503, "Service is shutting down")
-DEADLINE_EXCEEDED = ProblemType("deadline-exceeded", 504, "The answer took longer than the deadline")
-
-ALL_PROBLEM_TYPES = (
-    BAD_REQUEST,
-    INPUT_REJECTED,
-    CONTENT_FILTERED,
-    UNAUTHORIZED,
-    FORBIDDEN,
-    NOT_FOUND,
-    METHOD_NOT_ALLOWED,
-    PAYLOAD_TOO_LARGE,
-    INPUT_TOO_LARGE,
-    UNSUPPORTED_MEDIA_TYPE,
-    VALIDATION,
-    RATE_LIMITED,
-    INTERNAL,
-    UPSTREAM_UNAVAILABLE,
-    UPSTREAM_FAILED,
-    NOT_READY,
-    DRAINING,
-    DEADLINE_EXCEEDED,
-)
 _BY_STATUS = {p.status: p for p in reversed(ALL_PROBLEM_TYPES)}
-
-
-class ProblemError(Exception):
-    """Raised anywhere in request handling; turned into a problem+json response by the handler below."""
-
-    def __init__(
-        self,
-        problem: ProblemType,
-        detail: str,
-        *,
-        retry_after_s: float | None = None,
-        headers: dict[str, str] | None = None,
-        extensions: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.problem = problem
-        self.detail = detail
-        self.retry_after_s = retry_after_s
-        self.headers = dict(headers or {})
-        self.extensions = dict(extensions or {})
 
 
 def retry_after_header(seconds: float) -> str:

@@ -18,10 +18,10 @@ from fastapi.responses import StreamingResponse
 from opentelemetry import trace
 from starlette.types import Receive, Scope, Send
 
-from chatfleet.chat.api.problems import CONTENT_FILTERED, ProblemError
 from chatfleet.chat.chain.failures import problem_for
-from chatfleet.chat.chain.orchestrator import AnswerEnd, PreparedTurn, TurnOptions
+from chatfleet.chat.chain.turn import AnswerEnd, PreparedTurn, TurnOverrides
 from chatfleet.chat.llm import LLMError
+from chatfleet.chat.problems import CONTENT_FILTERED, ProblemError
 from chatfleet.chat.retrieval import Principal
 from chatfleet.chat.runtime import Runtime
 from chatfleet.chat.telemetry.tracing import extract_context
@@ -99,7 +99,7 @@ class StartedTurn:
             self.span.record_exception(error)
             self.span.set_status(trace.StatusCode.ERROR, type(error).__name__)
         self.span.end()
-        if self.runtime.settings.log_content:
+        if self.prepared.options.log_content:
             log.info(
                 "turn tenant=%s question=%r answer=%r",
                 self.principal.tenant,
@@ -139,11 +139,11 @@ async def start_turn(
     principal: Principal,
     route: str,
     messages: Sequence[tuple[str, str]],
-    options: TurnOptions,
+    overrides: TurnOverrides,
     prelude: Callable[[PreparedTurn], bytes] | None = None,
 ) -> StartedTurn:
-    """Prepare the turn and wait for its first answer token; failures so far raise ProblemError.
-    `prelude` renders the stream's opening bytes (kept in `StartedTurn.opening`)."""
+    """Resolve the turn's options, prepare it and wait for its first answer token; failures so far raise
+    ProblemError. `prelude` renders the stream's opening bytes (kept in `StartedTurn.opening`)."""
     started_at = getattr(request.state, "t0", None) or time.perf_counter()
     span = tracer.start_span(
         f"chat {route}", context=extract_context(request.headers), kind=trace.SpanKind.SERVER
@@ -154,7 +154,7 @@ async def start_turn(
     opening = b""
     try:
         with trace.use_span(span, end_on_exit=False):
-            prepared = await chain.prepare(messages, principal, options)
+            prepared = await chain.prepare(messages, principal, chain.options(overrides))
             rest = chain.stream(prepared, principal)
             runtime.metrics.inflight_streams.inc()
             try:

@@ -6,7 +6,7 @@ the client, and nothing an attacker could use to probe the keys.
 
 from __future__ import annotations
 
-from typing import Any
+from chatfleet.chat.problems import FORBIDDEN, NOT_READY, UNAUTHORIZED, ProblemType
 
 
 class AuthError(Exception):
@@ -28,8 +28,6 @@ class AuthError(Exception):
         return {"WWW-Authenticate": challenge}
 
     @property
-    def problem(self) -> Any:
-        """The problem+json type of chatfleet.chat.api.problems for this status."""
-        from chatfleet.chat.api import problems
-
-        return {401: problems.UNAUTHORIZED, 403: problems.FORBIDDEN}.get(self.status, problems.NOT_READY)
+    def problem(self) -> ProblemType:
+        """The problem type the api layer answers this failure with."""
+        return {401: UNAUTHORIZED, 403: FORBIDDEN}.get(self.status, NOT_READY)

@@ -49,10 +49,6 @@ class JwksCache:
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
 
-    @property
-    def fetched(self) -> bool:
-        return bool(self._keys)
-
     async def key(self, kid: str) -> jwt.PyJWK:
         """The verification key for `kid`, refreshing the set when it is stale or the kid is new."""
         now = time.monotonic()

@@ -67,10 +67,3 @@ class CitationFilter:
         if inner not in self.dropped:
             self.dropped.append(inner)
         return ""
-
-
-def check_citations(text: str, allowed: frozenset[str]) -> tuple[str, list[str], list[str]]:
-    """Whole-text form for the non-streaming routes: (checked text, cited ids, dropped ids)."""
-    checker = CitationFilter(allowed)
-    checked = checker.feed(text) + checker.flush()
-    return checked, checker.cited, checker.dropped

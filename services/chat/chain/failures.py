@@ -1,23 +1,29 @@
-"""How upstream failures reach the user: a problem response before streaming, one error line after.
+"""How upstream failures reach the user: a problem (a response) before streaming, one error line after.
 
 Messages are written for end users and never include upstream bodies, keys or endpoints.
 """
 
 from __future__ import annotations
 
-from chatfleet.chat.api.problems import (
+from chatfleet.chat.llm import ContentFiltered, DeadlineExceeded, LLMError, NoUpstreamAvailable
+from chatfleet.chat.problems import (
     CONTENT_FILTERED,
     DEADLINE_EXCEEDED,
     UPSTREAM_FAILED,
     UPSTREAM_UNAVAILABLE,
     ProblemError,
 )
-from chatfleet.chat.chain.orchestrator import content_filter_message
-from chatfleet.chat.llm import ContentFiltered, DeadlineExceeded, LLMError, NoUpstreamAvailable
 
 BUSY_MESSAGE = "All model deployments are busy right now. Please retry shortly."
 DEADLINE_MESSAGE = "The answer took too long and was stopped. Please retry."
 BROKEN_MESSAGE = "The connection to the model broke before the answer was complete. Please retry."
+
+
+def content_filter_message(exc: ContentFiltered) -> str:
+    """Names which side was blocked and why, so the user knows what to rephrase."""
+    where = "your message" if exc.source == "prompt" else "the answer"
+    categories = ", ".join(exc.categories) if exc.categories else "policy"
+    return f"The content filter blocked {where} ({categories}). Please rephrase your question."
 
 
 def problem_for(exc: LLMError) -> ProblemError:

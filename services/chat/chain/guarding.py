@@ -1,5 +1,5 @@
 """The chain's view of the responsible-AI guards and the tenant budget: one object with the checks
-a turn needs, mapping their verdicts to problem responses and logging each decision (never the text)."""
+a turn needs, mapping their verdicts to problem types and logging each decision (never the text)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chatfleet.chat.api.problems import RATE_LIMITED, ProblemError
 from chatfleet.chat.budget import BudgetExceeded, TenantBudget
 from chatfleet.chat.guards import PromptScreen, log_decision
+from chatfleet.chat.problems import RATE_LIMITED, ProblemError
 from chatfleet.chat.retrieval import Hit, Principal
 
 VERDICT_CACHE_SIZE = 50_000

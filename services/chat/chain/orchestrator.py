@@ -5,135 +5,43 @@ screens what `prepare` left unscreened while the model works, and yields checked
 text is out every failure, a refusal included, is still a clean problem response: that is what lets the stream
 routes render their first line (data points + thoughts) while the model works, and fail over without the
 client noticing.
+
+This module is the sequencing only: the turn's types are in `chain.turn`, composing the prompt from the kept
+sources in `chain.compose`, the span attributes in `chain.tracing`, failures' wording in `chain.failures`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from opentelemetry import trace
 
-from chatfleet.chat.api.problems import CONTENT_FILTERED, INPUT_REJECTED, ProblemError
 from chatfleet.chat.chain.citations import CitationFilter
+from chatfleet.chat.chain.compose import compose, one_line
+from chatfleet.chat.chain.failures import problem_for
 from chatfleet.chat.chain.guarding import TurnGuards
+from chatfleet.chat.chain.tracing import gen_ai_attributes
+from chatfleet.chat.chain.turn import AnswerEnd, PreparedTurn, TurnOptions, TurnOverrides, Unscreened
 from chatfleet.chat.config import Settings
-from chatfleet.chat.llm import ContentFiltered, LLMRouter, StreamDelta, StreamEnd, estimate_tokens
+from chatfleet.chat.llm import ContentFiltered, LLMRouter, StreamDelta, StreamEnd
+from chatfleet.chat.problems import INPUT_REJECTED, ProblemError
 from chatfleet.chat.prompts.library import PromptLibrary
-from chatfleet.chat.protocol import Citation, DataPoints, Thought
+from chatfleet.chat.protocol import Thought
 from chatfleet.chat.retrieval import Hit, Principal, Retriever
 from chatfleet.chat.telemetry.metrics import ServiceMetrics
-from chatfleet.contracts.citations import source_line
-from chatfleet.contracts.tokens import estimate_text_tokens
+from chatfleet.contracts.tokens import estimate_message_tokens, estimate_text_tokens
 
 tracer = trace.get_tracer("chatfleet.chat.chain")
 
 REWRITE_MAX_TOKENS = 64
-QUESTION_ECHO_CHARS = 200
-FOLLOWUPS = 3
-GEN_AI_PROVIDER = "azure.ai.openai"
-_WHITESPACE = re.compile(r"\s+")
 
 
 class Clock(Protocol):
     def __call__(self) -> float: ...
-
-
-@dataclass(frozen=True)
-class TurnOptions:
-    """Overrides after defaults and caps were applied."""
-
-    top: int
-    retrieval_mode: str
-    semantic_ranker: bool
-    minimum_search_score: float
-    temperature: float
-    seed: int | None
-    max_tokens: int
-    suggest_followup_questions: bool
-
-
-@dataclass
-class Unscreened:
-    """What `stream` still screens while the model works: the question (None when it was screened before a
-    rewrite) and the retrieved sources, with what composing the prompt again without some of them takes."""
-
-    question: str | None
-    hits: list[Hit]
-    history: list[dict[str, str]]
-    steps: list[Thought]
-
-
-@dataclass
-class PreparedTurn:
-    """Everything known before the first answer token. `revision` counts compositions: a stream's opening
-    line rendered from an earlier one is stale (the screen withheld a source after it was rendered)."""
-
-    question: str
-    search_query: str
-    citations: list[Citation]
-    thoughts: list[Thought]
-    options: TurnOptions
-    prompt_messages: list[dict[str, str]] | None = None
-    fixed_answer: str | None = None
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    estimated_tokens: int = 0
-    unscreened: Unscreened | None = None
-    revision: int = 0
-
-    @property
-    def data_points(self) -> DataPoints:
-        return DataPoints(text=[f"{c.id}: {c.content}" for c in self.citations], citations=self.citations)
-
-    def followup_questions(self, cited: Sequence[str]) -> list[str]:
-        """Suggestions from retrieved documents the answer did not use: real leads the index can answer."""
-        seen = {c.title for c in self.citations if c.id in cited}
-        questions = []
-        for citation in self.citations:
-            if citation.id in cited or citation.title in seen:
-                continue
-            seen.add(citation.title)
-            questions.append(f"What does \u201c{citation.title}\u201d say about this?")
-        return questions[:FOLLOWUPS]
-
-
-@dataclass
-class AnswerEnd:
-    """The last event of an answer stream: usage, upstream, and the citation check's verdict."""
-
-    finish_reason: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-    deployment: str | None = None
-    model: str | None = None
-    ttft_s: float | None = None
-    cited: list[str] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)
-
-
-def _one_line(text: str) -> str:
-    """A source is one `[id]: text` line so no document text can start a fake source line."""
-    return _WHITESPACE.sub(" ", text).strip()
-
-
-def _gen_ai_attributes(operation: str, result: Any) -> dict[str, Any]:
-    return {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": GEN_AI_PROVIDER,
-        "chatfleet.chain.step": operation,
-        "gen_ai.request.model": result.model or "",
-        "gen_ai.response.model": result.model or "",
-        "gen_ai.usage.input_tokens": result.input_tokens,
-        "gen_ai.usage.output_tokens": result.output_tokens,
-        "gen_ai.response.finish_reasons": [result.finish_reason],
-        "chatfleet.deployment": result.deployment or "",
-        "chatfleet.ttft_s": result.ttft_s if result.ttft_s is not None else -1.0,
-    }
 
 
 class ChatChain:
@@ -158,30 +66,25 @@ class ChatChain:
         self.metrics = metrics
         self.clock = clock
 
-    def options(
-        self,
-        *,
-        top: int,
-        retrieval_mode: str | None,
-        semantic_ranker: bool | None,
-        minimum_search_score: float | None,
-        temperature: float | None,
-        seed: int | None,
-        max_tokens: int | None,
-        suggest_followup_questions: bool,
-    ) -> TurnOptions:
+    def options(self, overrides: TurnOverrides) -> TurnOptions:
+        """The one place a request's overrides meet the settings: defaults filled in, caps applied."""
         s = self.settings
         return TurnOptions(
-            top=top,
-            retrieval_mode=retrieval_mode or s.default_retrieval_mode,
-            semantic_ranker=s.default_semantic_ranker if semantic_ranker is None else semantic_ranker,
+            top=s.default_top if overrides.top is None else overrides.top,
+            retrieval_mode=overrides.retrieval_mode or s.default_retrieval_mode,
+            semantic_ranker=s.default_semantic_ranker
+            if overrides.semantic_ranker is None
+            else overrides.semantic_ranker,
             minimum_search_score=s.default_minimum_search_score
-            if minimum_search_score is None
-            else minimum_search_score,
-            temperature=s.default_temperature if temperature is None else temperature,
-            seed=seed,
-            max_tokens=min(max_tokens or s.max_output_tokens, s.max_output_tokens),
-            suggest_followup_questions=suggest_followup_questions,
+            if overrides.minimum_search_score is None
+            else overrides.minimum_search_score,
+            temperature=s.default_temperature if overrides.temperature is None else overrides.temperature,
+            seed=overrides.seed,
+            max_tokens=min(overrides.max_tokens or s.max_output_tokens, s.max_output_tokens),
+            suggest_followup_questions=overrides.suggest_followup_questions,
+            query_rewrite=s.query_rewrite,
+            guards_overlap=s.guards_overlap,
+            log_content=s.log_content,
         )
 
     async def prepare(
@@ -196,10 +99,8 @@ class ChatChain:
         steps: list[Thought] = []
         timings: dict[str, float] = {}
         estimated_tokens = estimate_text_tokens(*(c for _, c in messages)) + options.max_tokens
-        rewrite = self.settings.query_rewrite == "always" or (
-            self.settings.query_rewrite == "auto" and any(m["role"] == "user" for m in history)
-        )
-        overlap = self.settings.guards_overlap
+        rewrite = options.rewrites(history)
+        overlap = options.guards_overlap
         search_query = question
         unscreened_question: str | None = None
         if rewrite:
@@ -247,10 +148,10 @@ class ChatChain:
         )
         if overlap:
             turn.unscreened = Unscreened(unscreened_question, hits, history, steps)
-            self._compose(turn, history, steps, hits, [])
+            compose(turn, self.prompts, history, steps, hits, [])
         else:
             kept, rejected = await self._screen(None, hits, principal, timings)
-            self._compose(turn, history, steps, kept, rejected)
+            compose(turn, self.prompts, history, steps, kept, rejected)
         return turn
 
     async def _screen(
@@ -291,62 +192,6 @@ class ChatChain:
                     await search
             raise
         return hits, elapsed, waited
-
-    def _compose(
-        self,
-        turn: PreparedTurn,
-        history: list[dict[str, str]],
-        steps: list[Thought],
-        kept: list[Hit],
-        rejected: list[Hit],
-    ) -> None:
-        """Citations, thoughts and the answer prompt (or the no-sources answer) from the kept sources."""
-        question = turn.question
-        turn.revision += 1
-        turn.citations = [
-            Citation(
-                id=h.id, source=h.source, title=h.title, content=h.content, score=round(h.score, 6)
-            )
-            for h in kept
-        ]
-        thoughts = turn.thoughts = list(steps)
-        if rejected:
-            thoughts.append(
-                Thought(
-                    title="Sources withheld by the injection screen",
-                    description=[h.id for h in rejected],
-                )
-            )
-        if not turn.citations:
-            prompt = self.prompts.get("no_sources")
-            turn.prompt_messages = None
-            turn.fixed_answer = prompt.render_text(question=_one_line(question)[:QUESTION_ECHO_CHARS])
-            thoughts.append(
-                Thought(title="No relevant sources: answered without the model", props={"prompt": prompt.ref})
-            )
-            return
-        prompt = self.prompts.get("answer")
-        sources = "\n".join(source_line(c.id, _one_line(c.content)) for c in turn.citations)
-        rendered = prompt.render_chat(question=question, sources=sources)
-        turn.prompt_messages = [
-            {"role": "system", "content": rendered.system},
-            *history,
-            {"role": "user", "content": rendered.user},
-        ]
-        options = turn.options
-        thoughts.append(
-            Thought(
-                title="Prompt to generate answer",
-                description=turn.prompt_messages if self.settings.log_content else None,
-                props={
-                    "prompt": prompt.ref,
-                    "temperature": options.temperature,
-                    "max_tokens": options.max_tokens,
-                    "seed": options.seed,
-                    "prompt_versions": self.prompts.versions(),
-                },
-            )
-        )
 
     async def _retrieve(
         self, query: str, principal: Principal, options: TurnOptions
@@ -390,9 +235,9 @@ class ChatChain:
                     operation="rewrite",
                 )
             except ContentFiltered as exc:
-                raise ProblemError(CONTENT_FILTERED, content_filter_message(exc)) from exc
-            span.set_attributes(_gen_ai_attributes("rewrite", result))
-        query = _one_line(result.text).strip("\"'")
+                raise problem_for(exc) from exc
+            span.set_attributes(gen_ai_attributes("rewrite", result))
+        query = one_line(result.text).strip("\"'")
         if not query or query == "0":
             query = question
         duration_ms = round((self.clock() - started) * 1000, 2)
@@ -440,7 +285,7 @@ class ChatChain:
             if answer is not None and first is not None:
                 spent = await _abandon(first, answer, turn.prompt_messages or [])
                 await self.guards.record_usage(principal, spent, 0)
-            self._compose(turn, pending.history, pending.steps, kept, rejected)
+            compose(turn, self.prompts, pending.history, pending.steps, kept, rejected)
             answer = first = None
         if answer is None or first is None:
             async for event in self._answer(turn, principal):
@@ -504,7 +349,7 @@ class ChatChain:
                 model=None,
                 ttft_s=None,
             )
-        span.set_attributes(_gen_ai_attributes("chat", end))
+        span.set_attributes(gen_ai_attributes("chat", end))
         span.set_attribute("chatfleet.citations.dropped", len(checker.dropped))
         span.end()
         await self.guards.record_usage(principal, end.input_tokens + end.output_tokens, turn.estimated_tokens)
@@ -529,27 +374,4 @@ async def _abandon(
     with contextlib.suppress(BaseException):
         await first
     await answer.aclose()
-    return estimate_tokens(prompt, 0)
-
-
-def content_filter_message(exc: ContentFiltered) -> str:
-    where = "your message" if exc.source == "prompt" else "the answer"
-    categories = ", ".join(exc.categories) if exc.categories else "policy"
-    return f"The content filter blocked {where} ({categories}). Please rephrase your question."
-
-
-def end_thought(end: AnswerEnd) -> Thought:
-    """The answer step as shown in context.thoughts at the end of a turn."""
-    return Thought(
-        title="Answer",
-        props={
-            "deployment": end.deployment,
-            "model": end.model,
-            "finish_reason": end.finish_reason,
-            "input_tokens": end.input_tokens,
-            "output_tokens": end.output_tokens,
-            "ttft_ms": round(end.ttft_s * 1000, 2) if end.ttft_s is not None else None,
-            "cited": end.cited,
-            "dropped_citations": end.dropped,
-        },
-    )
+    return estimate_message_tokens(prompt)

@@ -1,11 +1,9 @@
 """Chooses an embedder by name (settings: CHATFLEET_EMBEDDER); one instance per process."""
 
 from functools import cache
-from typing import Literal
 
 from chatfleet.chat.embeddings.base import Embedder
 
-EmbedderName = Literal["minilm", "wordllama"]
 EMBEDDER_NAMES: tuple[str, ...] = ("minilm", "wordllama")
 
 

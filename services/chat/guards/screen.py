@@ -1,16 +1,17 @@
-"""The screen the chain calls: one user prompt plus the retrieved documents in, one decision each out."""
+"""The screen the chain calls: one user prompt plus the retrieved documents in, one decision each out.
+
+The interface and the in-process screens. Prompt Shields builds on `LocalScreen` (its fallback) and
+`guards.factory` picks among them all, so the imports run one way: factory -> prompt_shields -> screen.
+"""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from chatfleet.chat.guards.classifier import bundled_classifier
 from chatfleet.chat.guards.decision import GuardDecision, ScreenResult
 from chatfleet.chat.guards.local_detector import LocalInjectionDetector
-
-log = logging.getLogger(__name__)
 
 
 class PromptScreen(Protocol):
@@ -56,17 +57,3 @@ class DisabledScreen:
 
     async def aclose(self) -> None:
         return None
-
-
-def build_screen(settings: Any) -> PromptScreen:
-    """CHATFLEET_GUARDS_MODE: local (default) | prompt_shields (local detector as fallback) | off."""
-    mode = settings.guards_mode
-    if mode == "off":
-        log.warning("prompt-injection screening is OFF (CHATFLEET_GUARDS_MODE=off)")
-        return DisabledScreen()
-    if mode == "prompt_shields":
-        from chatfleet.chat.guards.prompt_shields import PromptShieldsScreen
-
-        key = settings.content_safety_key.get_secret_value() if settings.content_safety_key else None
-        return PromptShieldsScreen(settings.content_safety_endpoint, api_key=key, fallback=LocalScreen())
-    return LocalScreen()

@@ -10,7 +10,7 @@ from chatfleet.chat.llm.errors import (
     UpstreamStreamBroken,
 )
 from chatfleet.chat.llm.results import Completion, StreamDelta, StreamEnd
-from chatfleet.chat.llm.router import LLMRouter, estimate_tokens
+from chatfleet.chat.llm.router import LLMRouter
 
 __all__ = [
     "Completion",
@@ -25,6 +25,5 @@ __all__ = [
     "UpstreamRejected",
     "UpstreamStreamBroken",
     "deployments_from_env",
-    "estimate_tokens",
     "parse_deployments",
 ]

@@ -1,21 +1,10 @@
 """Prometheus metrics of upstream calls, on the default registry so the service's `/metrics` exposes them.
 
-Label values are deployment names from settings (bounded) and a fixed set of outcomes.
+Label values are deployment names from settings (bounded) and a fixed set of outcomes: success, throttled,
+error, timeout, connection_error, stream_broken, content_filtered, rejected, cancelled.
 """
 
 from prometheus_client import Counter, Gauge, Histogram
-
-OUTCOMES = (
-    "success",
-    "throttled",
-    "error",
-    "timeout",
-    "connection_error",
-    "stream_broken",
-    "content_filtered",
-    "rejected",
-    "cancelled",
-)
 
 UPSTREAM_REQUESTS = Counter(
     "chatfleet_upstream_requests_total",

@@ -132,8 +132,7 @@ def _load_file(path: Path) -> Prompt:
 class PromptLibrary:
     """All loaded versions, and the one selected per id (pinned by settings, else the newest)."""
 
-    def __init__(self, prompts: dict[tuple[str, str], Prompt], selected: dict[str, Prompt]) -> None:
-        self._all = prompts
+    def __init__(self, selected: dict[str, Prompt]) -> None:
         self._selected = selected
 
     @classmethod
@@ -171,7 +170,7 @@ class PromptLibrary:
                     f"prompt {prompt.ref} ({prompt.origin}) must be kind {kind} "
                     f"with variables {sorted(variables)}"
                 )
-        return cls(prompts, selected)
+        return cls(selected)
 
     def get(self, prompt_id: str) -> Prompt:
         return self._selected[prompt_id]

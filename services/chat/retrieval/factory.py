@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chatfleet.chat.retrieval.base import Retriever
-
-if TYPE_CHECKING:
-    from chatfleet.chat.config import Settings
 
 DEFAULT_EMBEDDER = "wordllama"
 
 
-def build_retriever(settings: Settings | Any) -> Retriever:
-    """Local index (default) or Azure AI Search; fails fast with the setting to fix when one is missing."""
+def build_retriever(settings: Any) -> Retriever:
+    """Local index (default) or Azure AI Search; fails fast with the setting to fix when one is missing.
+
+    `settings` is the service's Settings or any object with its search fields: retrieval sits below the
+    settings module (which imports the llm pool's model), so it reads them without importing it."""
     from chatfleet.chat.embeddings import load_embedder
 
     embedder_name = getattr(settings, "embedder", DEFAULT_EMBEDDER)

@@ -6,12 +6,9 @@ timers. The session operator watches namespaces `ctl-*`; tests that need their o
 
 from __future__ import annotations
 
-import copy
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +22,10 @@ from kubernetes.client.exceptions import ApiException
 from chatfleet.controller.crd import crd_manifest
 from chatfleet.controller.kube import KubeClient
 from chatfleet.devcluster.cluster import LocalCluster
+from tests.helpers.merge_patch import merged
+from tests.helpers.net import free_port
+from tests.helpers.processes import stop
+from tests.helpers.waiting import eventually
 
 CASES_FILE = Path(__file__).resolve().parents[2] / "unit" / "controller" / "cel_cases.yaml"
 FAST_SETTINGS = {
@@ -35,29 +36,6 @@ FAST_SETTINGS = {
     "CHATFLEET_OPERATOR_MAX_WORKERS": "8",
 }
 
-
-def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in patch.items():
-        out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) else copy.deepcopy(value)
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -147,12 +125,7 @@ class OperatorProcess:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop(self.process, 15)
         self._log.close()
 
 

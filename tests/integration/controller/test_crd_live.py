@@ -14,19 +14,13 @@ from chatfleet.contracts.endpoints import IDENTITY, UPSTREAM
 from chatfleet.contracts.resource import KIND
 from chatfleet.controller.kube import KubeClient
 from chatfleet.controller.loading import InvalidResource, parse_application
+from tests.helpers.merge_patch import merged
 
 CASES = yaml.safe_load((Path(__file__).resolve().parents[2] / "unit/controller/cel_cases.yaml").read_text())
 ENDPOINTS = yaml.safe_load(
     (Path(__file__).resolve().parents[2] / "unit/contracts/endpoint_cases.yaml").read_text()
 )
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-
-
-def merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in patch.items():
-        out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) else value
-    return out
 
 
 def server_dry_run_create(kube: KubeClient, doc: dict[str, Any], namespace: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ promotes with measured figures in status; an impossible one rolls back naming th
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,12 +19,7 @@ from chatfleet.controller import naming as n
 from chatfleet.controller.kube import KubeClient
 from chatfleet.controller.loading import parse_application
 from chatfleet.controller.render import revision
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.helpers.net import free_port
 
 
 @pytest.fixture

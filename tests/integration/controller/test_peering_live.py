@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from chatfleet.controller.runtime import peering_priority
 from chatfleet.devcluster.cluster import LocalCluster
 from chatfleet.paths import HELM_DIR
+from tests.helpers.processes import stop
 
 PEERING_CRDS = HELM_DIR / "chatfleet" / "crds" / "kopf-peerings.yaml"
 SAME_PRIORITY_DEADLOCK = "Pausing all operators, including self"
@@ -78,12 +79,7 @@ def test_two_replicas_with_distinct_priorities_do_not_deadlock(
         assert not any(SAME_PRIORITY_DEADLOCK in text for text in logs.values()), logs
     finally:
         for _, process, _, log in replicas:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, 15)
             log.close()
 
 

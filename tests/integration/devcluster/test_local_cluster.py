@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
@@ -14,17 +12,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from chatfleet.devcluster.cluster import ClusterError, LocalCluster
-
-
-def _eventually(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
+from tests.helpers.waiting import eventually
 
 
 @pytest.fixture
@@ -83,7 +71,7 @@ def test_deployment_becomes_available_on_a_kwok_node(cluster: LocalCluster, name
         status = apps.read_namespaced_deployment_status("web", namespace).status
         return status.available_replicas == 2
 
-    _eventually(available, what="Deployment web to have 2 available replicas")
+    eventually(available, 60, what="Deployment web to have 2 available replicas")
     pods = client.CoreV1Api(cluster.api_client()).list_namespaced_pod(namespace, label_selector="app=web")
     assert {pod.spec.node_name for pod in pods.items} == {"kwok-node-0"}
     assert all(pod.status.phase == "Running" for pod in pods.items)
@@ -112,7 +100,7 @@ def test_garbage_collector_deletes_owned_objects(cluster: LocalCluster, namespac
             return error.status == 404
         return False
 
-    _eventually(owned_gone, what="the garbage collector to delete the owned Secret")
+    eventually(owned_gone, 60, what="the garbage collector to delete the owned Secret")
 
 
 def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
@@ -165,4 +153,4 @@ def test_job_pods_complete_and_the_job_succeeds(cluster: LocalCluster, namespace
     def succeeded() -> bool:
         return (batch.read_namespaced_job_status("once", namespace).status.succeeded or 0) == 1
 
-    _eventually(succeeded, what="Job once to succeed (KWOK completes its pod)")
+    eventually(succeeded, 60, what="Job once to succeed (KWOK completes its pod)")

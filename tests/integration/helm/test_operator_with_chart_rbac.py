@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from kubernetes.client.exceptions import ApiException
 from chatfleet.contracts.resource import CRD_NAME, GROUP, PLURAL, VERSION
 from chatfleet.devcluster.cluster import LocalCluster
 from chatfleet.paths import EXAMPLES_DIR, HELM_DIR
+from tests.helpers.net import free_port
 
 CHART = HELM_DIR / "chatfleet"
 RELEASE = "ops"
@@ -35,11 +35,6 @@ SYSTEM = "ops-system"
 TEAM = "team-ops"
 APP = "hello-chat"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def service_account_kubeconfig(cluster: LocalCluster, api: ApiClient, path: Path, sa: str) -> Path:

@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from chatfleet.contracts.resource import CRD_NAME, GROUP, PLURAL, VERSION
 from chatfleet.devcluster.cluster import LocalCluster
 from chatfleet.paths import EXAMPLES_DIR, HELM_DIR
+from tests.helpers.waiting import eventually
 
 CHART = HELM_DIR / "chatfleet"
 RELEASE = "cf"
@@ -77,15 +78,6 @@ def release_objects(api: ApiClient) -> set[str]:
         for item in listing["items"]:
             found.add(f"{kind}/{item['metadata'].get('namespace', '')}/{item['metadata']['name']}")
     return found
-
-
-def wait_until(predicate: Any, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting until {what}")
 
 
 def crd_exists(api: ApiClient) -> bool:
@@ -173,8 +165,9 @@ def test_install_upgrade_uninstall(
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}],
         },
     )
-    wait_until(
+    eventually(
         lambda: allowed(api, "alice", "create", GROUP, PLURAL, TEAM),
+        60,
         "the edit role aggregates ChatApplication rights",
     )
 
@@ -211,8 +204,8 @@ def test_install_upgrade_uninstall(
     # --- uninstall with crds.keep=true: the CRD and the apps survive, nothing else does -------------
     apply_sample_app(api)
     helm_cli(release_cluster, "uninstall", RELEASE, "-n", SYSTEM, "--wait")
-    wait_until(
-        lambda: release_objects(api) == {f"CustomResourceDefinition//{CRD_NAME}"}, "only the kept CRD remains"
+    eventually(
+        lambda: release_objects(api) == {f"CustomResourceDefinition//{CRD_NAME}"}, 60, "only the kept CRD remains"
     )
     client.CustomObjectsApi(api).get_namespaced_custom_object(
         GROUP, VERSION, TEAM, PLURAL, "hello-chat"
@@ -224,7 +217,7 @@ def test_install_upgrade_uninstall(
     # Helm decides from the release's manifest (no keep annotation now), not from the live object,
     # which still carries the adopted "keep" annotation.
     helm_cli(release_cluster, "uninstall", RELEASE, "-n", SYSTEM, "--wait")
-    wait_until(lambda: not crd_exists(api), "the CRD is deleted")
-    wait_until(lambda: release_objects(api) == set(), "nothing of the release is left")
+    eventually(lambda: not crd_exists(api), 60, "the CRD is deleted")
+    eventually(lambda: release_objects(api) == set(), 60, "nothing of the release is left")
     releases = json.loads(helm_cli(release_cluster, "list", "-A", "-a", "-o", "json"))
     assert releases == []

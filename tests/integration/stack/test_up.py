@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,14 +16,10 @@ import httpx
 import psutil
 
 from chatfleet.paths import REPO_ROOT
+from tests.helpers.net import free_port
 
 UP_TIMEOUT_S = 420
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _descendants(pid: int) -> set[int]:
@@ -35,7 +30,7 @@ def _descendants(pid: int) -> set[int]:
 
 
 def test_up_serves_cited_answers_passes_the_gate_and_stops_cleanly(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "chatfleet", "up", "--port", str(port), "--workdir", str(tmp_path / "up")],
         cwd=REPO_ROOT,

@@ -23,20 +23,14 @@ import pytest
 from chatfleet.chat.config import Settings
 from chatfleet.chat.llm import DeploymentConfig
 from chatfleet.chat.sample_index import build_sample_index
-from chatfleet.chat.simulator.background import RunningSimulator, run_in_background
-from chatfleet.chat.simulator.config import SimulatorConfig
+from chatfleet.chat.simulator.background import RunningSimulator
 from chatfleet.paths import REPO_ROOT
+from tests.helpers.simulator import sim_deployment, simulator_fixture
 
 pytestmark = pytest.mark.service
 ServeApp = Callable[[Settings], AbstractContextManager[tuple[str, Any]]]
 
-
-@pytest.fixture(scope="session")
-def simulator() -> Iterator[RunningSimulator]:
-    with run_in_background(
-        SimulatorConfig(ttft_ms=20, tokens_per_second=400, min_chunk_interval_ms=5)
-    ) as sim:
-        yield sim
+simulator = simulator_fixture("session", ttft_ms=20, tokens_per_second=400, min_chunk_interval_ms=5)
 
 
 @pytest.fixture(scope="session")
@@ -46,18 +40,12 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def deployment(
-    sim: RunningSimulator, name: str = "sim", azure_deployment: str = "gpt-4o-mini"
-) -> DeploymentConfig:
-    return DeploymentConfig(name=name, endpoint=sim.base_url, deployment=azure_deployment, apiKey="test-key")
-
-
 def dev_settings(sim: RunningSimulator, index: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "dev_mode": True,
         "auth_mode": "none",
         "index_path": index,
-        "openai_deployments": [deployment(sim)],
+        "openai_deployments": [sim_deployment(sim)],
         "openai_deadline_s": 10,
         "openai_request_timeout_s": 5,
     }
@@ -170,7 +158,7 @@ class Stack:
         self._serve_app = serve_app
 
     def deployment(self, name: str, azure_deployment: str) -> DeploymentConfig:
-        return deployment(self.simulator, name, azure_deployment)
+        return sim_deployment(self.simulator, name, azure_deployment)
 
     def settings(self, **overrides: Any) -> Settings:
         return dev_settings(self.simulator, self.index, **overrides)

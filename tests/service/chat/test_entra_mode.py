@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chatfleet.chat.api.problems import PROBLEM_BASE
 from chatfleet.chat.config import Settings
+from chatfleet.chat.problems import PROBLEM_BASE
 
 pytestmark = pytest.mark.service
 

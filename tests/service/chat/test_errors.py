@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from chatfleet.chat.api.problems import PROBLEM_BASE
+from chatfleet.chat.problems import PROBLEM_BASE
 
 pytestmark = pytest.mark.service
 

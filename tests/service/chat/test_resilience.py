@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from chatfleet.chat.api.problems import PROBLEM_BASE
+from chatfleet.chat.problems import PROBLEM_BASE
 from chatfleet.chat.simulator.background import run_in_background
 from chatfleet.chat.simulator.config import SimulatorConfig
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatfleet.chat.api.problems import PROBLEM_BASE
 from chatfleet.chat.config import Settings
 from chatfleet.chat.embeddings import load_embedder
 from chatfleet.chat.llm import DeploymentConfig
+from chatfleet.chat.problems import PROBLEM_BASE
 from chatfleet.chat.retrieval import ChunkRecord, LocalIndex
 
 pytestmark = pytest.mark.service

@@ -1,20 +1,16 @@
 """The real simulator on loopback for router resilience tests, plus helpers to build a router pool on it."""
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from chatfleet.chat.llm import DeploymentConfig, LLMRouter
-from chatfleet.chat.simulator.background import RunningSimulator, run_in_background
-from chatfleet.chat.simulator.config import SimulatorConfig
+from chatfleet.chat.simulator.background import RunningSimulator
+from tests.helpers.simulator import simulator_fixture
 
-
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[RunningSimulator]:
-    with run_in_background(SimulatorConfig(ttft_ms=10, tokens_per_second=1000, seed=3)) as running:
-        yield running
+simulator = simulator_fixture("module", ttft_ms=10, tokens_per_second=1000, seed=3)
 
 
 @pytest.fixture

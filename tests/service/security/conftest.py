@@ -19,11 +19,10 @@ import pytest
 from chatfleet.chat.config import Settings
 from chatfleet.chat.embeddings import load_embedder
 from chatfleet.chat.ingest import ingest_paths
-from chatfleet.chat.llm import DeploymentConfig
 from chatfleet.chat.retrieval import LocalIndex
-from chatfleet.chat.simulator.background import RunningSimulator, run_in_background
-from chatfleet.chat.simulator.config import SimulatorConfig
+from chatfleet.chat.simulator.background import RunningSimulator
 from chatfleet.paths import EXAMPLES_DIR
+from tests.helpers.simulator import sim_deployment, simulator_fixture
 
 pytestmark = pytest.mark.service
 
@@ -57,12 +56,7 @@ def two_tenant_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def simulator() -> Iterator[RunningSimulator]:
-    with run_in_background(
-        SimulatorConfig(ttft_ms=5, tokens_per_second=2000, min_chunk_interval_ms=1)
-    ) as sim:
-        yield sim
+simulator = simulator_fixture("session", ttft_ms=5, tokens_per_second=2000, min_chunk_interval_ms=1)
 
 
 @dataclass
@@ -88,9 +82,7 @@ def service(
         auth_jwks_min_refresh_s=1,
         tenants=["contoso", "fabrikam"],
         index_path=two_tenant_index,
-        openai_deployments=[
-            DeploymentConfig(name="sim", endpoint=simulator.base_url, deployment="gpt-4o-mini", apiKey="k")
-        ],
+        openai_deployments=[sim_deployment(simulator)],
         openai_deadline_s=10,
         openai_request_timeout_s=5,
         tenant_tokens_per_minute=0,

@@ -1,24 +1,16 @@
 """JWT attacks against the running service: every forged, stale or foreign token is a 401 problem."""
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 import time
 
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from tests.helpers.tokens import attacker_token, b64url, hs256_token, unsigned_token
 
 pytestmark = pytest.mark.service
 
 QUESTION = {"messages": [{"role": "user", "content": "How do I connect to the VPN?"}]}
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def forged_tokens(issuer) -> dict[str, str]:
@@ -26,24 +18,17 @@ def forged_tokens(issuer) -> dict[str, str]:
     claims = issuer.claims()
     good = issuer.token()
     header, _, signature = good.split(".")
-    public_pem = (
-        issuer.private_key("k1").public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-    )
-    hs_header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode())
-    hs_input = f"{hs_header}.{b64(json.dumps(claims).encode())}"
-    attacker = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    tampered = b64url(json.dumps(issuer.claims(tid="fabrikam")).encode())
     return {
-        "alg none": f"{b64(json.dumps({'alg': 'none', 'typ': 'JWT', 'kid': 'k1'}).encode())}."
-        f"{b64(json.dumps(claims).encode())}.",
-        "HS256 signed with the RSA public key": f"{hs_input}."
-        + b64(hmac.new(public_pem, hs_input.encode(), hashlib.sha256).digest()),
+        "alg none": unsigned_token(claims, {"alg": "none", "typ": "JWT", "kid": "k1"}),
+        "HS256 signed with the RSA public key": hs256_token(claims, issuer.public_pem("k1")),
         "expired": issuer.token(exp=now - 600, iat=now - 1200, nbf=now - 1200),
         "not yet valid": issuer.token(nbf=now + 3600),
         "wrong audience": issuer.token(aud="api://another-app"),
         "wrong issuer": issuer.token(iss="https://login.evil.example/v2.0"),
-        "unknown kid": jwt.encode(claims, attacker, algorithm="RS256", headers={"kid": "attacker-kid"}),
-        "right kid, attacker's key": jwt.encode(claims, attacker, algorithm="RS256", headers={"kid": "k1"}),
-        "tampered payload": f"{header}.{b64(json.dumps(issuer.claims(tid='fabrikam')).encode())}.{signature}",
+        "unknown kid": attacker_token(claims, "attacker-kid"),
+        "right kid, attacker's key": attacker_token(claims, "k1"),
+        "tampered payload": f"{header}.{tampered}.{signature}",
         "not a JWT": "definitely.not.a-jwt",
     }
 

@@ -1,18 +1,14 @@
 """Bearer-token validation against a real JWKS endpoint on loopback: every attack is a 401."""
 
 import base64
-import hashlib
-import hmac
 import json
 import time
-from functools import cache
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from chatfleet.chat.auth import AuthConfig, Authenticator, AuthError, JwksCache
+from tests.helpers.tokens import attacker_key, attacker_token, b64url, hs256_token, unsigned_token
 
 AUDIENCE = "api://support-bot"
 ISSUER = "https://login.example.test/tenant-guid/v2.0"
@@ -56,31 +52,22 @@ async def test_tenant_claim_is_configurable(issuer):
     await auth.aclose()
 
 
-def _unsigned(claims: dict, header: dict) -> str:
-    def b64(obj: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-
-    return f"{b64(header)}.{b64(claims)}."
-
-
 def _attacks(state) -> dict[str, str]:
     now = int(time.time())
     good = state.token()
     header, payload, signature = good.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
-    public_pem = state.keys["k1"].public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
     tampered = dict(claims, tid="fabrikam")
-    tampered_payload = base64.urlsafe_b64encode(json.dumps(tampered).encode()).rstrip(b"=").decode()
     return {
-        "alg none": _unsigned(claims, {"alg": "none", "typ": "JWT", "kid": "k1"}),
-        "HS256 with the RSA public key": _hs256_with(claims, public_pem),
+        "alg none": unsigned_token(claims, {"alg": "none", "typ": "JWT", "kid": "k1"}),
+        "HS256 with the RSA public key": hs256_token(claims, state.public_pem("k1")),
         "expired": state.token(exp=now - 3600, iat=now - 7200, nbf=now - 7200),
         "not yet valid": state.token(nbf=now + 3600),
         "issued in the future": state.token(iat=now + 3600),
         "wrong audience": state.token(aud="api://other-app"),
         "wrong issuer": state.token(iss="https://evil.example/v2.0"),
-        "unknown kid": _foreign_key_token(claims),
-        "tampered payload": f"{header}.{tampered_payload}.{signature}",
+        "unknown kid": attacker_token(claims, "attacker"),
+        "tampered payload": f"{header}.{b64url(json.dumps(tampered).encode())}.{signature}",
         "missing exp": state.token(exp=None),
         "missing aud": state.token(aud=None),
         "garbage": "not-a-jwt",
@@ -89,24 +76,6 @@ def _attacks(state) -> dict[str, str]:
             claims, state.keys["k1"], algorithm="RS512", headers={"kid": "k1"}
         ),
     }
-
-
-def _hs256_with(claims: dict, secret: bytes) -> str:
-    def b64(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-    header = {"alg": "HS256", "typ": "JWT", "kid": "k1"}
-    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
-    return f"{signing_input}.{b64(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())}"
-
-
-@cache
-def _attacker_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def _foreign_key_token(claims: dict) -> str:
-    return jwt.encode(claims, _attacker_key(), algorithm="RS256", headers={"kid": "attacker"})
 
 
 async def test_every_attack_is_401_with_a_challenge_and_no_token_echo(issuer):
@@ -173,14 +142,14 @@ async def test_unknown_kid_refetches_are_rate_limited(issuer):
     fetches = state.requests
     for _ in range(20):
         with pytest.raises(AuthError, match="unknown key"):
-            await auth.authenticate(bearer(_foreign_key_token({"tid": "contoso"})))
+            await auth.authenticate(bearer(attacker_token({"tid": "contoso"}, "attacker")))
     assert state.requests == fetches  # a flood of made-up kids does not hammer the identity provider
     await auth.aclose()
 
 
 async def test_unreachable_jwks_fails_closed_with_503():
     auth = make("http://127.0.0.1:9/keys")  # discard port: nothing listens
-    key = _attacker_key()
+    key = attacker_key()
     now = int(time.time())
     token = jwt.encode(
         {"iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 60, "tid": "c"}, key, "RS256", {"kid": "x"}

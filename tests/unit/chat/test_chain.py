@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from chatfleet.chat.api.problems import INPUT_REJECTED, RATE_LIMITED, ProblemError
 from chatfleet.chat.budget import TenantBudget
 from chatfleet.chat.chain.guarding import TurnGuards
-from chatfleet.chat.chain.orchestrator import AnswerEnd, ChatChain, PreparedTurn
+from chatfleet.chat.chain.orchestrator import ChatChain
+from chatfleet.chat.chain.turn import AnswerEnd, PreparedTurn, TurnOptions, TurnOverrides
 from chatfleet.chat.config import Settings
 from chatfleet.chat.embeddings import load_embedder
 from chatfleet.chat.guards import LocalScreen
 from chatfleet.chat.llm import DeploymentConfig, LLMError, LLMRouter
+from chatfleet.chat.problems import INPUT_REJECTED, RATE_LIMITED, ProblemError
 from chatfleet.chat.prompts.library import PromptLibrary
 from chatfleet.chat.protocol import Citation
 from chatfleet.chat.retrieval import ChunkRecord, LocalIndex, Principal
@@ -77,19 +78,9 @@ async def screen_first(tmp_path: Path):
         yield chain
 
 
-def options(chain: ChatChain, **overrides):
-    values = dict(
-        top=3,
-        retrieval_mode=None,
-        semantic_ranker=None,
-        minimum_search_score=None,
-        temperature=None,
-        seed=None,
-        max_tokens=None,
-        suggest_followup_questions=False,
-    )
-    values.update(overrides)
-    return chain.options(**values)
+def options(chain: ChatChain, **overrides: object) -> TurnOptions:
+    values: dict[str, object] = {"top": 3, **overrides}
+    return chain.options(TurnOverrides(**values))  # type: ignore[arg-type]
 
 
 async def test_injection_refused_before_any_answer(chain: ChatChain) -> None:
@@ -126,6 +117,8 @@ def test_options_apply_defaults_and_caps(chain: ChatChain) -> None:
     assert resolved.max_tokens == 256
     assert resolved.temperature == 0.0
     assert resolved.retrieval_mode == "hybrid" and resolved.semantic_ranker is False
+    assert resolved.top == 3 and chain.options(TurnOverrides()).top == chain.settings.default_top
+    assert resolved.guards_overlap is chain.settings.guards_overlap, "settings are read here, once"
 
 
 def test_followups_come_from_uncited_sources(chain: ChatChain) -> None:

@@ -1,6 +1,7 @@
 """The citation check keeps known ids, drops invented ones, and holds back only bracketed text."""
 
-from chatfleet.chat.chain.citations import CitationFilter, check_citations
+from chatfleet.chat.chain.citations import CitationFilter
+from tests.helpers.citations import check_citations
 
 ALLOWED = frozenset({"vpn.md#0", "reset.md#2"})
 

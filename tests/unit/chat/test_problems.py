@@ -7,15 +7,8 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from chatfleet.chat.api.problems import (
-    ALL_PROBLEM_TYPES,
-    PROBLEM_BASE,
-    RATE_LIMITED,
-    UNAUTHORIZED,
-    ProblemError,
-    install_problem_handlers,
-    retry_after_header,
-)
+from chatfleet.chat.api.problems import install_problem_handlers, retry_after_header
+from chatfleet.chat.problems import ALL_PROBLEM_TYPES, PROBLEM_BASE, RATE_LIMITED, UNAUTHORIZED, ProblemError
 
 
 class Body(BaseModel):

@@ -1,8 +1,8 @@
 """A citation id the retrievers mint is one the simulator reads back from a source line and the chain's
 citation check accepts, spaces and brackets in source names included."""
 
-from chatfleet.chat.chain.citations import check_citations
 from chatfleet.contracts.citations import MAX_ID_CHARS, SOURCE_LINE, citation_id, source_line
+from tests.helpers.citations import check_citations
 
 
 def test_ids_survive_the_round_trip_through_a_prompt_and_an_answer() -> None:

@@ -9,15 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.helpers.merge_patch import merged
+
 CASES_FILE = Path(__file__).with_name("cel_cases.yaml")
-
-
-def merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """JSON-merge-patch semantics: mappings merge, everything else (lists too) replaces."""
-    out = copy.deepcopy(base)
-    for key, value in patch.items():
-        out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) else copy.deepcopy(value)
-    return out
 
 
 @pytest.fixture(scope="session")

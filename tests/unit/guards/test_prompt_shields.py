@@ -1,13 +1,11 @@
 """The Prompt Shields client against an HTTP server on loopback that speaks the shieldPrompt contract."""
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from chatfleet.chat.guards.prompt_shields import API_VERSION, PromptShieldsScreen
+from tests.helpers.http_stub import JsonHandler, serve_http
 
 
 class Recorder:
@@ -20,9 +18,9 @@ class Recorder:
 def shields() -> Iterator[tuple[Recorder, str]]:
     recorder = Recorder()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = self.read_json()
             recorder.requests.append((self.path, dict(self.headers), body))
             if recorder.fail:
                 self.send_response(500)
@@ -34,21 +32,10 @@ def shields() -> Iterator[tuple[Recorder, str]]:
                     {"attackDetected": "assistant," in d.lower()} for d in body["documents"]
                 ],
             }
-            data = json.dumps(answer).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(200, answer)
 
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield recorder, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_http(Handler) as url:
+        yield recorder, url
 
 
 async def test_decisions_request_shape_and_batching(shields):

@@ -3,8 +3,8 @@
 import pytest
 
 from chatfleet.chat.llm.config import DeploymentConfig
+from chatfleet.chat.llm.failures import retry_after_seconds
 from chatfleet.chat.llm.health import DeploymentHealth
-from chatfleet.chat.llm.router import retry_after_seconds
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,6 @@
 """`chatfleet loadtest` arguments: usage errors exit 2 naming the flag, an unreachable target exits 3."""
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -9,6 +8,7 @@ from typer.testing import CliRunner
 
 from chatfleet.cli import app
 from chatfleet.loadtests.cli import parse_run_time
+from tests.helpers.net import free_port
 
 SLO_ARGS = ["--slo-ttft-p95-ms", "1500", "--slo-error-rate-percent", "1", "--slo-min-tokens-per-second", "20"]
 
@@ -53,11 +53,6 @@ def test_run_time_spans() -> None:
     assert parse_run_time("1h30m") == 5400
     assert parse_run_time("1m30s") == 90
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_unreachable_target_exits_3_and_still_writes_both_summaries(tmp_path: Path) -> None:

@@ -1,10 +1,7 @@
 """AzureSearchRetriever through the real async SDK against a loopback server speaking the search REST API:
 what goes over the wire (filter, hybrid, semantic) and how answers become Hits."""
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -12,6 +9,7 @@ from chatfleet.chat.embeddings import load_embedder
 from chatfleet.chat.retrieval import Principal
 from chatfleet.chat.retrieval.azure_search import AzureSearchRetriever
 from chatfleet.chat.retrieval.odata_filter import principal_filter
+from tests.helpers.http_stub import JsonHandler, serve_http
 
 DOCS = [
     {"@search.score": 0.031, "@search.rerankerScore": 2.7, "source": "vpn.md", "chunk": 1, "title": "VPN",
@@ -27,25 +25,13 @@ DOCS = [
 def search_service() -> Iterator[tuple[list[tuple[str, dict, dict]], str]]:
     seen: list[tuple[str, dict, dict]] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append((self.path, dict(self.headers), body))
-            data = json.dumps({"value": DOCS}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json; odata.metadata=none")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            seen.append((self.path, dict(self.headers), self.read_json()))
+            self.send_json(200, {"value": DOCS}, "application/json; odata.metadata=none")
 
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield seen, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_http(Handler) as url:
+        yield seen, url
 
 
 async def test_hybrid_semantic_query_on_the_wire_and_hits(search_service):

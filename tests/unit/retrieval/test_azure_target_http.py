@@ -1,11 +1,8 @@
 """AzureSearchTarget (ingestion push) through the real sync SDK against a loopback server that keeps
 documents in memory and speaks the REST calls the SDK makes: index get/create, search, index batch."""
 
-import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,7 @@ import pytest
 from chatfleet.chat.embeddings import load_embedder
 from chatfleet.chat.ingest import ingest_paths
 from chatfleet.chat.ingest.azure_target import AzureSearchTarget
+from tests.helpers.http_stub import JsonHandler, serve_http
 
 FILTER = re.compile(r"tenant eq '((?:[^']|'')*)'(?: and source eq '((?:[^']|'')*)')?")
 
@@ -34,14 +32,9 @@ class Store:
 def service() -> Iterator[tuple[Store, str]]:
     store = Store()
 
-    class Handler(BaseHTTPRequestHandler):
-        def reply(self, status: int, payload: dict | None = None) -> None:
-            data = json.dumps(payload).encode() if payload is not None else b""
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; odata.metadata=none")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    class Handler(JsonHandler):
+        def reply(self, status: int, payload: dict) -> None:
+            self.send_json(status, payload, "application/json; odata.metadata=none")
 
         def do_GET(self) -> None:
             if store.index is None:
@@ -50,7 +43,7 @@ def service() -> Iterator[tuple[Store, str]]:
                 self.reply(200, store.index)
 
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = self.read_json()
             if self.path.startswith("/indexes?") or self.path.startswith("/indexes("):
                 if "docs/search.post.search" in self.path:
                     docs = store.matching(body["filter"])
@@ -79,14 +72,8 @@ def service() -> Iterator[tuple[Store, str]]:
             else:
                 self.reply(404, {"error": {"code": "NotFound", "message": self.path}})
 
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield store, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_http(Handler) as url:
+        yield store, url
 
 
 def test_create_push_skip_replace_and_prune(service, tmp_path: Path):

@@ -7,7 +7,7 @@ import pytest
 
 from chatfleet.chat.retrieval import ChunkRecord, IndexMismatch, LocalIndex, Principal
 from chatfleet.chat.retrieval.base import reciprocal_rank_fusion
-from chatfleet.chat.retrieval.local_index import MAX_SCORED_TERMS, query_terms
+from chatfleet.chat.retrieval.local_index.text_search import MAX_SCORED_TERMS, query_terms
 
 CONTOSO = Principal(tenant="contoso", oid="u1")
 FABRIKAM = Principal(tenant="fabrikam", oid="u2")
@@ -87,13 +87,14 @@ def test_query_terms_are_plain_words():
 
 
 def test_terms_in_most_chunks_are_left_out_of_the_text_query(index):
-    conn = index._reader()
+    conn = index._connections.reader()
+    text = index._text
     # "returns" is in 2 of 4 chunks (kept: not more than half); "contoso" in 1; "zebra" in none.
     # Kept terms come rarest first, at most MAX_SCORED_TERMS of them.
-    assert index._selective_terms(conn, "returns contoso zebra", 0) == ['"contoso"', '"returns"']
-    assert index._selective_terms(conn, "zebra", 0) == []
+    assert text.selective_terms(conn, "returns contoso zebra", 0) == ['"contoso"', '"returns"']
+    assert text.selective_terms(conn, "zebra", 0) == []
     many = "returns refunds router firmware wifi accepts hardware delivery unopened card"
-    assert len(index._selective_terms(conn, many, 0)) == MAX_SCORED_TERMS
+    assert len(text.selective_terms(conn, many, 0)) == MAX_SCORED_TERMS
 
 
 def test_text_search_relaxes_from_all_terms_to_any_term(index):
@@ -138,10 +139,10 @@ async def test_concurrent_searches_use_their_own_connections(index):
 
 
 async def test_sqlite_vec_path_and_memory_path_agree(index, embedder):
-    """Tenants above vector_cache_rows are ranked by sqlite-vec; below, by the in-memory matrix."""
+    """Tenants above the vector cache's max_rows are ranked by sqlite-vec; below, by the in-memory matrix."""
     in_memory = index.search_sync("router drops the wifi", CONTOSO, top=3, mode="vectors")
-    index.vector_cache_rows = 0
-    index._vectors.clear()
+    index.vector_cache.max_rows = 0
+    index.vector_cache.clear()
     by_sqlite_vec = index.search_sync("router drops the wifi", CONTOSO, top=3, mode="vectors")
     assert [h.id for h in in_memory] == [h.id for h in by_sqlite_vec]
     assert [round(h.score, 4) for h in in_memory] == [round(h.score, 4) for h in by_sqlite_vec]

@@ -10,11 +10,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from chatfleet.chat.api.deps import PrincipalDep, RuntimeDep
+from chatfleet.chat.api.limits import check_conversation, check_session_state, check_top
 from chatfleet.chat.api.problems import PROBLEM_MEDIA_TYPE
 from chatfleet.chat.api.turns import CONTENT_FILTER_STOP, StartedTurn, TurnStream, start_turn
 from chatfleet.chat.chain.failures import stream_error_message
-from chatfleet.chat.chain.limits import check_conversation, check_session_state, check_top
-from chatfleet.chat.chain.orchestrator import AnswerEnd, PreparedTurn, TurnOptions, end_thought
+from chatfleet.chat.chain.turn import AnswerEnd, PreparedTurn, TurnOverrides, end_thought
 from chatfleet.chat.llm import LLMError
 from chatfleet.chat.protocol import ChatRequest, ChatResponse, ResponseContext, ResponseMessage
 from chatfleet.chat.runtime import Runtime
@@ -33,10 +33,10 @@ def _line(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
-def _options(body: ChatRequest, runtime: Runtime) -> TurnOptions:
+def _overrides(body: ChatRequest) -> TurnOverrides:
     o = body.context.overrides
-    return runtime.chain.options(
-        top=check_top(o.top, runtime.settings),
+    return TurnOverrides(
+        top=o.top,
         retrieval_mode=o.retrieval_mode,
         semantic_ranker=o.semantic_ranker,
         minimum_search_score=o.minimum_search_score,
@@ -58,7 +58,8 @@ async def _start(
     messages = [(m.role, m.content) for m in body.messages]
     check_conversation(messages, runtime.settings)
     check_session_state(body.session_state, runtime.settings)
-    return await start_turn(request, runtime, principal, route, messages, _options(body, runtime), prelude)
+    check_top(body.context.overrides.top, runtime.settings)
+    return await start_turn(request, runtime, principal, route, messages, _overrides(body), prelude)
 
 
 def _context_line(prepared: PreparedTurn, session_state: Any) -> bytes:

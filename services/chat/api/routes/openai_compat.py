@@ -16,11 +16,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from chatfleet.chat.api.deps import PrincipalDep, RuntimeDep
+from chatfleet.chat.api.limits import check_conversation
 from chatfleet.chat.api.routes.chat import PROBLEM_RESPONSES, STREAM_HEADERS
 from chatfleet.chat.api.turns import StartedTurn, TurnStream, start_turn
 from chatfleet.chat.chain.failures import stream_error_message
-from chatfleet.chat.chain.limits import check_conversation
-from chatfleet.chat.chain.orchestrator import AnswerEnd, PreparedTurn
+from chatfleet.chat.chain.turn import AnswerEnd, PreparedTurn, TurnOverrides
 from chatfleet.chat.llm import LLMError
 from chatfleet.chat.protocol import OpenAIChatRequest
 
@@ -63,18 +63,11 @@ async def chat_completions(
 ) -> Any:
     messages = [(m.role, m.text()) for m in body.messages if m.role in ("user", "assistant")]
     check_conversation(messages, runtime.settings)
-    options = runtime.chain.options(
-        top=runtime.settings.default_top,
-        retrieval_mode=None,
-        semantic_ranker=None,
-        minimum_search_score=None,
-        temperature=body.temperature,
-        seed=body.seed,
-        max_tokens=body.max_completion_tokens or body.max_tokens,
-        suggest_followup_questions=False,
+    overrides = TurnOverrides(
+        temperature=body.temperature, seed=body.seed, max_tokens=body.max_completion_tokens or body.max_tokens
     )
     route = "/v1/chat/completions"
-    turn = await start_turn(request, runtime, principal, route, messages, options)
+    turn = await start_turn(request, runtime, principal, route, messages, overrides)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     model = body.model or MODEL_ID

@@ -1,6 +1,7 @@
-"""Input limits that depend on settings: message count, characters, session state, and override caps.
+"""Request validation that depends on settings: message count, characters, session state, and override caps.
 
-Checked before any model or index call so oversized input costs nothing; each refusal names the limit.
+Checked at the edge, before the turn starts, so oversized input costs no model or index call; each refusal
+names the limit.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from chatfleet.chat.api.problems import BAD_REQUEST, INPUT_TOO_LARGE, VALIDATION, ProblemError
 from chatfleet.chat.config import Settings
+from chatfleet.chat.problems import BAD_REQUEST, INPUT_TOO_LARGE, VALIDATION, ProblemError
 
 
 def check_conversation(messages: Sequence[tuple[str, str]], settings: Settings) -> None:
@@ -55,10 +56,9 @@ def check_session_state(session_state: Any, settings: Settings) -> None:
         )
 
 
-def check_top(top: int | None, settings: Settings) -> int:
-    if top is None:
-        return settings.default_top
-    if top > settings.max_top:
+def check_top(top: int | None, settings: Settings) -> None:
+    """The cap on `overrides.top`; an absent one takes the default when the chain resolves the options."""
+    if top is not None and top > settings.max_top:
         raise ProblemError(
             VALIDATION,
             f"overrides.top={top} exceeds the limit of {settings.max_top} (CHATFLEET_MAX_TOP)",
@@ -72,4 +72,3 @@ def check_top(top: int | None, settings: Settings) -> int:
                 ]
             },
         )
-    return top

@@ -1,0 +1,125 @@
+"""A turn's types: what a request asks for, the options it runs with, what is known before the first answer
+token, and how the answer ended. Plain data, so the api layer and the chain's steps share them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from chatfleet.chat.protocol import Citation, DataPoints, Thought
+from chatfleet.chat.retrieval import Hit
+
+FOLLOWUPS = 3
+
+
+@dataclass(frozen=True)
+class TurnOverrides:
+    """What one request asks for; None (or False) means the service's default."""
+
+    top: int | None = None
+    retrieval_mode: str | None = None
+    semantic_ranker: bool | None = None
+    minimum_search_score: float | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    max_tokens: int | None = None
+    suggest_followup_questions: bool = False
+
+
+@dataclass(frozen=True)
+class TurnOptions:
+    """Everything a turn's steps read, resolved once per request from its overrides and the settings
+    (`ChatChain.options`), so no step looks at settings or the request again."""
+
+    top: int
+    retrieval_mode: str
+    semantic_ranker: bool
+    minimum_search_score: float
+    temperature: float
+    seed: int | None
+    max_tokens: int
+    suggest_followup_questions: bool
+    query_rewrite: str
+    guards_overlap: bool
+    log_content: bool
+
+    def rewrites(self, history: Sequence[dict[str, str]]) -> bool:
+        """`auto` rewrites follow-ups only: a single question is already a standalone search query."""
+        return self.query_rewrite == "always" or (
+            self.query_rewrite == "auto" and any(m["role"] == "user" for m in history)
+        )
+
+
+@dataclass
+class Unscreened:
+    """What `stream` still screens while the model works: the question (None when it was screened before a
+    rewrite) and the retrieved sources, with what composing the prompt again without some of them takes."""
+
+    question: str | None
+    hits: list[Hit]
+    history: list[dict[str, str]]
+    steps: list[Thought]
+
+
+@dataclass
+class PreparedTurn:
+    """Everything known before the first answer token. `revision` counts compositions: a stream's opening
+    line rendered from an earlier one is stale (the screen withheld a source after it was rendered)."""
+
+    question: str
+    search_query: str
+    citations: list[Citation]
+    thoughts: list[Thought]
+    options: TurnOptions
+    prompt_messages: list[dict[str, str]] | None = None
+    fixed_answer: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    estimated_tokens: int = 0
+    unscreened: Unscreened | None = None
+    revision: int = 0
+
+    @property
+    def data_points(self) -> DataPoints:
+        return DataPoints(text=[f"{c.id}: {c.content}" for c in self.citations], citations=self.citations)
+
+    def followup_questions(self, cited: Sequence[str]) -> list[str]:
+        """Suggestions from retrieved documents the answer did not use: real leads the index can answer."""
+        seen = {c.title for c in self.citations if c.id in cited}
+        questions = []
+        for citation in self.citations:
+            if citation.id in cited or citation.title in seen:
+                continue
+            seen.add(citation.title)
+            questions.append(f"What does \u201c{citation.title}\u201d say about this?")
+        return questions[:FOLLOWUPS]
+
+
+@dataclass
+class AnswerEnd:
+    """The last event of an answer stream: usage, upstream, and the citation check's verdict."""
+
+    finish_reason: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    deployment: str | None = None
+    model: str | None = None
+    ttft_s: float | None = None
+    cited: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+
+def end_thought(end: AnswerEnd) -> Thought:
+    """The answer step as shown in context.thoughts at the end of a turn."""
+    return Thought(
+        title="Answer",
+        props={
+            "deployment": end.deployment,
+            "model": end.model,
+            "finish_reason": end.finish_reason,
+            "input_tokens": end.input_tokens,
+            "output_tokens": end.output_tokens,
+            "ttft_ms": round(end.ttft_s * 1000, 2) if end.ttft_s is not None else None,
+            "cited": end.cited,
+            "dropped_citations": end.dropped,
+        },
+    )
