@@ -32,6 +32,10 @@ from pathlib import Path
 
 import httpx
 
+from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION
+from chatfleet.contracts.citations import citation_id, source_line
+from chatfleet.contracts.tenancy import DEV_TENANT_HEADER
+
 REPO = Path(__file__).resolve().parent.parent
 CHATFLEET = [sys.executable, "-m", "chatfleet"]
 QUESTIONS = {
@@ -106,7 +110,9 @@ def answer_messages(question: str) -> list[dict[str, str]]:
     from chatfleet.chat.prompts.library import PromptLibrary
 
     corpus = sorted((REPO / "examples" / "corpus" / "contoso").glob("*.md"))[:5]
-    sources = "\n".join(f"[{p.name}#0]: {' '.join(p.read_text().split())[:600]}" for p in corpus)
+    sources = "\n".join(
+        source_line(citation_id(p.name, 0), " ".join(p.read_text().split())[:600]) for p in corpus
+    )
     rendered = PromptLibrary.load().get("answer").render_chat(question=question, sources=sources)
     return [{"role": "system", "content": rendered.system}, {"role": "user", "content": rendered.user}]
 
@@ -153,7 +159,7 @@ async def service_once(client: httpx.AsyncClient, url: str, tenant: str, questio
     started = time.perf_counter()
     body = {"messages": [{"role": "user", "content": question}]}
     try:
-        async with client.stream("POST", url, json=body, headers={"X-Chatfleet-Tenant": tenant}) as response:
+        async with client.stream("POST", url, json=body, headers={DEV_TENANT_HEADER: tenant}) as response:
             if response.status_code != 200:
                 out.fail(f"http {response.status_code}")
                 await response.aread()
@@ -202,7 +208,9 @@ async def measure(
 ) -> list[dict[str, object]]:
     pairs = [(t, q) for t, qs in QUESTIONS.items() for q in qs]
     prompts = [answer_messages(q) for _, q in pairs]
-    direct_url = f"{sim_url}/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
+    direct_url = (
+        f"{sim_url}/openai/deployments/gpt-4o-mini/chat/completions?api-version={DEFAULT_API_VERSION}"
+    )
     rows = []
     for concurrency in levels:
         total = max(per_level, concurrency * 2)

@@ -27,6 +27,7 @@ from typing import Any
 import psutil
 from kubernetes import client
 
+from chatfleet.contracts.resource import API_VERSION, KIND
 from chatfleet.controller import naming as n
 from chatfleet.controller.crd import crd_manifest
 from chatfleet.controller.kube import KubeClient
@@ -42,8 +43,8 @@ RESYNC_SECONDS = 30
 
 def app(name: str, namespace: str) -> dict[str, Any]:
     return {
-        "apiVersion": "chatfleet.dev/v1alpha1",
-        "kind": "ChatApplication",
+        "apiVersion": API_VERSION,
+        "kind": KIND,
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "image": "registry.example/chat:1.0.0",
@@ -103,8 +104,8 @@ def versions(kube: KubeClient, namespace: str) -> dict[tuple[str, str], str]:
         for obj in kube.list(kind, namespace, selector):
             key = obj["metadata"]["generation" if kind == "Deployment" else "resourceVersion"]
             out[(kind, obj["metadata"]["name"])] = str(key)
-    for obj in kube.list("ChatApplication", namespace):
-        out[("ChatApplication", obj["metadata"]["name"])] = obj["metadata"]["resourceVersion"]
+    for obj in kube.list(KIND, namespace):
+        out[(KIND, obj["metadata"]["name"])] = obj["metadata"]["resourceVersion"]
     return out
 
 
@@ -135,7 +136,7 @@ def measure(kube: KubeClient, apps: int, samples: int, sampler: RssSampler) -> d
     progress(f"{apps} created in {created:.1f} s")
 
     def all_reconciled() -> bool:
-        bodies = cached_list(kube, "ChatApplication", "bench-scale")
+        bodies = cached_list(kube, KIND, "bench-scale")
         done = sum(
             1 for b in bodies if b.get("status", {}).get("observedGeneration") == b["metadata"]["generation"]
         )

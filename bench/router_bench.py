@@ -22,8 +22,8 @@ import time
 from openai import AsyncAzureOpenAI
 
 from chatfleet.chat.llm import DeploymentConfig, LLMRouter, StreamDelta
+from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION
 
-API_VERSION = "2024-10-21"
 MESSAGES = [
     {"role": "system", "content": "Sources:\n[bench.md#0]: The router adds little latency to each stream."},
     {"role": "user", "content": "How much latency does the router add?"},
@@ -69,7 +69,7 @@ async def run(base_url: str, levels: list[int], rounds: int) -> None:
     config = DeploymentConfig(name="sim", endpoint=base_url, deployment="gpt", api_key="bench")
     router = LLMRouter([config])
     client = AsyncAzureOpenAI(
-        azure_endpoint=base_url, api_key="bench", api_version=API_VERSION, max_retries=0
+        azure_endpoint=base_url, api_key="bench", api_version=DEFAULT_API_VERSION, max_retries=0
     )
     warm = (*(router_ttft(router) for _ in range(8)), *(direct_ttft(client) for _ in range(8)))
     await asyncio.gather(*warm, return_exceptions=True)

@@ -18,6 +18,8 @@ import time
 import aiohttp
 import psutil
 
+from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION
+
 MESSAGES = [
     {
         "role": "system",
@@ -73,7 +75,7 @@ async def one_stream(session: aiohttp.ClientSession, url: str) -> tuple[float, f
 
 async def run_level(base_url: str, concurrency: int) -> dict[str, float]:
     """aiohttp rather than httpx as the client: httpx's pool spends more CPU than the server under test."""
-    url = f"{base_url}/openai/deployments/gpt/chat/completions?api-version=2024-10-21"
+    url = f"{base_url}/openai/deployments/gpt/chat/completions?api-version={DEFAULT_API_VERSION}"
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session:
         started = time.perf_counter()

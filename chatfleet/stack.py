@@ -27,11 +27,11 @@ import httpx
 import typer
 import yaml
 
+from chatfleet.contracts.resource import CRD_NAME, GROUP, PLURAL, VERSION
 from chatfleet.devcluster.cluster import ClusterError
 from chatfleet.devcluster.tools import ToolBuildError
 from chatfleet.paths import CRDS_DIR, EXAMPLES_DIR, REPO_ROOT
 
-GROUP, VERSION, PLURAL = "chatfleet.dev", "v1alpha1", "chatapplications"
 SAMPLE = EXAMPLES_DIR / "local-stack.yaml"
 STOP_GRACE_SECONDS = 15.0
 RELEASE_TAG = "0.1.1"
@@ -147,7 +147,7 @@ class LocalStack:
         from kubernetes import client
 
         self.progress("installing the ChatApplication CRD")
-        body = yaml.safe_load((CRDS_DIR / "chatapplications.chatfleet.dev.yaml").read_text())
+        body = yaml.safe_load((CRDS_DIR / f"{CRD_NAME}.yaml").read_text())
         with self.cluster.api_client() as api:
             extensions = client.ApiextensionsV1Api(api)
             extensions.create_custom_resource_definition(body)

@@ -16,6 +16,8 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
+from chatfleet.contracts.endpoints import IDENTITY, UPSTREAM, EndpointRule
+
 VALIDATIONS_KEY = "x-kubernetes-validations"
 
 # Go duration subset the CRD accepts: hours, minutes, seconds (e.g. "90s", "2m", "1h30m").
@@ -89,14 +91,11 @@ class Cel:
         return value
 
 
-# Endpoints: https everywhere; plain http only for hosts that never leave the machine or the cluster.
-HTTP_DEV_HOST_PATTERN = (
-    r"^http://(localhost|127\.0\.0\.1|[a-z0-9.-]+\.svc|[a-z0-9.-]+\.svc\.cluster\.local)(:[0-9]+)?(/.*)?$"
-)
-_HTTP_DEV_HOST_RE = re.compile(HTTP_DEV_HOST_PATTERN)
-SECURE_ENDPOINT = Cel(
-    rule=f"self.startsWith('https://') || self.matches(r'{HTTP_DEV_HOST_PATTERN}')",
-    message="must be an https:// URL (http:// only for localhost, 127.0.0.1, *.svc or *.svc.cluster.local)",
-    check=lambda url: url.startswith("https://") or bool(_HTTP_DEV_HOST_RE.match(url)),
-)
+def endpoint(rule: EndpointRule) -> Cel:
+    """An endpoint policy as a field marker: the CEL rule is generated from the contract's regex."""
+    return Cel(rule=rule.cel_rule(), message=rule.message, check=rule.allows)
+
+
+UPSTREAM_ENDPOINT = endpoint(UPSTREAM)
+IDENTITY_ENDPOINT = endpoint(IDENTITY)
 POSITIVE = Cel(rule="self > 0", message="must be greater than 0", check=lambda n: n > 0)

@@ -56,10 +56,10 @@ def crd_generate(
 def operator_run(
     namespace: Annotated[
         list[str] | None,
-        typer.Option("--namespace", "-n", help="Namespace to watch (repeatable); default: 'default'."),
+        typer.Option("--namespace", "-n", help="Namespace to watch (repeatable, globs such as team-*)."),
     ] = None,
     all_namespaces: Annotated[
-        bool, typer.Option("--all-namespaces", "-A", help="Watch every namespace.")
+        bool, typer.Option("--all-namespaces", "-A", help="Watch every namespace (the default without -n).")
     ] = False,
     liveness: Annotated[
         str | None, typer.Option("--liveness", help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz.")
@@ -68,13 +68,19 @@ def operator_run(
         str | None, typer.Option("--peering", help="Peering name; needed for more than one replica.")
     ] = None,
 ) -> None:
-    """Run the operator against the cluster of KUBECONFIG (or the in-cluster service account)."""
+    """Run the operator against the cluster of KUBECONFIG (or the in-cluster service account).
+
+    Without -n it watches every namespace, as kopf does, and says so: a scope picked silently (it used to
+    be one namespace) looks like an operator that ignores resources.
+    """
     if all_namespaces and namespace:
         typer.echo("error: --namespace and --all-namespaces exclude each other", err=True)
         raise typer.Exit(2)
     from chatfleet.controller.runtime import run_operator
 
-    run_operator(namespaces=namespace or [], clusterwide=all_namespaces, liveness=liveness, peering=peering)
+    scope = f"namespaces {', '.join(namespace)}" if namespace else "all namespaces"
+    typer.echo(f"chatfleet operator: watching {scope}", err=True)
+    run_operator(namespaces=namespace or [], liveness=liveness, peering=peering)
 
 
 def register(app: typer.Typer) -> None:

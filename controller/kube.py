@@ -16,6 +16,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from chatfleet.contracts.resource import API_VERSION, KIND, PLURAL
 from chatfleet.controller.naming import FIELD_MANAGER
 
 # kind -> (API prefix, plural); all namespaced.
@@ -30,7 +31,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets"),
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies"),
     "Job": ("/apis/batch/v1", "jobs"),
-    "ChatApplication": ("/apis/chatfleet.dev/v1alpha1", "chatapplications"),
+    KIND: (f"/apis/{API_VERSION}", PLURAL),
 }
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE"}
 

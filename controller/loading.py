@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from chatfleet.contracts.resource import KIND
 from chatfleet.controller.render import render
 from chatfleet.controller.spec import ChatApplication
 
@@ -54,7 +55,7 @@ def load_applications(text: str) -> list[ChatApplication]:
         if not isinstance(document, dict):
             errors.append(f"document {index}: expected a mapping, got {type(document).__name__}")
             continue
-        if document.get("kind", "ChatApplication") != "ChatApplication":
+        if document.get("kind", KIND) != KIND:
             continue
         prefix = f"document {index}: " if len(documents) > 1 else ""
         try:

@@ -6,10 +6,10 @@ from typing import Any
 
 import kopf
 
+from chatfleet.contracts.resource import GROUP, PLURAL, VERSION
 from chatfleet.controller.handlers import children, lifecycle, reconcile
 from chatfleet.controller.naming import FIELD_MANAGER, MANAGED_BY
 from chatfleet.controller.settings import OperatorSettings
-from chatfleet.controller.spec import GROUP, PLURAL, VERSION
 
 SETTINGS = OperatorSettings()
 APP = (GROUP, VERSION, PLURAL)

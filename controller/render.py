@@ -13,11 +13,10 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
+from chatfleet.contracts.resource import API_VERSION, KIND
 from chatfleet.controller import naming as n
 from chatfleet.controller.spec import (
-    API_VERSION,
     DEFAULT_STREAMS_PER_REPLICA,
-    KIND,
     ChatApplication,
     ChatApplicationSpec,
 )

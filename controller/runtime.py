@@ -7,7 +7,6 @@ import socket
 import zlib
 
 import kopf
-from kubernetes import config
 
 
 def peering_identity() -> str:
@@ -25,17 +24,11 @@ def peering_priority(identity: str) -> int:
     return zlib.crc32(identity.encode()) % 1_000_000 + 1
 
 
-def current_namespace() -> str:
-    """The namespace of the kubeconfig's current context, like kubectl; 'default' otherwise."""
-    try:
-        _, context = config.list_kube_config_contexts()
-        return context.get("context", {}).get("namespace") or "default"
-    except (config.ConfigException, FileNotFoundError, TypeError):
-        return "default"
+def run_operator(namespaces: list[str], liveness: str | None, peering: str | None) -> None:
+    """Watches `namespaces`, or every namespace when none are given; blocks until SIGINT/SIGTERM.
 
-
-def run_operator(namespaces: list[str], clusterwide: bool, liveness: str | None, peering: str | None) -> None:
-    """Blocks until SIGINT/SIGTERM; peering (for >1 replica) needs the KopfPeering CRDs from crds/."""
+    Peering (for more than one replica) needs the KopfPeering CRDs from crds/.
+    """
     from chatfleet.controller import main  # noqa: F401 - registers the handlers
 
     kopf.configure(log_format=kopf.LogFormat.PLAIN)
@@ -43,8 +36,8 @@ def run_operator(namespaces: list[str], clusterwide: bool, liveness: str | None,
     kopf.run(
         identity=identity,  # type: ignore[arg-type]  # kopf's Identity: a NewType of str it does not export
         priority=peering_priority(identity),
-        clusterwide=clusterwide,
-        namespaces=[] if clusterwide else (namespaces or [current_namespace()]),
+        clusterwide=not namespaces,
+        namespaces=namespaces,
         liveness_endpoint=liveness,
         peering_name=peering,
         standalone=peering is None,

@@ -14,22 +14,17 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from chatfleet.azure_openai import DeploymentType
+from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION, DeploymentType
 from chatfleet.controller.cel import (
+    IDENTITY_ENDPOINT,
     POSITIVE,
-    SECURE_ENDPOINT,
+    UPSTREAM_ENDPOINT,
     VALIDATIONS_KEY,
     Cel,
     duration_within,
     duration_within_rule,
     parse_duration,
 )
-
-GROUP = "chatfleet.dev"
-VERSION = "v1alpha1"
-KIND = "ChatApplication"
-PLURAL = "chatapplications"
-API_VERSION = f"{GROUP}/{VERSION}"
 
 # Used by the HPA when neither the spec nor a calibration gives streams per replica: a conservative
 # figure for one 1-CPU chat pod streaming from Azure OpenAI (measured with the simulator, docs/operator.md).
@@ -102,7 +97,8 @@ TENANT_CLAIM_IMMUTABLE = Cel(
 )
 
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
-Endpoint = Annotated[str, Field(min_length=1, max_length=2048), SECURE_ENDPOINT]
+UpstreamEndpoint = Annotated[str, Field(min_length=1, max_length=2048), UPSTREAM_ENDPOINT]
+IdentityEndpoint = Annotated[str, Field(min_length=1, max_length=2048), IDENTITY_ENDPOINT]
 PositiveInt = Annotated[int, POSITIVE]
 PositiveFloat = Annotated[float, POSITIVE]
 
@@ -145,7 +141,7 @@ class Identity(Model):
 class Auth(Model):
     """Microsoft Entra ID token validation of the chat API."""
 
-    issuer: Endpoint = Field(
+    issuer: IdentityEndpoint = Field(
         description="Expected `iss` claim, e.g. https://login.microsoftonline.com/<tid>/v2.0."
     )
     audience: str = Field(
@@ -166,7 +162,9 @@ class OpenAIDeployment(Model):
     """One Azure OpenAI deployment in the router's pool."""
 
     name: Name = Field(description="Unique name of this entry (used in metrics and logs).")
-    endpoint: Endpoint = Field(description="Azure OpenAI endpoint, e.g. https://aoai-east.openai.azure.com.")
+    endpoint: UpstreamEndpoint = Field(
+        description="Azure OpenAI endpoint, e.g. https://aoai-east.openai.azure.com."
+    )
     deployment: str = Field(
         min_length=1, max_length=128, description="Deployment (model) name on that endpoint."
     )
@@ -182,7 +180,7 @@ class OpenAIDeployment(Model):
     budget: Budget | None = Field(
         None, description="Token budget; unset means only 429s limit this deployment."
     )
-    api_version: str = Field("2024-10-21", max_length=32, description="Azure OpenAI REST API version.")
+    api_version: str = Field(DEFAULT_API_VERSION, max_length=32, description="Azure OpenAI REST API version.")
 
 
 class OpenAI(Model):
@@ -196,7 +194,7 @@ class OpenAI(Model):
 class Search(Model):
     """Azure AI Search grounding; omit to use the service's embedded local index."""
 
-    endpoint: Endpoint = Field(
+    endpoint: UpstreamEndpoint = Field(
         description="Azure AI Search endpoint, e.g. https://search.example.windows.net."
     )
     index: str = Field(min_length=1, max_length=128, description="Index name.")
@@ -420,7 +418,8 @@ class ChatApplication(Model):
         json_schema_extra={VALIDATIONS_KEY: [NAME_LENGTH.as_validation()]}, extra="ignore"
     )
 
-    # Spelled out (a Literal takes no constant); test_spec.py pins them to API_VERSION and KIND
+    # Literal types take literal strings only (and mypy wants the defaults spelled too);
+    # tests/unit/controller/test_spec.py ties them to the contract.
     api_version: Literal["chatfleet.dev/v1alpha1"] = Field("chatfleet.dev/v1alpha1", alias="apiVersion")
     kind: Literal["ChatApplication"] = "ChatApplication"
     metadata: ObjectMeta

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from chatfleet.loadtests.summary import Slo
+from chatfleet.contracts.loadtest import Slo
 
 DEFAULT_STEPS = 8
 DEFAULT_HEADROOM = 0.8

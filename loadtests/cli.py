@@ -1,8 +1,8 @@
 """`chatfleet loadtest`: a chat SLO load test with a verdict, for SREs and the operator's rollout gate.
 
-Exit codes are the contract with the gate: 0 every SLO holds, 1 an SLO failed (or the load generator
-did), 2 usage error, 3 target unreachable. Heavy modules load inside the command; Locust itself only ever
-runs in a subprocess.
+Exit codes and the JSON summary are the contract with the gate (chatfleet.contracts.loadtest): 0 every SLO
+holds, 1 an SLO failed (or the load generator did), 2 usage error, 3 target unreachable. Heavy modules
+load inside the command; Locust itself only ever runs in a subprocess.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
-EXIT_PASSED, EXIT_SLO_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+from chatfleet.contracts.loadtest import EXIT_PASSED, EXIT_SLO_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, TOKEN_ENV
+
 _TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
 
@@ -88,7 +89,7 @@ def loadtest(
     token: str | None = typer.Option(
         None,
         "--token",
-        envvar="CHATFLEET_LOADTEST_TOKEN",
+        envvar=TOKEN_ENV,
         show_default=False,
         help="Bearer token (auth on); prefer the environment variable, argv is visible to other users.",
     ),
@@ -120,6 +121,7 @@ def loadtest(
     """Run a chat SLO load test headless and judge it; exit 0 only if every SLO holds."""
     if ctx.invoked_subcommand is not None:
         return
+    from chatfleet.contracts.loadtest import Slo
     from chatfleet.loadtests.conversations import (
         ConversationBook,
         ConversationFileError,
@@ -129,7 +131,6 @@ def loadtest(
     from chatfleet.loadtests.options import DEFAULT_TENANTS, FAULT_KINDS, SCENARIOS
     from chatfleet.loadtests.runner import LoadGeneratorFailed, LoadTest, TargetUnreachable, run
     from chatfleet.loadtests.summary import (
-        Slo,
         build_summary,
         empty_measurement,
         render_calibration,

@@ -21,10 +21,11 @@ from locust import LoadTestShape, events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
+from chatfleet.contracts.loadtest import Slo
 from chatfleet.loadtests.faults import FaultInjectionError, FaultInjector
 from chatfleet.loadtests.measurement import measure, measure_steps
 from chatfleet.loadtests.options import add_arguments, plan_for
-from chatfleet.loadtests.summary import Slo, failing, verdicts
+from chatfleet.loadtests.summary import failing, verdicts
 from chatfleet.loadtests.users import ChatUser
 
 log = logging.getLogger("chatfleet.loadtests")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatfleet.contracts.loadtest import TOKEN_ENV
 from chatfleet.loadtests import schedule
 from chatfleet.loadtests.conversations import ConversationBook, default_conversations_path, load_conversations
 from chatfleet.loadtests.tenancy import TenantCorpus
@@ -23,7 +24,6 @@ from chatfleet.paths import EXAMPLES_DIR
 SCENARIOS = ("steady", "spike", "failover", "long-answers", "multi-tenant")
 FAULT_KINDS = ("error", "throttle")
 DEFAULT_TENANTS = ("contoso", "fabrikam")
-TOKEN_ENV = "CHATFLEET_LOADTEST_TOKEN"  # noqa: S105 - the variable name, not a secret
 SPIKE_FACTOR = 5
 LONG_ANSWER_MAX_TOKENS = 1024
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import httpx
 
+from chatfleet.contracts.loadtest import TOKEN_ENV, Slo
 from chatfleet.loadtests.calibration import find_knee, plan_steps
-from chatfleet.loadtests.options import TOKEN_ENV
-from chatfleet.loadtests.summary import Slo, build_summary
+from chatfleet.loadtests.summary import build_summary
 
 STARTUP_GRACE_S = 60.0
 PREFLIGHT_TIMEOUT_S = 5.0

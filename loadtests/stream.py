@@ -1,8 +1,9 @@
 """Reads the chat service's JSON-lines answer stream line by line as it arrives.
 
-Tokens are counted with the simulator's rule (word and punctuation pieces) because the stream carries text,
-not token ids, and upstreams batch several tokens into one delta; against real GPT models this undercounts
-BPE tokens by roughly a quarter, which errs on the safe side of a minimum tokens/s SLO.
+Tokens are counted with the simulator's rule (word and punctuation pieces, chatfleet.contracts.tokens)
+because the stream carries text, not token ids, and upstreams batch several tokens into one delta; against
+real GPT models this undercounts BPE tokens by roughly a quarter, which errs on the safe side of a minimum
+tokens/s SLO.
 Kept free of Locust so the rules that decide what counts as a failed answer (error event, truncated
 stream, empty answer, malformed line) are unit-testable and identical for every user class.
 """
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatfleet.tokens import count_tokens
+from chatfleet.contracts.tokens import count_tokens
 
 TRUNCATED = "truncated stream"
 EMPTY_ANSWER = "empty answer"

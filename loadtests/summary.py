@@ -6,43 +6,9 @@ are the same for the CLI, the operator's Job and distributed runs, and are unit-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-SUMMARY_KEYS = (
-    "scenario",
-    "host",
-    "users",
-    "runTimeSeconds",
-    "startedAt",
-    "finishedAt",
-    "requests",
-    "failures",
-    "errorRatePercent",
-    "requestsPerSecond",
-    "tokensPerSecond",
-    "ttftMs",
-    "latencyMs",
-    "slo",
-    "verdicts",
-    "passed",
-)
-
-
-@dataclass(frozen=True)
-class Slo:
-    """The chat SLOs of one ChatApplication (spec.rollout.loadTest.slo)."""
-
-    ttft_p95_ms: float
-    error_rate_percent: float
-    min_tokens_per_second: float
-
-    def as_json(self) -> dict[str, float]:
-        return {
-            "ttftP95Ms": self.ttft_p95_ms,
-            "errorRatePercent": self.error_rate_percent,
-            "minTokensPerSecond": self.min_tokens_per_second,
-        }
+from chatfleet.contracts.loadtest import Slo
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:

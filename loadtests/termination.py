@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chatfleet.loadtests.summary import SUMMARY_KEYS
+from chatfleet.contracts.loadtest import SUMMARY_KEYS
 
 LIMIT_BYTES = 4096
 _TEXT_CAP = 200

@@ -17,6 +17,8 @@ from typing import Any
 
 from locust import FastHttpUser, events, task
 
+from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION
+from chatfleet.contracts.citations import citation_id, source_line
 from chatfleet.loadtests.conversations import load_conversations
 from chatfleet.loadtests.options import default_corpus_dir
 from chatfleet.loadtests.stream import ChatStreamReader
@@ -30,7 +32,7 @@ SSE_DONE = b"data: [DONE]"
 def _arguments(parser: Any) -> None:
     group = parser.add_argument_group("chatfleet upstream", "OpenAI-compatible upstream load")
     group.add_argument("--deployment", default="gpt-4o", help="Azure OpenAI deployment name.")
-    group.add_argument("--api-version", default="2024-10-21", help="Azure OpenAI api-version.")
+    group.add_argument("--api-version", default=DEFAULT_API_VERSION, help="Azure OpenAI api-version.")
     group.add_argument("--max-tokens", type=int, default=256, help="max_tokens of each completion.")
     group.add_argument("--think-time", type=float, default=0.0, help="Seconds between requests of a user.")
 
@@ -42,7 +44,9 @@ def _prompts() -> list[list[dict[str, str]]]:
     for conversation in load_conversations():
         folder = corpus / conversation.tenant
         documents = sorted(folder.glob("*.md"))[:3] if folder.is_dir() else []
-        sources = "\n".join(f"[{d.name}#1]: {d.read_text(encoding='utf-8')[:1500]}" for d in documents)
+        sources = "\n".join(
+            source_line(citation_id(d.name, 1), d.read_text(encoding="utf-8")[:1500]) for d in documents
+        )
         prompts.append(
             [
                 {"role": "system", "content": f"Answer from the sources and cite them.\n{sources}"},

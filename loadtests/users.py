@@ -16,12 +16,12 @@ from typing import Any, Protocol
 from locust import FastHttpUser, task
 from locust.contrib.fasthttp import FastResponse
 
+from chatfleet.contracts.tenancy import DEV_TENANT_HEADER
 from chatfleet.loadtests.conversations import Conversation
 from chatfleet.loadtests.options import LONG_ANSWER_MAX_TOKENS, RunPlan, plan_for
 from chatfleet.loadtests.stream import ChatStreamReader, StreamResult
 
 CHAT_PATH = "/chat/stream"
-TENANT_HEADER = "X-Chatfleet-Tenant"
 TTFT_ROW = "TTFT"
 TPS_ROW = "TPS"
 TENANT_LEAK = "tenant leak"
@@ -121,7 +121,7 @@ class ChatUser(FastHttpUser):
     def _headers(self) -> dict[str, str]:
         # The tenant header selects the tenant in dev mode; with auth on the service takes the tenant
         # from the verified token only, so sending both is harmless and works for either mode.
-        headers = {"Accept": "application/jsonl, application/json", TENANT_HEADER: self.tenant}
+        headers = {"Accept": "application/jsonl, application/json", DEV_TENANT_HEADER: self.tenant}
         token = self.plan.token_for(self.tenant)
         if token:
             headers["Authorization"] = f"Bearer {token}"

@@ -12,10 +12,10 @@ import json
 import logging
 from typing import Any, Literal
 
+from chatfleet.contracts.resource import KIND
 from chatfleet.controller.context import AppKey, OperatorContext
 from chatfleet.controller.drift import needs_apply
 from chatfleet.controller.handlers.reconcile import reconcile_by_name, refresh_status
-from chatfleet.controller.spec import KIND
 
 log = logging.getLogger("chatfleet.operator")
 

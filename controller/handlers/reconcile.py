@@ -15,6 +15,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from chatfleet.contracts.resource import API_VERSION, KIND
 from chatfleet.controller import naming as n
 from chatfleet.controller.cel import parse_duration
 from chatfleet.controller.conditions import set_condition
@@ -24,7 +25,7 @@ from chatfleet.controller.loading import describe
 from chatfleet.controller.render import render, revision
 from chatfleet.controller.rollout import machine
 from chatfleet.controller.rollout.runner import GateRun
-from chatfleet.controller.spec import API_VERSION, KIND, ChatApplication, ChatApplicationStatus
+from chatfleet.controller.spec import ChatApplication, ChatApplicationStatus
 from chatfleet.controller.status import dump, merge_patch, observed_status
 
 log = logging.getLogger("chatfleet.operator")
@@ -123,7 +124,7 @@ def _write_status(
     if old == new:
         return
     meta = body["metadata"]
-    ctx.kube.patch_status("ChatApplication", meta["namespace"], meta["name"], merge_patch(old, new))
+    ctx.kube.patch_status(KIND, meta["namespace"], meta["name"], merge_patch(old, new))
 
 
 def _invalid(ctx: OperatorContext, body: dict[str, Any], error: ValidationError) -> None:
@@ -153,7 +154,7 @@ def refresh_status(ctx: OperatorContext, namespace: str, name: str, deployment: 
     """Only the stable Deployment's figures moved: recompute the status from it, no child reads."""
     key: AppKey = (namespace, name)
     with ctx.lock_for(key):
-        body = ctx.kube.get("ChatApplication", namespace, name)
+        body = ctx.kube.get(KIND, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             return
         try:
@@ -169,7 +170,7 @@ def refresh_status(ctx: OperatorContext, namespace: str, name: str, deployment: 
 def reconcile_by_name(ctx: OperatorContext, namespace: str, name: str) -> None:
     """Reconcile from a fresh read (child events, timers): the body a handler got may be stale by now."""
     with ctx.lock_for((namespace, name)):
-        body = ctx.kube.get("ChatApplication", namespace, name)
+        body = ctx.kube.get(KIND, namespace, name)
         if body is None:
             ctx.forget((namespace, name))
             return

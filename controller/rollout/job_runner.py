@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatfleet.contracts.loadtest import TOKEN_ENV
+from chatfleet.contracts.resource import API_VERSION, KIND
 from chatfleet.controller import naming as n
 from chatfleet.controller.kube import KubeClient
 from chatfleet.controller.render import RUN_AS_USER
 from chatfleet.controller.rollout.runner import GateRun
 from chatfleet.controller.rollout.verdict import GateVerdict, parse_summary, timed_out, verdict_from_exit
-from chatfleet.controller.spec import API_VERSION, KIND
 
 CONTAINER = "loadtest"
 TOKEN_SECRET_KEY = "token"  # noqa: S105 - a Secret's key name
@@ -92,7 +93,7 @@ def job_manifest(run: GateRun) -> dict[str, Any]:
                             "args": run.loadtest_args(f"{POD_TMP}/summary.json", "/dev/termination-log"),
                             "env": [
                                 {"name": "HOME", "value": POD_TMP},
-                                {"name": "CHATFLEET_LOADTEST_TOKEN", "valueFrom": token},
+                                {"name": TOKEN_ENV, "valueFrom": token},
                             ],
                             "resources": {
                                 "requests": {"cpu": "500m", "memory": "512Mi"},

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from chatfleet.contracts.loadtest import LoadTestSummary
 from chatfleet.controller.cel import parse_duration
-from chatfleet.controller.rollout.verdict import GateVerdict, LoadTestSummary, timed_out
+from chatfleet.controller.rollout.verdict import GateVerdict, timed_out
 from chatfleet.controller.spec import (
     ChatApplication,
     ChatApplicationStatus,

@@ -1,84 +1,31 @@
 """The one parser of `chatfleet loadtest` results (JSON summary / termination message) and exit codes.
 
-Contract with the load-test CLI: exit 0 = every SLO held, 1 = an SLO failed, 2 = usage error,
-3 = target unreachable; the summary has `passed`, `verdicts[{slo, limit, measured, passed}]`, TTFT and
-latency percentiles, rates, and `calibration` only when `--calibrate` ran. The termination message is a
-compact version of the same keys. Parsing is tolerant: missing keys become None, never an exception,
-because a half-written message must still yield a verdict (a failed one).
+The contract itself (exit codes, summary keys and models) is `chatfleet.contracts.loadtest`, shared with
+the load test that writes it; this module turns it into the gate's verdict. Parsing is tolerant: a text
+that is not a summary yields None, never an exception, so a half-written message still fails the gate.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-EXIT_PASSED, EXIT_SLO_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+from chatfleet.contracts.loadtest import (
+    EXIT_PASSED,
+    EXIT_SLO_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    LoadTestSummary,
+    figure,
+)
+
 EXIT_REASONS = {
     EXIT_SLO_FAILED: "SLOFailed",
     EXIT_USAGE: "LoadTestMisconfigured",
     EXIT_UNREACHABLE: "TargetUnreachable",
 }
-
-
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class Percentiles(_Lenient):
-    p50: float | None = None
-    p90: float | None = None
-    p95: float | None = None
-    p99: float | None = None
-
-
-class SloVerdict(_Lenient):
-    slo: str
-    limit: float | None = None
-    measured: float | None = None
-    passed: bool
-
-
-class Calibration(_Lenient):
-    streams_per_replica: int | None = Field(None, alias="streamsPerReplica")
-    knee_concurrency: float | None = Field(None, alias="kneeConcurrency")
-    steps: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class LoadTestSummary(_Lenient):
-    """The JSON summary of one `chatfleet loadtest` run (all fields optional but `passed`)."""
-
-    scenario: str | None = None
-    host: str | None = None
-    users: int | None = None
-    started_at: datetime | None = Field(None, alias="startedAt")
-    finished_at: datetime | None = Field(None, alias="finishedAt")
-    requests: int | None = None
-    failures: int | None = None
-    error_rate_percent: float | None = Field(None, alias="errorRatePercent")
-    requests_per_second: float | None = Field(None, alias="requestsPerSecond")
-    tokens_per_second: float | None = Field(None, alias="tokensPerSecond")
-    ttft_ms: Percentiles = Field(default_factory=Percentiles, alias="ttftMs")
-    latency_ms: Percentiles = Field(default_factory=Percentiles, alias="latencyMs")
-    verdicts: list[SloVerdict] = Field(default_factory=list)
-    passed: bool
-    calibration: Calibration | None = None
-
-    def failed_slo(self) -> str | None:
-        """`ttftP95Ms: measured 2130 > limit 1500` for the first failing SLO."""
-        for verdict in self.verdicts:
-            if not verdict.passed:
-                return f"{verdict.slo}: measured {_num(verdict.measured)}, limit {_num(verdict.limit)}"
-        return None
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:g}" if abs(value) >= 0.01 else f"{value:.4f}"
 
 
 def parse_summary(text: str | bytes | None) -> LoadTestSummary | None:
@@ -133,4 +80,4 @@ def timed_out(timeout_seconds: int) -> GateVerdict:
 def _figures(summary: LoadTestSummary | None) -> str:
     if summary is None or summary.ttft_ms.p95 is None:
         return ""
-    return f" (TTFT p95 {_num(summary.ttft_ms.p95)} ms, error rate {_num(summary.error_rate_percent)}%)"
+    return f" (TTFT p95 {figure(summary.ttft_ms.p95)} ms, error rate {figure(summary.error_rate_percent)}%)"

@@ -16,6 +16,7 @@ import typer
 
 from chatfleet.chat.ingest import cli as ingest_cli
 from chatfleet.chat.simulator import cli as simulator_cli
+from chatfleet.contracts.endpoints import is_loopback_host
 
 
 def register(app: typer.Typer) -> None:
@@ -23,10 +24,6 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     simulator_cli.register(app)
     ingest_cli.register(app)
-
-
-def _is_loopback(host: str) -> bool:
-    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
 
 
 def _auth_configured() -> bool:
@@ -67,7 +64,7 @@ def serve(
     import uvloop
     from pydantic import ValidationError
 
-    dev_mode = dev if dev is not None else (_is_loopback(host) and not _auth_configured())
+    dev_mode = dev if dev is not None else (is_loopback_host(host) and not _auth_configured())
     overrides: dict[str, Any] = {}  # Settings validates each value
     if dev_mode:
         overrides["dev_mode"] = True

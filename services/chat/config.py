@@ -6,41 +6,23 @@ the same fields; validators refuse unsafe combinations at start-up rather than a
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from chatfleet.chat.llm.config import DeploymentConfig, check_pool
+from chatfleet.contracts.endpoints import IDENTITY, UPSTREAM
 
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
-DEV_TENANT_HEADER = "X-Chatfleet-Tenant"  # auth_mode=none only
-
-
-def is_loopback_url(url: str) -> bool:
-    """True when the URL's host is a loopback address: the only place plain http is acceptable."""
-    host = urlsplit(url).hostname or ""
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _require_https_unless_loopback(name: str, url: str | None) -> None:
-    if url is None:
-        return
-    scheme = urlsplit(url).scheme
-    if scheme == "https":
-        return
-    if scheme == "http" and is_loopback_url(url):
-        return
-    raise ValueError(f"CHATFLEET_{name.upper()} must be an https:// URL (http:// only for loopback): {url!r}")
+# The same policies as the ChatApplication CRD (chatfleet.contracts.endpoints).
+ENDPOINT_RULES = {
+    "auth_issuer": IDENTITY,
+    "auth_jwks_uri": IDENTITY,
+    "search_endpoint": UPSTREAM,
+    "content_safety_endpoint": UPSTREAM,
+}
 
 
 def _split_list(value: Any) -> Any:
@@ -222,8 +204,10 @@ class Settings(BaseSettings):
             if missing:
                 names = ", ".join(f"CHATFLEET_{n.upper()}" for n in missing)
                 raise ValueError(f"CHATFLEET_AUTH_MODE=entra needs {names}")
-        for name in ("auth_issuer", "auth_jwks_uri", "search_endpoint", "content_safety_endpoint"):
-            _require_https_unless_loopback(name, getattr(self, name))
+        for name, rule in ENDPOINT_RULES.items():
+            url = getattr(self, name)
+            if url is not None:
+                rule.require(url, f"CHATFLEET_{name.upper()}")
         if self.guards_mode == "off" and not self.dev_mode:
             raise ValueError("CHATFLEET_GUARDS_MODE=off is only allowed with CHATFLEET_DEV_MODE=true")
         if self.guards_mode == "prompt_shields" and not self.content_safety_endpoint:

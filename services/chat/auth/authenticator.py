@@ -20,10 +20,10 @@ import jwt
 from chatfleet.chat.auth.errors import AuthError
 from chatfleet.chat.auth.jwks import JwksCache
 from chatfleet.chat.retrieval.base import Principal
+from chatfleet.contracts.tenancy import DEV_TENANT_HEADER
 
 log = logging.getLogger(__name__)
 
-DEV_TENANT_HEADER = "x-chatfleet-tenant"
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
@@ -124,11 +124,11 @@ class Authenticator:
         return principal
 
     def _dev_principal(self, headers: Mapping[str, str]) -> Principal:
-        tenant = _header(headers, DEV_TENANT_HEADER)
+        tenant = _header(headers, DEV_TENANT_HEADER.lower())
         if not tenant:
-            raise AuthError("auth mode none: send the tenant in the X-Chatfleet-Tenant header", error=None)
+            raise AuthError(f"auth mode none: send the tenant in the {DEV_TENANT_HEADER} header", error=None)
         if not _SAFE_ID.match(tenant):
-            raise AuthError("X-Chatfleet-Tenant must be 1-128 letters, digits or . _ @ : -")
+            raise AuthError(f"{DEV_TENANT_HEADER} must be 1-128 letters, digits or . _ @ : -")
         return Principal(tenant=tenant, oid="dev-user", name="developer")
 
     async def _token_principal(self, authorization: str | None) -> Principal:

@@ -15,7 +15,7 @@ import httpx
 import jwt
 
 from chatfleet.chat.auth.errors import AuthError
-from chatfleet.chat.urls import require_secure_url
+from chatfleet.contracts.endpoints import IDENTITY
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,9 @@ class JwksCache:
         if jwks_uri is None and issuer is None:
             raise ValueError("JWKS needs CHATFLEET_AUTH_JWKS_URI or CHATFLEET_AUTH_ISSUER (OIDC discovery)")
         if jwks_uri is not None:
-            require_secure_url(jwks_uri, "CHATFLEET_AUTH_JWKS_URI")
+            IDENTITY.require(jwks_uri, "CHATFLEET_AUTH_JWKS_URI")
         if issuer is not None and jwks_uri is None:
-            require_secure_url(issuer, "CHATFLEET_AUTH_ISSUER")
+            IDENTITY.require(issuer, "CHATFLEET_AUTH_ISSUER")
         self._jwks_uri = jwks_uri
         self._issuer = issuer
         self._min_refresh_s = min_refresh_s
@@ -91,7 +91,7 @@ class JwksCache:
         jwks_uri = response.json().get("jwks_uri")
         if not isinstance(jwks_uri, str):
             raise ValueError("OIDC discovery document has no jwks_uri")
-        self._jwks_uri = require_secure_url(jwks_uri, "jwks_uri from OIDC discovery")
+        self._jwks_uri = IDENTITY.require(jwks_uri, "jwks_uri from OIDC discovery")
         return self._jwks_uri
 
     async def aclose(self) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MAX_CITATION_CHARS = 202  # the longest `[id]` we wait for before treating the bracket as plain text
+from chatfleet.contracts.citations import MAX_ID_CHARS
+
+MAX_CITATION_CHARS = MAX_ID_CHARS + 2  # the longest `[id]` we wait for before treating it as plain text
 
 
 @dataclass

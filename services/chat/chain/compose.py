@@ -9,14 +9,10 @@ from chatfleet.chat.chain.turn import PreparedTurn
 from chatfleet.chat.prompts.library import PromptLibrary
 from chatfleet.chat.protocol import Citation, Thought
 from chatfleet.chat.retrieval import Hit
+from chatfleet.contracts.citations import source_line
 
 QUESTION_ECHO_CHARS = 200
 _WHITESPACE = re.compile(r"\s+")
-
-
-def citation_id(hit: Hit) -> str:
-    """`source#chunk` as the design says; whitespace is escaped so the id stays one bracket token."""
-    return f"{hit.source}#{hit.chunk}".replace(" ", "%20").replace("[", "%5B").replace("]", "%5D")
 
 
 def one_line(text: str) -> str:
@@ -36,9 +32,7 @@ def compose(
     question = turn.question
     turn.revision += 1
     turn.citations = [
-        Citation(
-            id=citation_id(h), source=h.source, title=h.title, content=h.content, score=round(h.score, 6)
-        )
+        Citation(id=h.id, source=h.source, title=h.title, content=h.content, score=round(h.score, 6))
         for h in kept
     ]
     thoughts = turn.thoughts = list(steps)
@@ -46,7 +40,7 @@ def compose(
         thoughts.append(
             Thought(
                 title="Sources withheld by the injection screen",
-                description=[citation_id(h) for h in rejected],
+                description=[h.id for h in rejected],
             )
         )
     if not turn.citations:
@@ -58,7 +52,7 @@ def compose(
         )
         return
     prompt = prompts.get("answer")
-    sources = "\n".join(f"[{c.id}]: {one_line(c.content)}" for c in turn.citations)
+    sources = "\n".join(source_line(c.id, one_line(c.content)) for c in turn.citations)
     rendered = prompt.render_chat(question=question, sources=sources)
     turn.prompt_messages = [
         {"role": "system", "content": rendered.system},

@@ -27,17 +27,17 @@ from chatfleet.chat.chain.guarding import TurnGuards
 from chatfleet.chat.chain.tracing import gen_ai_attributes
 from chatfleet.chat.chain.turn import AnswerEnd, PreparedTurn, TurnOptions, TurnOverrides, Unscreened
 from chatfleet.chat.config import Settings
-from chatfleet.chat.llm import ContentFiltered, LLMRouter, StreamDelta, StreamEnd, estimate_tokens
+from chatfleet.chat.llm import ContentFiltered, LLMRouter, StreamDelta, StreamEnd
 from chatfleet.chat.problems import INPUT_REJECTED, ProblemError
 from chatfleet.chat.prompts.library import PromptLibrary
 from chatfleet.chat.protocol import Thought
 from chatfleet.chat.retrieval import Hit, Principal, Retriever
 from chatfleet.chat.telemetry.metrics import ServiceMetrics
+from chatfleet.contracts.tokens import estimate_message_tokens, estimate_text_tokens
 
 tracer = trace.get_tracer("chatfleet.chat.chain")
 
 REWRITE_MAX_TOKENS = 64
-CHARS_PER_TOKEN = 4  # budget estimate before the model reports usage
 
 
 class Clock(Protocol):
@@ -98,7 +98,7 @@ class ChatChain:
         history = [{"role": role, "content": content} for role, content in messages[:-1]]
         steps: list[Thought] = []
         timings: dict[str, float] = {}
-        estimated_tokens = sum(len(c) for _, c in messages) // CHARS_PER_TOKEN + options.max_tokens
+        estimated_tokens = estimate_text_tokens(*(c for _, c in messages)) + options.max_tokens
         rewrite = options.rewrites(history)
         overlap = options.guards_overlap
         search_query = question
@@ -372,4 +372,4 @@ async def _abandon(
     with contextlib.suppress(BaseException):
         await first
     await answer.aclose()
-    return estimate_tokens(prompt, 0)
+    return estimate_message_tokens(prompt)

@@ -17,7 +17,7 @@ import httpx
 
 from chatfleet.chat.guards.decision import GuardDecision, ScreenResult, Target
 from chatfleet.chat.guards.screen import LocalScreen
-from chatfleet.chat.urls import require_secure_url
+from chatfleet.contracts.endpoints import UPSTREAM
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class PromptShieldsScreen:
         timeout_s: float = 3.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        self._url = require_secure_url(endpoint.rstrip("/"), "CHATFLEET_CONTENT_SAFETY_ENDPOINT")
+        self._url = UPSTREAM.require(endpoint.rstrip("/"), "CHATFLEET_CONTENT_SAFETY_ENDPOINT")
         self._url += f"/contentsafety/text:shieldPrompt?api-version={API_VERSION}"
         self._api_key = api_key
         self._credential = credential

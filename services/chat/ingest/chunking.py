@@ -1,8 +1,8 @@
 """Splits documents into retrieval-sized chunks: by headings first, then sentences, with overlap.
 
-Sizes are in approximate tokens (4 characters each, the usual estimate for English with GPT-style
-tokenizers), ~400 per chunk with ~15% carried over from the previous chunk, so a fact that straddles a
-boundary is still whole in one chunk. Each chunk's title is its heading path ("Doc > Section"), which
+Sizes are in approximate tokens (`CHARS_PER_TOKEN` characters each, chatfleet.contracts.tokens), ~400 per
+chunk with ~15% carried over from the previous chunk, so a fact that straddles a boundary is still whole in
+one chunk. Each chunk's title is its heading path ("Doc > Section"), which
 both BM25 (title weighted x2) and the citation UI use.
 """
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-CHARS_PER_TOKEN = 4
+from chatfleet.contracts.tokens import CHARS_PER_TOKEN
+
 DEFAULT_MAX_TOKENS = 400
 DEFAULT_OVERLAP = 0.15
 CHUNKER_VERSION = "1"  # part of the content hash: changing the chunker re-ingests everything
@@ -26,10 +27,6 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])|\n\s*\n")
 class Chunk:
     title: str
     content: str
-
-
-def estimate_tokens(text: str) -> int:
-    return max(1, len(text) // CHARS_PER_TOKEN)
 
 
 def _sections(markdown: str, doc_title: str) -> list[tuple[str, str]]:

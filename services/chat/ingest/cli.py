@@ -83,10 +83,10 @@ def ingest(
             targets.append(local)
         if azure_search_endpoint and azure_search_index:
             from chatfleet.chat.ingest.azure_target import AzureSearchTarget
-            from chatfleet.chat.urls import require_secure_url
+            from chatfleet.contracts.endpoints import UPSTREAM
 
             try:
-                require_secure_url(azure_search_endpoint, "--azure-search-endpoint")
+                UPSTREAM.require(azure_search_endpoint, "--azure-search-endpoint")
             except ValueError as exc:
                 raise typer.BadParameter(str(exc), param_hint="--azure-search-endpoint") from exc
             azure = AzureSearchTarget(

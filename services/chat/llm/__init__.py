@@ -11,7 +11,6 @@ from chatfleet.chat.llm.errors import (
 )
 from chatfleet.chat.llm.results import Completion, StreamDelta, StreamEnd
 from chatfleet.chat.llm.router import LLMRouter
-from chatfleet.chat.llm.token_estimate import estimate_tokens
 
 __all__ = [
     "Completion",
@@ -26,6 +25,5 @@ __all__ = [
     "UpstreamRejected",
     "UpstreamStreamBroken",
     "deployments_from_env",
-    "estimate_tokens",
     "parse_deployments",
 ]

@@ -20,8 +20,8 @@ from chatfleet.chat.llm.outcomes import (
     start_call,
 )
 from chatfleet.chat.llm.results import Completion
-from chatfleet.chat.llm.token_estimate import estimate_tokens
 from chatfleet.chat.llm.tracing import end_failure, end_success, start_attempt_span, trace_headers
+from chatfleet.contracts.tokens import estimate_message_tokens
 
 
 def _untransformed(messages: list[dict[str, str]]) -> dict[str, Any]:
@@ -90,7 +90,7 @@ async def complete_once(
             "completion", filtered_categories((choice.model_extra or {}).get("content_filter_results"))
         )
     usage = response.usage
-    input_tokens = usage.prompt_tokens if usage else estimate_tokens(messages, 0)
+    input_tokens = usage.prompt_tokens if usage else estimate_message_tokens(messages)
     output_tokens = usage.completion_tokens if usage else 0
     book_success(health)
     end_success(

@@ -3,11 +3,11 @@
 """
 
 import os
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 
-from chatfleet.azure_openai import DeploymentType
+from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION, DeploymentType
+from chatfleet.contracts.endpoints import UPSTREAM
 
 DEPLOYMENTS_ENV = "CHATFLEET_OPENAI_DEPLOYMENTS"
 
@@ -24,7 +24,7 @@ class DeploymentConfig(BaseModel):
     priority: int = Field(1, ge=0, le=100)
     weight: int = Field(100, ge=1, le=1000)
     tokens_per_minute: int | None = Field(None, ge=1, alias="tokensPerMinute")
-    api_version: str = Field("2024-10-21", alias="apiVersion", min_length=1)
+    api_version: str = Field(DEFAULT_API_VERSION, alias="apiVersion", min_length=1)
     api_key: SecretStr | None = Field(
         None, alias="apiKey", description="Explicit fallback; Entra ID otherwise."
     )
@@ -32,20 +32,9 @@ class DeploymentConfig(BaseModel):
     @field_validator("endpoint")
     @classmethod
     def _endpoint_is_http(cls, value: str) -> str:
-        """https only, except hosts whose traffic never leaves the machine or the cluster.
-
-        The same rule as the ChatApplication CRD: loopback (the local simulator) and in-cluster
-        Service names (`*.svc`, `*.svc.cluster.local`, e.g. a gateway in front of Azure OpenAI).
-        """
-        parts = urlsplit(value)
-        host = (parts.hostname or "").lower()
-        in_cluster = host.endswith((".svc", ".svc.cluster.local"))
-        loopback = host in ("127.0.0.1", "localhost", "::1")
-        if not host or not (parts.scheme == "https" or (parts.scheme == "http" and (loopback or in_cluster))):
-            raise ValueError(
-                "must be an https:// URL "
-                "(http:// only for localhost, 127.0.0.1, *.svc or *.svc.cluster.local)"
-            )
+        """The CRD's rule for `spec.openai.deployments[].endpoint` (chatfleet.contracts.endpoints)."""
+        if not UPSTREAM.allows(value):
+            raise ValueError(UPSTREAM.message)
         return value.rstrip("/")
 
     @property

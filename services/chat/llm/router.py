@@ -28,7 +28,7 @@ from chatfleet.chat.llm.limits import AttemptLimits
 from chatfleet.chat.llm.results import Completion, StreamDelta, StreamEnd
 from chatfleet.chat.llm.selection import choose
 from chatfleet.chat.llm.streaming import StreamAttempt
-from chatfleet.chat.llm.token_estimate import estimate_tokens
+from chatfleet.contracts.tokens import estimate_message_tokens
 
 DEFAULT_RETRY_AFTER_S = 1.0
 
@@ -123,7 +123,7 @@ class LLMRouter:
         operation: str = "chat",
     ) -> Completion:
         deadline = self._clock() + self.deadline_s
-        estimate = estimate_tokens(messages, max_tokens)
+        estimate = estimate_message_tokens(messages, max_tokens)
         tried: set[str] = set()
         failures: list[str] = []
         while True:
@@ -157,7 +157,7 @@ class LLMRouter:
     ) -> AsyncGenerator[StreamDelta | StreamEnd, None]:
         """Yields StreamDelta items then one StreamEnd; fails over only before the first delta."""
         deadline = self._clock() + self.deadline_s
-        estimate = estimate_tokens(messages, max_tokens)
+        estimate = estimate_message_tokens(messages, max_tokens)
         tried: set[str] = set()
         failures: list[str] = []
         while True:

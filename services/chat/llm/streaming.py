@@ -27,7 +27,6 @@ from chatfleet.chat.llm.outcomes import (
     start_call,
 )
 from chatfleet.chat.llm.results import StreamDelta, StreamEnd
-from chatfleet.chat.llm.token_estimate import estimate_tokens
 from chatfleet.chat.llm.tracing import (
     end_failure,
     end_success,
@@ -35,6 +34,7 @@ from chatfleet.chat.llm.tracing import (
     start_attempt_span,
     trace_headers,
 )
+from chatfleet.contracts.tokens import estimate_message_tokens
 
 
 class _StreamErrorEvent(Exception):
@@ -151,7 +151,7 @@ class StreamAttempt:
     async def start(self, messages: list[dict[str, str]]) -> None:
         limits, health = self.limits, self.health
         config = health.config
-        self.estimated_input = estimate_tokens(messages, 0)
+        self.estimated_input = estimate_message_tokens(messages)
         timeout_s = limits.attempt_timeout(self.deadline)
         body = _stream_body(config.deployment, messages, self.max_tokens, self.temperature, self.seed)
         start_call(health)

@@ -17,6 +17,7 @@ from azure.search.documents.models import VectorizableTextQuery, VectorizedQuery
 from chatfleet.chat.embeddings import Embedder
 from chatfleet.chat.retrieval.base import Hit, Principal, RetrievalMode
 from chatfleet.chat.retrieval.odata_filter import principal_filter
+from chatfleet.contracts.citations import citation_id
 
 SELECT_FIELDS = ["source", "chunk", "title", "content", "tenant"]
 VECTOR_FIELD = "embedding"
@@ -115,7 +116,7 @@ class AzureSearchRetriever:
             source, chunk = str(doc["source"]), int(doc["chunk"])
             hits.append(
                 Hit(
-                    id=f"{source}#{chunk}",
+                    id=citation_id(source, chunk),
                     source=source,
                     chunk=chunk,
                     title=str(doc.get("title") or source),

@@ -20,7 +20,7 @@ class Principal:
 
 @dataclass
 class Hit:
-    """One retrieved chunk; `id` is "source#chunk", the citation the answer uses."""
+    """One retrieved chunk; `id` is its citation (chatfleet.contracts.citations), what the answer cites."""
 
     id: str
     source: str

@@ -10,13 +10,13 @@ import functools
 import re
 from dataclasses import dataclass
 
-from chatfleet.tokens import content_text
+from chatfleet.chat.simulator.tokens import content_text
+from chatfleet.contracts.citations import SOURCE_LINE
 
 NO_SOURCES_ANSWER = "I don't have information about that in the provided sources."
 NOT_FOUND_ANSWER = "The provided sources don't contain information about that."
 MAX_ANSWER_SENTENCES = 3
 
-_SOURCE_LINE = re.compile(r"^[ \t]*\[([^\[\]\s]{1,200})\]:[ \t]*", re.MULTILINE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n{2,}|\n(?=[-*#\d])")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _REWRITE_INSTRUCTION = re.compile(r"[^:\n]*\bsearch query\b[^:\n]*:\s*", re.IGNORECASE)
@@ -65,7 +65,7 @@ def _stem(word: str) -> str:
 
 def split_sources(text: str) -> tuple[str, list[Source]]:
     """(text before the first source line, the sources in order)."""
-    matches = list(_SOURCE_LINE.finditer(text))
+    matches = list(SOURCE_LINE.finditer(text))
     if not matches:
         return text, []
     sources = []

@@ -32,7 +32,8 @@ from chatfleet.chat.simulator.responses import (
 )
 from chatfleet.chat.simulator.schemas import ChatRequest, EmbeddingsRequest
 from chatfleet.chat.simulator.state import DeploymentCounters, SimulatorState
-from chatfleet.tokens import content_text, count_message_tokens, count_tokens, split_tokens
+from chatfleet.chat.simulator.tokens import content_text, count_message_tokens
+from chatfleet.contracts.tokens import count_tokens, split_tokens
 
 log = logging.getLogger("chatfleet.simulator")
 BodyT = TypeVar("BodyT", ChatRequest, EmbeddingsRequest)

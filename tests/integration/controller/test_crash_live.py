@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+from chatfleet.contracts.resource import KIND
 from chatfleet.controller import naming as n
 from chatfleet.controller.kube import KubeClient
 from chatfleet.controller.loading import parse_application
@@ -34,10 +35,10 @@ def test_sigkill_mid_reconcile_then_restart_converges(
     assert at_kill["Deployment"] < APPS, "the kill must land while reconciles are still running"
 
     restarted = operator_factory([ns])
-    apps = {a["metadata"]["name"]: a for a in kube.list("ChatApplication", ns)}
+    apps = {a["metadata"]["name"]: a for a in kube.list(KIND, ns)}
 
     def all_converged() -> bool:
-        bodies = kube.list("ChatApplication", ns)
+        bodies = kube.list(KIND, ns)
         if any(b.get("status", {}).get("observedGeneration") != b["metadata"]["generation"] for b in bodies):
             return False
         return len(managed(kube, ns)) == APPS * len(KINDS)
@@ -51,7 +52,7 @@ def test_sigkill_mid_reconcile_then_restart_converges(
     for kind, obj in live:
         (owner,) = obj["metadata"]["ownerReferences"]
         assert owner["uid"] in uids, f"orphan {kind}/{obj['metadata']['name']}"
-    expected = {(m["kind"], m["metadata"]["name"]) for a in kube.list("ChatApplication", ns)
+    expected = {(m["kind"], m["metadata"]["name"]) for a in kube.list(KIND, ns)
                 for m in render(parse_application(a))}  # fmt: skip
     assert set(names) == expected
     restarted.stop()

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from chatfleet.contracts.resource import KIND
 from chatfleet.controller import naming as n
 from chatfleet.controller.kube import KubeClient
 from chatfleet.controller.loading import parse_application
@@ -22,7 +23,7 @@ GATED = {"spec": {"rollout": {"strategy": "Gated", "gateTimeout": "10s", "loadTe
 
 
 def app_status(kube: KubeClient, namespace: str, name: str) -> dict[str, Any]:
-    return (kube.get("ChatApplication", namespace, name) or {}).get("status", {})
+    return (kube.get(KIND, namespace, name) or {}).get("status", {})
 
 
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
 def set_image(kube: KubeClient, namespace: str, name: str, image: str) -> str:
     updated = kube.request(
         "PATCH",
-        kube.path("ChatApplication", namespace, name),
+        kube.path(KIND, namespace, name),
         body={"spec": {"image": image}},
         content_type="application/merge-patch+json",
     )

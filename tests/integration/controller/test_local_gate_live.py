@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from chatfleet.contracts.resource import KIND
 from chatfleet.controller import naming as n
 from chatfleet.controller.kube import KubeClient
 from chatfleet.controller.loading import parse_application
@@ -73,14 +74,14 @@ def test_local_process_gate_promotes_then_rolls_back(
     doc["metadata"]["annotations"] = {n.LOADTEST_HOST_ANNOTATION: chat_service}
     kube.create(doc)
     wait(
-        lambda: (kube.get("ChatApplication", ns, "local").get("status") or {}).get("revision"), 30, "deployed"
+        lambda: (kube.get(KIND, ns, "local").get("status") or {}).get("revision"), 30, "deployed"
     )
 
     def patch(spec: dict) -> str:
         """Changes the spec; returns the new revision."""
         updated = kube.request(
             "PATCH",
-            kube.path("ChatApplication", ns, "local"),
+            kube.path(KIND, ns, "local"),
             body={"spec": spec},
             content_type="application/merge-patch+json",
         )
@@ -88,7 +89,7 @@ def test_local_process_gate_promotes_then_rolls_back(
 
     def gate_done(candidate: str) -> dict:
         def done() -> dict | None:
-            status = kube.get("ChatApplication", ns, "local").get("status", {})
+            status = kube.get(KIND, ns, "local").get("status", {})
             finished = (status.get("loadTest") or {}).get("revision") == candidate
             return status if finished and status["rollout"]["phase"] != "Testing" else None
 

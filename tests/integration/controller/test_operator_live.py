@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from chatfleet.contracts.resource import KIND
 from chatfleet.controller import naming as n
 from chatfleet.controller.context import OperatorContext
 from chatfleet.controller.drift import is_subset
@@ -35,12 +36,12 @@ def condition(app: dict[str, Any], type_: str) -> dict[str, Any] | None:
 
 
 def expected_children(kube: KubeClient, namespace: str, name: str) -> list[dict[str, Any]]:
-    return render(parse_application(kube.get("ChatApplication", namespace, name)))
+    return render(parse_application(kube.get(KIND, namespace, name)))
 
 
 def converged(kube: KubeClient, namespace: str, name: str) -> bool:
     """Every rendered child is live and carries what render() says (live may add defaults)."""
-    body = kube.get("ChatApplication", namespace, name)
+    body = kube.get(KIND, namespace, name)
     if body is None or body.get("status", {}).get("observedGeneration") != body["metadata"]["generation"]:
         return False
     live = children(kube, namespace, name)
@@ -64,7 +65,7 @@ def test_create_makes_every_child_and_reports_ready(
     assert sorted(k for k, _ in live) == sorted(CHILD_KINDS)
     for obj in live.values():
         (owner,) = obj["metadata"]["ownerReferences"]
-        assert owner["kind"] == "ChatApplication" and owner["name"] == "support" and owner["controller"]
+        assert owner["kind"] == KIND and owner["name"] == "support" and owner["controller"]
         managers = {
             m["manager"] for m in obj["metadata"].get("managedFields", []) if m["operation"] == "Apply"
         }
@@ -76,7 +77,7 @@ def test_create_makes_every_child_and_reports_ready(
     # Pods really run (KWOK node) under the namespace's `restricted` Pod Security admission.
     body = wait(
         lambda: (
-            (b := kube.get("ChatApplication", namespace, "support"))
+            (b := kube.get(KIND, namespace, "support"))
             and (condition(b, "Ready") or {}).get("status") == "True"
             and b
         ),
@@ -98,13 +99,13 @@ def test_update_changes_children_and_observed_generation(
     wait(lambda: converged(kube, namespace, "upd"), 60, "first convergence\n" + operator.log())
     updated = kube.request(
         "PATCH",
-        kube.path("ChatApplication", namespace, "upd"),
+        kube.path(KIND, namespace, "upd"),
         body={"spec": {"scaling": {"maxReplicas": 7}, "image": "registry.example/chat:2.0.0"}},
         content_type="application/merge-patch+json",
     )
     generation = updated["metadata"]["generation"]
     wait(lambda: converged(kube, namespace, "upd"), 60, "second convergence\n" + operator.log())
-    body = kube.get("ChatApplication", namespace, "upd")
+    body = kube.get(KIND, namespace, "upd")
     assert body["status"]["observedGeneration"] == generation
     assert kube.get("HorizontalPodAutoscaler", namespace, "upd")["spec"]["maxReplicas"] == 7
     deployment = kube.get("Deployment", namespace, "upd")
@@ -152,7 +153,7 @@ def test_unchanged_resync_writes_nothing(operator, kube: KubeClient, namespace: 
     wait(lambda: converged(kube, namespace, "steady"), 60, "convergence\n" + operator.log())
     wait(
         lambda: (
-            (condition(kube.get("ChatApplication", namespace, "steady"), "Ready") or {}).get("status")
+            (condition(kube.get(KIND, namespace, "steady"), "Ready") or {}).get("status")
             == "True"
         ),
         60,
@@ -167,7 +168,7 @@ def test_unchanged_resync_writes_nothing(operator, kube: KubeClient, namespace: 
             k: v["metadata"]["generation" if k[0] == "Deployment" else "resourceVersion"]
             for k, v in live.items()
         }
-        app = kube.get("ChatApplication", namespace, "steady")
+        app = kube.get(KIND, namespace, "steady")
         out["app"] = app["metadata"]["resourceVersion"]
         return out
 
@@ -188,7 +189,7 @@ def test_reconcile_of_an_unchanged_resource_makes_zero_writes(
         executor=None,  # type: ignore[arg-type]
     )
     kube.create(app_doc("count", private_namespace))
-    reconcile(ctx, kube.get("ChatApplication", private_namespace, "count"))
+    reconcile(ctx, kube.get(KIND, private_namespace, "count"))
     assert counted.writes == 7 + 1 + 1, counted.calls  # seven children, the status, the "Deployed" event
 
     def settled() -> bool:
@@ -199,22 +200,22 @@ def test_reconcile_of_an_unchanged_resource_makes_zero_writes(
 
     wait(settled, 60, "Deployment available on the KWOK node")
     writes = counted.writes
-    reconcile(ctx, kube.get("ChatApplication", private_namespace, "count"))
+    reconcile(ctx, kube.get(KIND, private_namespace, "count"))
     assert counted.writes - writes == 1, "only the status changes: the Deployment became available"
     writes, reads = counted.writes, counted.reads
-    reconcile(ctx, kube.get("ChatApplication", private_namespace, "count"))
+    reconcile(ctx, kube.get(KIND, private_namespace, "count"))
     assert counted.writes == writes, counted.calls
     assert counted.reads - reads == 7  # 3 label-selected lists + 4 gets
-    body = kube.get("ChatApplication", private_namespace, "count")
+    body = kube.get(KIND, private_namespace, "count")
     assert next(c for c in body["status"]["conditions"] if c["type"] == "Ready")["status"] == "True"
 
 
 def test_delete_leaves_nothing_behind(operator, kube: KubeClient, namespace: str, app_doc, wait) -> None:
     kube.create(app_doc("gone", namespace))
     wait(lambda: converged(kube, namespace, "gone"), 60, "convergence\n" + operator.log())
-    kube.delete("ChatApplication", namespace, "gone")
+    kube.delete(KIND, namespace, "gone")
     wait(lambda: not children(kube, namespace, "gone"), 60, "garbage collection")
-    assert kube.get("ChatApplication", namespace, "gone") is None
+    assert kube.get(KIND, namespace, "gone") is None
 
 
 def test_liveness_endpoint_answers(operator, wait) -> None:

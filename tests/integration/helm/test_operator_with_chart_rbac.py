@@ -24,6 +24,7 @@ from kubernetes import client
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from chatfleet.contracts.resource import CRD_NAME, GROUP, PLURAL, VERSION
 from chatfleet.devcluster.cluster import LocalCluster
 from chatfleet.paths import EXAMPLES_DIR, HELM_DIR
 from tests.helpers.net import free_port
@@ -33,7 +34,6 @@ RELEASE = "ops"
 SYSTEM = "ops-system"
 TEAM = "team-ops"
 APP = "hello-chat"
-CRD = "chatapplications.chatfleet.dev"
 
 
 
@@ -94,7 +94,7 @@ def installed(release_cluster: LocalCluster, helm_cli: Callable[..., str]) -> It
     extensions = client.ApiextensionsV1Api(api)
     deadline = time.monotonic() + 60
     while (
-        read_or_none(lambda: extensions.read_custom_resource_definition(CRD)) and time.monotonic() < deadline
+        read_or_none(lambda: extensions.read_custom_resource_definition(CRD_NAME)) and time.monotonic() < deadline
     ):
         time.sleep(0.3)
     client.CoreV1Api(api).delete_namespace(TEAM)
@@ -142,7 +142,7 @@ def test_operator_reconciles_with_only_the_charts_permissions(
         body = yaml.safe_load((EXAMPLES_DIR / "minimal.yaml").read_text())
         body["metadata"]["namespace"] = TEAM
         custom = client.CustomObjectsApi(api)
-        custom.create_namespaced_custom_object("chatfleet.dev", "v1alpha1", TEAM, "chatapplications", body)
+        custom.create_namespaced_custom_object(GROUP, VERSION, TEAM, PLURAL, body)
 
         apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
         readers = {
@@ -162,7 +162,7 @@ def test_operator_reconciles_with_only_the_charts_permissions(
 
         def observed() -> bool:
             status = custom.get_namespaced_custom_object(
-                "chatfleet.dev", "v1alpha1", TEAM, "chatapplications", APP
+                GROUP, VERSION, TEAM, PLURAL, APP
             )
             return status.get("status", {}).get("observedGeneration") == status["metadata"]["generation"]
 
@@ -173,12 +173,12 @@ def test_operator_reconciles_with_only_the_charts_permissions(
         assert env["POD_ID"] in peering.get("status", {})
 
         # Deleting the app while the operator runs releases its finalizer (the CRD can then go too).
-        custom.delete_namespaced_custom_object("chatfleet.dev", "v1alpha1", TEAM, "chatapplications", APP)
+        custom.delete_namespaced_custom_object(GROUP, VERSION, TEAM, PLURAL, APP)
         wait_for(
             lambda: (
                 read_or_none(
                     lambda: custom.get_namespaced_custom_object(
-                        "chatfleet.dev", "v1alpha1", TEAM, "chatapplications", APP
+                        GROUP, VERSION, TEAM, PLURAL, APP
                     )
                 )
                 is None

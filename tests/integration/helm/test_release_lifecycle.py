@@ -13,6 +13,7 @@ from kubernetes import client
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from chatfleet.contracts.resource import CRD_NAME, GROUP, PLURAL, VERSION
 from chatfleet.devcluster.cluster import LocalCluster
 from chatfleet.paths import EXAMPLES_DIR, HELM_DIR
 from tests.helpers.waiting import eventually
@@ -21,7 +22,6 @@ CHART = HELM_DIR / "chatfleet"
 RELEASE = "cf"
 SYSTEM = "chatfleet-system"
 TEAM = "team-a"
-CRD = "chatapplications.chatfleet.dev"
 SA_USER = f"system:serviceaccount:{SYSTEM}:cf-chatfleet"
 CONCERNS = ("autoscaling", "chatapplications", "events", "loadtests", "network", "peering", "workloads")
 RELEASE_SELECTOR = f"app.kubernetes.io/instance={RELEASE}"
@@ -82,7 +82,7 @@ def release_objects(api: ApiClient) -> set[str]:
 
 def crd_exists(api: ApiClient) -> bool:
     try:
-        client.ApiextensionsV1Api(api).read_custom_resource_definition(CRD)
+        client.ApiextensionsV1Api(api).read_custom_resource_definition(CRD_NAME)
     except ApiException as error:
         if error.status == 404:
             return False
@@ -111,7 +111,7 @@ def apply_sample_app(api: ApiClient) -> None:
     body = yaml.safe_load((EXAMPLES_DIR / "minimal.yaml").read_text())
     body["metadata"]["namespace"] = TEAM
     client.CustomObjectsApi(api).create_namespaced_custom_object(
-        "chatfleet.dev", "v1alpha1", TEAM, "chatapplications", body
+        GROUP, VERSION, TEAM, PLURAL, body
     )
 
 
@@ -127,7 +127,7 @@ def test_install_upgrade_uninstall(
     assert "kubectl get chatapp -A" in notes
     installed = release_objects(api)
     expected = {
-        f"CustomResourceDefinition//{CRD}",
+        f"CustomResourceDefinition//{CRD_NAME}",
         f"ServiceAccount/{SYSTEM}/cf-chatfleet",
         f"Deployment/{SYSTEM}/cf-chatfleet-operator",
         f"NetworkPolicy/{SYSTEM}/cf-chatfleet-operator",
@@ -150,12 +150,12 @@ def test_install_upgrade_uninstall(
 
     # RBAC as the API server decides it: what the operator needs, nothing more.
     assert allowed(api, SA_USER, "patch", "apps", "deployments", TEAM)
-    assert allowed(api, SA_USER, "patch", "chatfleet.dev", "chatapplications/status", TEAM)
+    assert allowed(api, SA_USER, "patch", GROUP, f"{PLURAL}/status", TEAM)
     assert allowed(api, SA_USER, "create", "batch", "jobs", TEAM)
     assert allowed(api, SA_USER, "patch", "kopf.dev", "clusterkopfpeerings")
     assert not allowed(api, SA_USER, "get", "", "secrets", TEAM)
     assert not allowed(api, SA_USER, "delete", "", "pods", TEAM)
-    assert not allowed(api, SA_USER, "create", "chatfleet.dev", "chatapplications", TEAM)
+    assert not allowed(api, SA_USER, "create", GROUP, PLURAL, TEAM)
     # App teams with the built-in `edit` role can manage their apps (aggregated ClusterRole).
     client.RbacAuthorizationV1Api(api).create_namespaced_role_binding(
         TEAM,
@@ -166,7 +166,7 @@ def test_install_upgrade_uninstall(
         },
     )
     eventually(
-        lambda: allowed(api, "alice", "create", "chatfleet.dev", "chatapplications", TEAM),
+        lambda: allowed(api, "alice", "create", GROUP, PLURAL, TEAM),
         60,
         "the edit role aggregates ChatApplication rights",
     )
@@ -196,7 +196,7 @@ def test_install_upgrade_uninstall(
     assert (
         client.AppsV1Api(api).read_namespaced_deployment("cf-chatfleet-operator", SYSTEM).spec.replicas == 1
     )
-    crd = client.ApiextensionsV1Api(api).read_custom_resource_definition(CRD)
+    crd = client.ApiextensionsV1Api(api).read_custom_resource_definition(CRD_NAME)
     assert crd.metadata.labels["cost-center"] == "platform"
     assert allowed(api, SA_USER, "patch", "apps", "deployments", TEAM)
     assert not allowed(api, SA_USER, "patch", "apps", "deployments", "default"), "namespace-scoped now"
@@ -205,15 +205,15 @@ def test_install_upgrade_uninstall(
     apply_sample_app(api)
     helm_cli(release_cluster, "uninstall", RELEASE, "-n", SYSTEM, "--wait")
     eventually(
-        lambda: release_objects(api) == {f"CustomResourceDefinition//{CRD}"}, 60, "only the kept CRD remains"
+        lambda: release_objects(api) == {f"CustomResourceDefinition//{CRD_NAME}"}, 60, "only the kept CRD remains"
     )
     client.CustomObjectsApi(api).get_namespaced_custom_object(
-        "chatfleet.dev", "v1alpha1", TEAM, "chatapplications", "hello-chat"
+        GROUP, VERSION, TEAM, PLURAL, "hello-chat"
     )
 
     # --- reinstall adopts the kept CRD; with crds.keep=false, uninstall removes it (and the apps) -----
     helm_cli(release_cluster, "install", RELEASE, str(CHART), "-n", SYSTEM, "--set", "crds.keep=false")
-    assert f"CustomResourceDefinition//{CRD}" in release_objects(api)
+    assert f"CustomResourceDefinition//{CRD_NAME}" in release_objects(api)
     # Helm decides from the release's manifest (no keep annotation now), not from the live object,
     # which still carries the adopted "keep" annotation.
     helm_cli(release_cluster, "uninstall", RELEASE, "-n", SYSTEM, "--wait")

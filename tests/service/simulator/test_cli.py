@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from chatfleet.cli import app
+from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION
 
 pytestmark = pytest.mark.service
 
@@ -25,7 +26,7 @@ def test_command_serves_on_a_free_port() -> None:
         match = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline())
         assert match, "the first line names the URL"
         response = httpx.post(
-            f"{match.group(0)}/openai/deployments/gpt/chat/completions?api-version=2024-10-21",
+            f"{match.group(0)}/openai/deployments/gpt/chat/completions?api-version={DEFAULT_API_VERSION}",
             headers={"api-key": "k"},
             json={"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 100},
             timeout=10,

@@ -7,6 +7,7 @@ import pytest
 
 from chatfleet.chat.simulator.background import run_in_background
 from chatfleet.chat.simulator.config import SimulatorConfig
+from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION
 
 pytestmark = pytest.mark.service
 
@@ -37,7 +38,7 @@ async def _one_stream(session: aiohttp.ClientSession, url: str) -> tuple[int, bo
 def test_256_concurrent_streams_complete() -> None:
     config = SimulatorConfig(ttft_ms=50, tokens_per_second=100)
     with run_in_background(config) as sim:
-        url = f"{sim.base_url}/openai/deployments/gpt/chat/completions?api-version=2024-10-21"
+        url = f"{sim.base_url}/openai/deployments/gpt/chat/completions?api-version={DEFAULT_API_VERSION}"
 
         async def run() -> list[tuple[int, bool]]:
             timeout = aiohttp.ClientTimeout(total=60)

@@ -11,10 +11,10 @@ from openai import AsyncAzureOpenAI
 
 from chatfleet.chat.simulator.background import RunningSimulator, run_in_background
 from chatfleet.chat.simulator.config import SimulatorConfig
+from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION
 
 pytestmark = pytest.mark.service
 
-API_VERSION = "2024-10-21"
 QUESTION = [
     {"role": "system", "content": "Sources:\n[a.md#0]: Streams are paced by the simulator at a fixed rate."},
     {"role": "user", "content": "How are streams paced?"},
@@ -22,7 +22,7 @@ QUESTION = [
 
 
 def _url(deployment: str) -> str:
-    return f"/openai/deployments/{deployment}/chat/completions?api-version={API_VERSION}"
+    return f"/openai/deployments/{deployment}/chat/completions?api-version={DEFAULT_API_VERSION}"
 
 
 async def _post(simulator, deployment: str, **body) -> httpx.Response:
@@ -99,7 +99,7 @@ async def test_prompt_content_filter_is_a_400_with_azure_details(simulator, admi
 async def test_completion_content_filter_ends_the_answer(simulator, admin) -> None:
     admin.put("/_sim/faults", json={"content_filter": "completion"}).raise_for_status()
     client = AsyncAzureOpenAI(
-        azure_endpoint=simulator.base_url, api_key="k", api_version=API_VERSION, max_retries=0
+        azure_endpoint=simulator.base_url, api_key="k", api_version=DEFAULT_API_VERSION, max_retries=0
     )
     answer = await client.chat.completions.create(model="gpt", messages=QUESTION)
     assert answer.choices[0].finish_reason == "content_filter"
@@ -130,7 +130,7 @@ async def test_mid_stream_drop_cuts_the_connection(simulator, admin) -> None:
 async def test_sdk_sees_a_drop_as_an_error(simulator, admin) -> None:
     admin.put("/_sim/faults", json={"drop_after_tokens": 2}).raise_for_status()
     client = AsyncAzureOpenAI(
-        azure_endpoint=simulator.base_url, api_key="k", api_version=API_VERSION, max_retries=0
+        azure_endpoint=simulator.base_url, api_key="k", api_version=DEFAULT_API_VERSION, max_retries=0
     )
     stream = await client.chat.completions.create(model="gpt", messages=QUESTION, stream=True)
     with pytest.raises(openai.APIConnectionError):

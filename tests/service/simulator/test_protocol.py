@@ -7,9 +7,10 @@ import openai
 import pytest
 from openai import AsyncAzureOpenAI, AsyncOpenAI
 
+from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION
+
 pytestmark = pytest.mark.service
 
-API_VERSION = "2024-10-21"
 GROUNDED = [
     {
         "role": "system",
@@ -24,7 +25,7 @@ GROUNDED = [
 def _client(simulator, **auth: str) -> AsyncAzureOpenAI:
     return AsyncAzureOpenAI(
         azure_endpoint=simulator.base_url,
-        api_version=API_VERSION,
+        api_version=DEFAULT_API_VERSION,
         max_retries=0,
         **(auth or {"api_key": "any"}),
     )
@@ -58,7 +59,7 @@ async def test_raw_sse_framing(simulator, admin) -> None:
         httpx.AsyncClient(base_url=simulator.base_url) as http,
         http.stream(
             "POST",
-            f"/openai/deployments/gpt/chat/completions?api-version={API_VERSION}",
+            f"/openai/deployments/gpt/chat/completions?api-version={DEFAULT_API_VERSION}",
             headers={"api-key": "k"},
             json={"messages": GROUNDED, "stream": True},
         ) as response,
@@ -100,7 +101,7 @@ async def test_embeddings_float_and_base64_agree(simulator, admin) -> None:
     assert [len(item.embedding) for item in via_sdk.data] == [64, 64]  # the SDK asked for base64
     async with httpx.AsyncClient(base_url=simulator.base_url) as http:
         response = await http.post(
-            f"/openai/deployments/embed/embeddings?api-version={API_VERSION}",
+            f"/openai/deployments/embed/embeddings?api-version={DEFAULT_API_VERSION}",
             headers={"api-key": "k"},
             json={"input": "refund policy", "dimensions": 64, "encoding_format": "float"},
         )
@@ -112,7 +113,8 @@ async def test_embeddings_float_and_base64_agree(simulator, admin) -> None:
 async def test_missing_credentials_is_401(simulator, admin) -> None:
     async with httpx.AsyncClient(base_url=simulator.base_url) as http:
         response = await http.post(
-            f"/openai/deployments/gpt/chat/completions?api-version={API_VERSION}", json={"messages": GROUNDED}
+            f"/openai/deployments/gpt/chat/completions?api-version={DEFAULT_API_VERSION}",
+            json={"messages": GROUNDED},
         )
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "401"
@@ -139,7 +141,7 @@ async def test_bad_input_gets_clear_400s(simulator, admin) -> None:
             "/openai/deployments/gpt/chat/completions", headers={"api-key": "k"}, json={"messages": GROUNDED}
         )
         not_json = await http.post(
-            f"/openai/deployments/gpt/chat/completions?api-version={API_VERSION}",
+            f"/openai/deployments/gpt/chat/completions?api-version={DEFAULT_API_VERSION}",
             headers={"api-key": "k"},
             content=b"{nope",
         )

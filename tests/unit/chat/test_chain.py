@@ -30,6 +30,7 @@ from chatfleet.chat.retrieval import ChunkRecord, LocalIndex, Principal
 from chatfleet.chat.simulator.background import RunningSimulator, run_in_background
 from chatfleet.chat.simulator.config import SimulatorConfig
 from chatfleet.chat.telemetry.metrics import ServiceMetrics
+from chatfleet.contracts.tokens import estimate_text_tokens
 
 PRINCIPAL = Principal(tenant="contoso", oid="u1")
 
@@ -293,7 +294,7 @@ async def test_refused_question_releases_nothing_and_pays_for_the_prompt(
     assert info.value.problem is INPUT_REJECTED
     assert model_requests(model) == before + 1, "the call went out and was abandoned"
     assert turn.prompt_messages is not None
-    spent = sum(len(m["content"]) for m in turn.prompt_messages) // 4
+    spent = estimate_text_tokens(*(m["content"] for m in turn.prompt_messages))
     assert sourced.guards.budget.remaining("contoso") == 600 - spent, "settled with the prompt the model read"
 
 

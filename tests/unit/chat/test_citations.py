@@ -1,15 +1,9 @@
 """The citation check keeps known ids, drops invented ones, and holds back only bracketed text."""
 
 from chatfleet.chat.chain.citations import CitationFilter
+from tests.helpers.citations import check_citations
 
 ALLOWED = frozenset({"vpn.md#0", "reset.md#2"})
-
-
-def check_citations(text: str, allowed: frozenset[str]) -> tuple[str, list[str], list[str]]:
-    """The whole text through one filter: (checked text, cited ids, dropped ids)."""
-    checker = CitationFilter(allowed)
-    checked = checker.feed(text) + checker.flush()
-    return checked, checker.cited, checker.dropped
 
 
 def test_known_kept_unknown_dropped() -> None:

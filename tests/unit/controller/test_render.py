@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chatfleet.contracts.resource import API_VERSION, KIND
 from chatfleet.controller import naming as n
 from chatfleet.controller.loading import parse_application
 from chatfleet.controller.render import config_data, render, revision
@@ -61,8 +62,8 @@ def test_children_are_complete_labelled_and_owned(app: ChatApplication) -> None:
         assert meta["labels"][n.INSTANCE] == "support-bot"
         (owner,) = meta["ownerReferences"]
         assert owner == {
-            "apiVersion": "chatfleet.dev/v1alpha1",
-            "kind": "ChatApplication",
+            "apiVersion": API_VERSION,
+            "kind": KIND,
             "name": "support-bot",
             "uid": "u-1",
             "controller": True,

@@ -1,9 +1,11 @@
-"""`chatfleet render` and `chatfleet crd generate` as a person uses them."""
+"""`chatfleet render`, `chatfleet crd generate` and `chatfleet operator run` as a person uses them."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -66,3 +68,22 @@ def test_crd_generate_prints_the_committed_crd(tmp_path: Path) -> None:
 def test_operator_run_rejects_conflicting_scope() -> None:
     result = CliRunner().invoke(app, ["operator", "run", "-n", "a", "--all-namespaces"])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "namespaces", "said"),
+    [
+        ([], [], "watching all namespaces"),
+        (["-A"], [], "watching all namespaces"),
+        (["-n", "team-a", "-n", "team-*"], ["team-a", "team-*"], "watching namespaces team-a, team-*"),
+    ],
+)
+def test_operator_run_watches_every_namespace_unless_told_and_says_which(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], namespaces: list[str], said: str
+) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr("chatfleet.controller.runtime.run_operator", lambda **kw: calls.append(kw))
+    result = CliRunner().invoke(app, ["operator", "run", *args])
+    assert result.exit_code == 0, result.output
+    assert calls == [{"namespaces": namespaces, "liveness": None, "peering": None}]
+    assert said in result.stderr

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import yaml
 
+from chatfleet.contracts.resource import API_VERSION, KIND
 from chatfleet.controller.cel import parse_duration
 from chatfleet.controller.loading import InvalidResource, load_applications, parse_application
 from chatfleet.controller.spec import ChatApplication
@@ -110,9 +111,9 @@ def test_status_round_trips_in_camel_case(make_app) -> None:
     assert dumped["conditions"][0]["lastTransitionTime"].startswith("2026-01-01T00:00:00")
 
 
-def test_the_literal_coordinates_are_the_crds() -> None:
-    """ChatApplication spells its apiVersion and kind out as Literals: they must stay the constants."""
-    from chatfleet.controller.spec import API_VERSION, KIND
-
-    assert ChatApplication.model_fields["api_version"].default == API_VERSION
-    assert ChatApplication.model_fields["kind"].default == KIND
+def test_the_models_literal_coordinates_are_the_contracts() -> None:
+    """Literal types take literal strings only, so the model spells them: they must be the contract's."""
+    fields = ChatApplication.model_fields
+    assert get_args(fields["api_version"].annotation) == (API_VERSION,)
+    assert get_args(fields["kind"].annotation) == (KIND,)
+    assert (fields["api_version"].default, fields["kind"].default) == (API_VERSION, KIND)

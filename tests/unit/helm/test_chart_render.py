@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from chatfleet.contracts.resource import CRD_NAME, PLURAL
 from chatfleet.controller.kube import KINDS
 from chatfleet.controller.loading import load_applications
 from chatfleet.controller.render import render as render_app
@@ -141,20 +142,20 @@ def test_rbac_grants_exactly_the_kinds_the_operator_touches(render: Render) -> N
             for resource in rule["resources"]:
                 granted.setdefault(resource, set()).update(rule["verbs"])
     operator_kinds = {plural for _, plural in KINDS.values()}
-    framework = {"chatapplications/status", "clusterkopfpeerings", "customresourcedefinitions", "namespaces"}
+    framework = {f"{PLURAL}/status", "clusterkopfpeerings", "customresourcedefinitions", "namespaces"}
     assert set(granted) == operator_kinds | framework
     assert "secrets" not in granted
     assert granted["pods"] == {"get", "list", "watch"}, "pods are only read (load-test verdicts)"
     assert granted["events"] == {"create", "patch"}
     assert granted["customresourcedefinitions"] == granted["namespaces"] == {"get", "list", "watch"}
-    assert granted["chatapplications"] >= {"get", "list", "watch", "patch"}
-    assert "create" not in granted["chatapplications"], "apps are created by app teams, not the operator"
+    assert granted[PLURAL] >= {"get", "list", "watch", "patch"}
+    assert "create" not in granted[PLURAL], "apps are created by app teams, not the operator"
 
 
 def test_chart_crd_is_the_generated_crd_with_lifecycle_metadata(render: Render) -> None:
-    source = yaml.safe_load((CRDS_DIR / "chatapplications.chatfleet.dev.yaml").read_text())
+    source = yaml.safe_load((CRDS_DIR / f"{CRD_NAME}.yaml").read_text())
     crds = {c["metadata"]["name"]: c for c in of_kind(render(), "CustomResourceDefinition")}
-    rendered = crds.pop("chatapplications.chatfleet.dev")
+    rendered = crds.pop(CRD_NAME)
     assert rendered["spec"] == source["spec"]
     assert rendered["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert rendered["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
@@ -164,7 +165,7 @@ def test_chart_crd_is_the_generated_crd_with_lifecycle_metadata(render: Render) 
 def test_crd_lifecycle_values(render: Render) -> None:
     def chat_crd(values: dict[str, Any]) -> list[Manifest]:
         crds = of_kind(render(values), "CustomResourceDefinition")
-        return [c for c in crds if c["metadata"]["name"] == "chatapplications.chatfleet.dev"]
+        return [c for c in crds if c["metadata"]["name"] == CRD_NAME]
 
     (unkept,) = chat_crd({"crds.keep": False})
     # Absent, not another value: Helm neither keeps nor deletes an object whose policy is not "keep".
@@ -269,5 +270,5 @@ def test_packaged_chart_carries_the_crd_content(helm: Path, tmp_path: Path) -> N
         [str(helm), "template", "cf", str(archive), "-n", "x"], capture_output=True, text=True, check=True
     )
     crds = [d for d in yaml.safe_load_all(result.stdout) if d and d["kind"] == "CustomResourceDefinition"]
-    source = yaml.safe_load((CRDS_DIR / "chatapplications.chatfleet.dev.yaml").read_text())
+    source = yaml.safe_load((CRDS_DIR / f"{CRD_NAME}.yaml").read_text())
     assert [c["spec"] for c in crds] == [source["spec"]]

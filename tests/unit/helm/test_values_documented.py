@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema_rs
 import yaml
 
+from chatfleet.contracts.resource import CRD_NAME
 from chatfleet.paths import HELM_DIR
 
 CHART = HELM_DIR / "chatfleet"
@@ -88,7 +89,7 @@ def test_schema_rejects_a_typo_with_the_offending_key() -> None:
 
 def test_chart_crd_is_the_repository_crd_not_a_copy() -> None:
     """The chart reads the CRD through a symlink to crds/, so the generated file is the only source."""
-    link = CHART / "files" / "chatapplications.chatfleet.dev.yaml"
+    link = CHART / "files" / f"{CRD_NAME}.yaml"
     assert link.is_symlink()
-    assert link.resolve() == (HELM_DIR.parent / "crds" / "chatapplications.chatfleet.dev.yaml").resolve()
+    assert link.resolve() == (HELM_DIR.parent / "crds" / f"{CRD_NAME}.yaml").resolve()
     assert Path(link.readlink()).is_absolute() is False, "an absolute link would break in a clone elsewhere"

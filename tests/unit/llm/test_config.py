@@ -9,6 +9,7 @@ from chatfleet.chat.llm.config import (
     deployments_from_env,
     parse_deployments,
 )
+from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION
 
 
 def test_parses_camel_case_and_defaults() -> None:
@@ -21,7 +22,7 @@ def test_parses_camel_case_and_defaults() -> None:
     east, west = pool
     assert east.tokens_per_minute == 90000 and east.is_provisioned
     assert east.endpoint == "https://aoai-east.openai.azure.com"
-    assert west.weight == 50 and west.api_version == "2024-10-21" and west.api_key is None
+    assert west.weight == 50 and west.api_version == DEFAULT_API_VERSION and west.api_key is None
     assert not west.is_provisioned
 
 

@@ -2,8 +2,9 @@
 
 import pytest
 
+from chatfleet.contracts.loadtest import Slo
 from chatfleet.loadtests.calibration import find_knee, plan_steps
-from chatfleet.loadtests.summary import Slo, render_calibration
+from chatfleet.loadtests.summary import render_calibration
 
 SLO = Slo(ttft_p95_ms=1000, error_rate_percent=1, min_tokens_per_second=10)
 

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from chatfleet.contracts.loadtest import Slo
 from chatfleet.loadtests.runner import (
     LoadTest,
     calibration_args,
@@ -9,7 +10,6 @@ from chatfleet.loadtests.runner import (
     locustfile_path,
     scenario_args,
 )
-from chatfleet.loadtests.summary import Slo
 
 TEST = LoadTest(
     host="http://127.0.0.1:8000",

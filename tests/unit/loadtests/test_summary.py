@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from chatfleet.loadtests.summary import SUMMARY_KEYS, Slo, build_summary, empty_measurement, render_table
+from chatfleet.contracts.loadtest import SUMMARY_KEYS, Slo
+from chatfleet.loadtests.summary import build_summary, empty_measurement, render_table
 
 SLO = Slo(ttft_p95_ms=1500, error_rate_percent=1, min_tokens_per_second=20)
 

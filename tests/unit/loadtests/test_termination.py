@@ -2,7 +2,8 @@
 
 import json
 
-from chatfleet.loadtests.summary import SUMMARY_KEYS, Slo, build_summary
+from chatfleet.contracts.loadtest import SUMMARY_KEYS, LoadTestSummary, Slo
+from chatfleet.loadtests.summary import build_summary
 from chatfleet.loadtests.termination import LIMIT_BYTES, termination_message
 
 
@@ -63,3 +64,9 @@ def test_small_summary_is_kept_whole_without_detail_fields() -> None:
     assert compact["host"] == summary["host"]
     assert compact["calibration"]["steps"] == summary["calibration"]["steps"]
     assert "tenantLeaks" not in compact  # detail lives in the --json file only
+
+
+def test_the_operator_reads_only_keys_the_termination_message_keeps() -> None:
+    """Every field the gate's summary model reads survives the compaction (or is added beside it)."""
+    read = {field.alias or name for name, field in LoadTestSummary.model_fields.items()}
+    assert read <= {*SUMMARY_KEYS, "calibration"}

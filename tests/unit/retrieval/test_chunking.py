@@ -4,7 +4,8 @@ import itertools
 
 import pytest
 
-from chatfleet.chat.ingest.chunking import CHARS_PER_TOKEN, chunk_markdown, chunk_text
+from chatfleet.chat.ingest.chunking import chunk_markdown, chunk_text
+from chatfleet.contracts.tokens import CHARS_PER_TOKEN
 
 DOC = """# Router guide
 

@@ -3,12 +3,8 @@
 import math
 
 from chatfleet.chat.simulator.embeddings import embed
-from chatfleet.tokens import (
-    MESSAGE_OVERHEAD_TOKENS,
-    count_message_tokens,
-    count_tokens,
-    split_tokens,
-)
+from chatfleet.chat.simulator.tokens import MESSAGE_OVERHEAD_TOKENS, count_message_tokens
+from chatfleet.contracts.tokens import count_tokens, split_tokens
 
 
 def test_pieces_concatenate_back_to_the_text() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from chatfleet.chat.api.deps import RuntimeDep
-from chatfleet.chat.config import DEV_TENANT_HEADER
+from chatfleet.contracts.tenancy import DEV_TENANT_HEADER
 
 router = APIRouter(tags=["config"])
 

@@ -22,6 +22,7 @@ from chatfleet.chat.retrieval.local_index.text_search import TextSearch
 from chatfleet.chat.retrieval.local_index.vector_cache import DEFAULT_VECTOR_CACHE_ROWS, VectorCache
 from chatfleet.chat.retrieval.local_index.vector_search import VectorSearch
 from chatfleet.chat.retrieval.local_index.writes import ChunkRecord
+from chatfleet.contracts.citations import citation_id
 
 MAX_KNN = 4096  # sqlite-vec's upper bound for k
 
@@ -133,7 +134,8 @@ class LocalIndex:
             if row is None:  # deleted between the two reads: skip rather than fail the turn
                 continue
             _, row_tenant, source, chunk, title, content = row
-            hits.append(Hit(f"{source}#{chunk}", source, chunk, title, content, float(score), row_tenant))
+            cited = citation_id(source, chunk)
+            hits.append(Hit(cited, source, chunk, title, content, float(score), row_tenant))
         return hits
 
     async def aclose(self) -> None:

@@ -13,7 +13,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class ChunkRecord:
-    """One chunk as ingestion writes it; its citation id is f"{source}#{chunk}"."""
+    """One chunk as ingestion writes it; its citation id is chatfleet.contracts.citations.citation_id(source,
+    chunk)."""
 
     chunk: int
     title: str

@@ -1,24 +1,12 @@
-"""The simulator's tokenizer: words and punctuation, each carrying its leading whitespace.
+"""The simulator's token counts of chat requests, on the piece rule of `chatfleet.contracts.tokens`.
 
-Not BPE, but consistent: streamed pieces concatenate back to the answer, and usage numbers, TPM
-accounting and `x-ratelimit-remaining-tokens` all count with the same rule. It lives in the root package
-because the load test counts streamed tokens with the same rule and speaks to the service over HTTP only.
+Streamed pieces concatenate back to the answer, and usage numbers, TPM accounting and
+`x-ratelimit-remaining-tokens` all count with that same rule (which the load test shares).
 """
 
-import re
+from chatfleet.contracts.tokens import count_tokens
 
-_PIECE = re.compile(r"\s*(?:\w+|[^\w\s])", re.UNICODE)
-_TRAILING_SPACE = re.compile(r"\s+$")
 MESSAGE_OVERHEAD_TOKENS = 3
-
-
-def split_tokens(text: str) -> list[str]:
-    """Pieces whose concatenation is `text` minus trailing whitespace; one piece is one token."""
-    return _PIECE.findall(_TRAILING_SPACE.sub("", text))
-
-
-def count_tokens(text: str) -> int:
-    return len(_PIECE.findall(text))
 
 
 def count_message_tokens(messages: list[dict[str, object]]) -> int:
