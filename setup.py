@@ -11,6 +11,9 @@ PACKAGE_DIRS = {
     "chatfleet.controller": "controller",
     "chatfleet.chat": "services/chat",
     "chatfleet.loadtests": "loadtests",
+    # Data only (no modules): the two-tenant sample corpus, so an installed service (the chat image) can
+    # ingest it into a pod's local index when an app declares no documents.
+    "chatfleet.sample_corpus": "examples/corpus",
 }
 
 packages = []
@@ -24,7 +27,8 @@ setup(
     # `data/*`: data folders without an __init__.py (loadtests/data, chat/guards/data) belong to the
     # package too; a wheel (the container images) would otherwise leave them out.
     package_data={
-        "": ["*.html", "*.js", "*.css", "*.yaml", "*.json", "*.md", "*.txt", "*.jsonl", "*.svg", "data/*"]
+        "": ["*.html", "*.js", "*.css", "*.yaml", "*.json", "*.md", "*.txt", "*.jsonl", "*.svg", "data/*"],
+        "chatfleet.sample_corpus": ["*/*.md"],
     },
     include_package_data=True,
 )

@@ -7,3 +7,9 @@ CRDS_DIR = REPO_ROOT / "crds"
 EXAMPLES_DIR = REPO_ROOT / "examples"
 HELM_DIR = REPO_ROOT / "helm"
 TOOLS_DIR = REPO_ROOT / "tools"
+# The sample corpus: in the repository (a checkout, an editable install), else shipped as package data
+# (setup.py's chatfleet.sample_corpus), as in the chat image.
+SAMPLE_CORPUS_DIR = next(
+    (d for d in (EXAMPLES_DIR / "corpus", Path(__file__).resolve().parent / "sample_corpus") if d.is_dir()),
+    EXAMPLES_DIR / "corpus",
+)

@@ -16,6 +16,10 @@ WORKLOAD_IDENTITY_CLIENT_ID = "azure.workload.identity/client-id"
 
 CHAT_PORT = 8000
 PROMPTS_DIR = "/etc/chatfleet/prompts"
+DOCUMENTS_DIR = "/etc/chatfleet/documents"  # one sub-folder per spec.documents entry
+INDEX_DIR = "/var/lib/chatfleet/index"  # the pod's emptyDir; the init containers fill it
+INDEX_PATH = f"{INDEX_DIR}/index.sqlite"
+INPUTS_DIGEST = "chatfleet.dev/inputs-digest"  # referenced ConfigMaps' content, part of the revision
 
 
 def common_labels(app: str, component: str = "chat") -> dict[str, str]:

@@ -23,8 +23,6 @@ from chatfleet.controller.spec import (
 
 Manifest = dict[str, Any]
 
-# Prompt templates the chat service's library knows; a pinned library version applies to all of them.
-PROMPT_NAMES = ("query_rewrite", "answer", "no_sources")
 PRESTOP_SLEEP_SECONDS = 5
 SHUTDOWN_GRACE_SECONDS = 30
 TERMINATION_GRACE_SECONDS = PRESTOP_SLEEP_SECONDS + SHUTDOWN_GRACE_SECONDS + 10
@@ -101,12 +99,14 @@ def config_data(app_name: str, spec: ChatApplicationSpec) -> dict[str, str]:
             "CHATFLEET_DEFAULT_SEMANTIC_RANKER": str(spec.search.semantic_ranker).lower(),
         }
     else:
-        data["CHATFLEET_SEARCH_BACKEND"] = "local"
+        # The init containers ingest into this file (they read the same ConfigMap), the service serves it.
+        data |= {"CHATFLEET_SEARCH_BACKEND": "local", "CHATFLEET_INDEX_PATH": n.INDEX_PATH}
     if spec.prompts:
         data["CHATFLEET_PROMPTS_DIR"] = n.PROMPTS_DIR
-        if spec.prompts.version:
-            versions = dict.fromkeys(PROMPT_NAMES, spec.prompts.version)
-            data["CHATFLEET_PROMPT_VERSIONS"] = json.dumps(versions, separators=(",", ":"))
+        if spec.prompts.pins:
+            data["CHATFLEET_PROMPT_VERSIONS"] = json.dumps(
+                dict(sorted(spec.prompts.pins.items())), separators=(",", ":")
+            )
     obs = spec.observability
     if obs.otlp_endpoint:
         data |= {"CHATFLEET_OTEL_EXPORTER": "otlp", "CHATFLEET_OTEL_ENDPOINT": obs.otlp_endpoint}
@@ -136,10 +136,52 @@ def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
     }
 
 
+CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def _ingest_containers(spec: ChatApplicationSpec, config: str, resources: dict[str, Any]) -> list[Manifest]:
+    """Init containers that fill the pod's local index before the service starts (same image, embedder
+    and CHATFLEET_INDEX_PATH from the settings ConfigMap): one per documents entry, or the sample corpus.
+
+    Every replica builds its own copy in its emptyDir, so replicas share nothing and scale freely."""
+    mounts = [
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - HOME of the image
+        {"name": "index", "mountPath": n.INDEX_DIR},
+    ]
+    runs: list[tuple[str, list[str], list[dict[str, Any]]]] = []
+    for i, source in enumerate(spec.documents):
+        folder = f"{n.DOCUMENTS_DIR}/{i}"
+        mount = {"name": f"documents-{i}", "mountPath": folder, "readOnly": True}
+        runs.append((f"ingest-{i}", ["ingest", folder, "--tenant", source.tenant], [mount]))
+    if not spec.documents:
+        runs.append(("ingest-sample", ["ingest-sample"], []))
+    return [
+        {
+            "name": name,
+            "image": spec.image,
+            "args": args,  # over the image's ENTRYPOINT `chatfleet`
+            "envFrom": [{"configMapRef": {"name": config}}],
+            "resources": resources,
+            "securityContext": CONTAINER_SECURITY,
+            "volumeMounts": mounts + extra,
+        }
+        for name, args, extra in runs
+    ]
+
+
 def pod_template(
-    app_name: str, spec: ChatApplicationSpec, track: str, config: str, revision: str
+    app_name: str, spec: ChatApplicationSpec, track: str, config: str, revision: str, inputs_digest: str = ""
 ) -> Manifest:
-    """The chat pod: restricted pod security, workload identity, probes, graceful drain, zone spread."""
+    """The chat pod: restricted pod security, workload identity, probes, graceful drain, zone spread.
+
+    `inputs_digest` hashes the content of the ConfigMaps the pod reads (prompts, documents), which the
+    spec only names: an annotation, so a change in them makes a new revision that goes through the gate."""
     select = n.selector(app_name, track)
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - the pod's own emptyDir, root FS is read-only
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}]
@@ -147,23 +189,27 @@ def pod_template(
         mounts.append({"name": "prompts", "mountPath": n.PROMPTS_DIR, "readOnly": True})
         volumes.append({"name": "prompts", "configMap": {"name": spec.prompts.config_map_ref}})
     res = spec.resources
+    resources = {
+        "requests": {"cpu": res.cpu_request, "memory": res.memory_request},
+        "limits": {"cpu": res.cpu_limit, "memory": res.memory_limit},
+    }
+    init_containers: list[Manifest] = []
+    if not spec.search:
+        mounts.append({"name": "index", "mountPath": n.INDEX_DIR, "readOnly": True})
+        volumes.append({"name": "index", "emptyDir": {"sizeLimit": "1Gi"}})
+        volumes += [
+            {"name": f"documents-{i}", "configMap": {"name": source.config_map_ref}}
+            for i, source in enumerate(spec.documents)
+        ]
+        init_containers = _ingest_containers(spec, config, resources)
     container = {
         "name": "chat",
         "image": spec.image,
         "ports": [{"name": "http", "containerPort": n.CHAT_PORT, "protocol": "TCP"}],
         "envFrom": [{"configMapRef": {"name": config}}],
         "env": _secret_env(spec),
-        "resources": {
-            "requests": {"cpu": res.cpu_request, "memory": res.memory_request},
-            "limits": {"cpu": res.cpu_limit, "memory": res.memory_limit},
-        },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "resources": resources,
+        "securityContext": CONTAINER_SECURITY,
         "startupProbe": _probe("/healthz", 2, 30),
         "livenessProbe": _probe("/healthz", 10, 3),
         "readinessProbe": _probe("/readyz", 5, 2),
@@ -190,7 +236,10 @@ def pod_template(
                 n.WORKLOAD_IDENTITY_USE: "true",
                 n.REVISION: revision,
             },
-            "annotations": {n.REVISION: revision},
+            "annotations": {
+                n.REVISION: revision,
+                **({n.INPUTS_DIGEST: inputs_digest} if inputs_digest else {}),
+            },
         },
         "spec": {
             "serviceAccountName": app_name,
@@ -205,26 +254,29 @@ def pod_template(
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
             "topologySpreadConstraints": spread,
+            **({"initContainers": init_containers} if init_containers else {}),
             "containers": [container],
             "volumes": volumes,
         },
     }
 
 
-def revision(app_name: str, spec: ChatApplicationSpec) -> str:
-    """Hash of everything a pod runs with (template + settings): a new value means a new revision."""
+def revision(app_name: str, spec: ChatApplicationSpec, inputs_digest: str = "") -> str:
+    """Hash of all a pod runs with (template, settings, referenced content): a new value is a new revision."""
     inputs = {
-        "template": pod_template(app_name, spec, "stable", config="", revision=""),
+        "template": pod_template(
+            app_name, spec, "stable", config="", revision="", inputs_digest=inputs_digest
+        ),
         "config": config_data(app_name, spec),
     }
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     return digest[:10]
 
 
-def _plane(app: ChatApplication, spec: ChatApplicationSpec, track: str) -> list[Manifest]:
+def _plane(app: ChatApplication, spec: ChatApplicationSpec, track: str, inputs_digest: str) -> list[Manifest]:
     """ConfigMap + Deployment + Service of one track (stable or canary)."""
     name = app.metadata.name
-    rev = revision(name, spec)
+    rev = revision(name, spec, inputs_digest)
     config = n.config_name(name, rev)
     workload = n.stable_name(name) if track == "stable" else n.canary_name(name)
     select = n.selector(name, track)
@@ -233,7 +285,7 @@ def _plane(app: ChatApplication, spec: ChatApplicationSpec, track: str) -> list[
         "revisionHistoryLimit": 3,
         "progressDeadlineSeconds": 600,
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
-        "template": pod_template(name, spec, track, config, rev),
+        "template": pod_template(name, spec, track, config, rev, inputs_digest),
     }
     if track == "canary":
         deployment_spec["replicas"] = 1  # stable replicas belong to the HPA, so they are never applied
@@ -366,8 +418,17 @@ def stable_spec(app: ChatApplication) -> ChatApplicationSpec:
     return ChatApplicationSpec.model_validate(promoted) if promoted else app.spec
 
 
-def render(app: ChatApplication) -> list[Manifest]:
-    """Every child the resource should own right now, in apply order."""
+def stable_inputs_digest(app: ChatApplication, inputs_digest: str) -> str:
+    """The referenced content the stable Deployment serves: the promoted revision's, else the current."""
+    promoted = app.status.revision
+    return promoted.inputs_digest or "" if promoted.stable_spec else inputs_digest
+
+
+def render(app: ChatApplication, inputs_digest: str = "") -> list[Manifest]:
+    """Every child the resource should own right now, in apply order.
+
+    `inputs_digest`: digest of the ConfigMaps the spec references (the operator reads them; see
+    `controller/inputs.py`); empty when they are not known, as in `chatfleet render`."""
     name = app.metadata.name
     children: list[Manifest] = [
         {
@@ -379,10 +440,10 @@ def render(app: ChatApplication) -> list[Manifest]:
             },
             "automountServiceAccountToken": False,
         },
-        *_plane(app, stable_spec(app), "stable"),
+        *_plane(app, stable_spec(app), "stable", stable_inputs_digest(app, inputs_digest)),
     ]
     if app.status.rollout.phase == "Testing" and app.status.revision.candidate:
-        children += _plane(app, app.spec, "canary")
+        children += _plane(app, app.spec, "canary", inputs_digest)
     children += [
         _hpa(app),
         {

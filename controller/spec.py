@@ -25,6 +25,7 @@ from chatfleet.controller.cel import (
     duration_within_rule,
     parse_duration,
 )
+from chatfleet.prompts.templates import REQUIRED_TEMPLATES, VERSION_PATTERN
 
 # Used by the HPA when neither the spec nor a calibration gives streams per replica: a conservative
 # figure for one 1-CPU chat pod streaming from Azure OpenAI (measured with the simulator, docs/operator.md).
@@ -95,6 +96,27 @@ TENANT_CLAIM_IMMUTABLE = Cel(
     message="tenantClaim is immutable: it defines the tenant boundary of all data the app serves",
     transition=True,
 )
+
+PROMPT_IDS = sorted(REQUIRED_TEMPLATES)
+KNOWN_PROMPT_IDS = Cel(
+    rule="self.all(k, k in [{}])".format(", ".join(f"'{pid}'" for pid in PROMPT_IDS)),
+    message=f"pins: prompt ids must be among {', '.join(PROMPT_IDS)}",
+    check=lambda pins: set(pins) <= set(PROMPT_IDS),
+)
+PROMPTS_VERSION_REMOVED = Cel(
+    rule="!has(self.version)",
+    message="prompts.version was removed (it pinned every prompt id to one version); "
+    'pin per id with prompts.pins, e.g. pins: {answer: "3"}',
+    check=lambda p: p.version is None,
+)
+DOCUMENTS_NEED_LOCAL_INDEX = Cel(
+    rule="!has(self.search) || !has(self.documents) || size(self.documents) == 0",
+    message="documents feed the local index, which is not used with search (Azure AI Search): remove "
+    "documents, or ingest them into the search index with `chatfleet ingest --azure-search-endpoint`",
+    check=lambda s: not (s.search and s.documents),
+)
+# The same shape `chatfleet ingest --tenant` accepts.
+TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$"
 
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 UpstreamEndpoint = Annotated[str, Field(min_length=1, max_length=2048), UPSTREAM_ENDPOINT]
@@ -204,11 +226,32 @@ class Search(Model):
 
 
 class Prompts(Model):
-    """Prompt templates from a ConfigMap, mounted into the pods and pinned to a version."""
+    """Prompt templates from a ConfigMap, mounted into the pods; each id pinned or the newest version."""
 
-    config_map_ref: Name = Field(description="ConfigMap (same namespace) holding the prompt templates.")
+    config_map_ref: Name = Field(
+        description="ConfigMap (same namespace) whose keys are prompt files (<id>.v<version>.yaml); the "
+        "operator validates it before rolling out."
+    )
+    pins: Annotated[
+        dict[str, Annotated[str, Field(max_length=32, pattern=VERSION_PATTERN)]], KNOWN_PROMPT_IDS
+    ] = Field(
+        default_factory=dict,
+        max_length=16,
+        json_schema_extra={"default": {}},
+        description='Version per prompt id, e.g. {answer: "3"}; ids not pinned use their newest version '
+        "(shipped or from the ConfigMap).",
+    )
     version: str | None = Field(
-        None, max_length=32, description="Version of the templates to use; newest if unset."
+        None, max_length=32, description="Removed: use pins. Kept in the schema only to refuse it clearly."
+    )
+
+
+class DocumentSource(Model):
+    """Documents of one tenant from a ConfigMap (keys are file names: .md, .markdown, .txt, .rst)."""
+
+    config_map_ref: Name = Field(description="ConfigMap (same namespace) holding the documents.")
+    tenant: str = Field(
+        min_length=1, max_length=128, pattern=TENANT_PATTERN, description="Tenant that owns these documents."
     )
 
 
@@ -312,7 +355,16 @@ class ChatApplicationSpec(Model):
         description="Azure OpenAI deployments of the LLM router."
     )
     search: Search | None = Field(None, description="Azure AI Search; unset: the embedded local index.")
-    prompts: Prompts | None = Field(None, description="Prompt templates; unset: the built-in library.")
+    documents: list[DocumentSource] = Field(
+        default_factory=list,
+        max_length=32,
+        json_schema_extra={"default": []},
+        description="Documents each pod ingests into its local index at start (only without search); "
+        "empty: the packaged two-tenant sample corpus.",
+    )
+    prompts: Annotated[Prompts, PROMPTS_VERSION_REMOVED] | None = Field(
+        None, description="Prompt templates; unset: the built-in library."
+    )
     scaling: Annotated[Scaling, MIN_LE_MAX] = _object(Scaling, "Autoscaling bounds and targets.")
     rollout: Annotated[Rollout, GATE_LONGER_THAN_TEST] = _object(Rollout, "Rollout strategy and its gate.")
     network: Network = _object(Network, "Network exposure.")
@@ -338,6 +390,9 @@ class RevisionStatus(Model):
     stable_spec: dict[str, Any] | None = Field(
         None,
         description="Spec of the current revision; the stable Deployment is rendered from it while gating.",
+    )
+    inputs_digest: str | None = Field(
+        None, description="Digest of the referenced ConfigMaps (prompts, documents) of the current revision."
     )
 
 
@@ -423,5 +478,5 @@ class ChatApplication(Model):
     api_version: Literal["chatfleet.dev/v1alpha1"] = Field("chatfleet.dev/v1alpha1", alias="apiVersion")
     kind: Literal["ChatApplication"] = "ChatApplication"
     metadata: ObjectMeta
-    spec: ChatApplicationSpec
+    spec: Annotated[ChatApplicationSpec, DOCUMENTS_NEED_LOCAL_INDEX]
     status: ChatApplicationStatus = Field(default_factory=ChatApplicationStatus)

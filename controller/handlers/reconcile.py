@@ -21,6 +21,7 @@ from chatfleet.controller.cel import parse_duration
 from chatfleet.controller.conditions import set_condition
 from chatfleet.controller.context import AppKey, ChildKey, OperatorContext
 from chatfleet.controller.drift import needs_apply, with_hash
+from chatfleet.controller.inputs import InputsError, read_inputs
 from chatfleet.controller.loading import describe
 from chatfleet.controller.render import render, revision
 from chatfleet.controller.rollout import machine
@@ -129,16 +130,18 @@ def _write_status(
 
 def _invalid(ctx: OperatorContext, body: dict[str, Any], error: ValidationError) -> None:
     """A resource the API server accepted but the model rejects (e.g. an older CRD): say so in status."""
-    problems = "; ".join(describe(error))
+    _degraded(ctx, body, "InvalidSpec", "; ".join(describe(error)))
+
+
+def _degraded(ctx: OperatorContext, body: dict[str, Any], reason: str, message: str) -> None:
+    """Degraded with the reason, nothing applied: no new revision, the serving one keeps serving."""
     old = body.get("status") or {}
     try:
         status = ChatApplicationStatus.model_validate(old)
     except ValidationError:
         status = ChatApplicationStatus()
     gen = body["metadata"].get("generation")
-    status.conditions = set_condition(
-        status.conditions, "Degraded", "True", "InvalidSpec", problems, gen, now_utc()
-    )
+    status.conditions = set_condition(status.conditions, "Degraded", "True", reason, message, gen, now_utc())
     status.observed_generation = gen
     _write_status(ctx, body, old, dump(status))
 
@@ -188,13 +191,23 @@ def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False
         _invalid(ctx, body, error)
         return
     key: AppKey = (app.metadata.namespace, app.metadata.name)
+    try:
+        inputs_digest = read_inputs(app, lambda name: ctx.kube.get("ConfigMap", app.metadata.namespace, name))
+    except InputsError as error:
+        log.warning("%s/%s: %s", *key, error)
+        _degraded(ctx, body, error.reason, str(error))
+        return
     now = now_utc()
-    spec_revision = revision(app.metadata.name, app.spec)
+    spec_revision = revision(app.metadata.name, app.spec, inputs_digest)
     plan = machine.plan(
-        app, spec_revision, lambda run: ctx.runner.poll(gate_run(ctx, app, run, spec_revision)), now
+        app,
+        spec_revision,
+        lambda run: ctx.runner.poll(gate_run(ctx, app, run, spec_revision)),
+        now,
+        inputs_digest,
     )
     planned = app.model_copy(update={"status": plan.status})
-    desired = render(planned)
+    desired = render(planned, inputs_digest)
     live = {} if created else fetch_live(ctx, app)
 
     apply_error = None

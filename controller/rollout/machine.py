@@ -87,8 +87,12 @@ def plan(
     spec_revision: str,
     poll: Callable[[str], GateVerdict | None],
     now: datetime,
+    inputs_digest: str = "",
 ) -> Plan:
-    """One step of the machine. `poll(run_name)` is only called while the candidate is being tested."""
+    """One step of the machine. `poll(run_name)` is only called while the candidate is being tested.
+
+    `inputs_digest` (referenced ConfigMaps' content, part of `spec_revision`) is recorded on promotion so
+    the stable Deployment keeps rendering the promoted revision's while a newer one is gated."""
     old = app.status
     status = old.model_copy(deep=True)
     rev, ro = status.revision, status.rollout
@@ -97,7 +101,9 @@ def plan(
     result = Plan(status=status)
 
     def promote(message: str) -> None:
-        status.revision = RevisionStatus(current=spec_revision, candidate=None, stable_spec=spec_dump)
+        status.revision = RevisionStatus(
+            current=spec_revision, candidate=None, stable_spec=spec_dump, inputs_digest=inputs_digest or None
+        )
         status.rollout = RolloutStatus(phase="Idle", message=message)
 
     def cancel_running() -> None:
@@ -111,7 +117,9 @@ def plan(
     if spec_revision == rev.current:
         if ro.phase != "Idle":
             cancel_running()
-            status.revision = RevisionStatus(current=rev.current, stable_spec=spec_dump)
+            status.revision = RevisionStatus(
+                current=rev.current, stable_spec=spec_dump, inputs_digest=rev.inputs_digest
+            )
             status.rollout = RolloutStatus(phase="Idle", message=f"spec returned to revision {rev.current}")
             if ro.phase == "Testing":
                 result.events.append(
@@ -164,7 +172,10 @@ def plan(
         )
     name = run_name(app, spec_revision)
     status.revision = RevisionStatus(
-        current=rev.current, candidate=spec_revision, stable_spec=rev.stable_spec
+        current=rev.current,
+        candidate=spec_revision,
+        stable_spec=rev.stable_spec,
+        inputs_digest=rev.inputs_digest,
     )
     status.rollout = RolloutStatus(
         phase="Testing", run=name, started_at=now, message=f"load-testing revision {spec_revision}"

@@ -22,8 +22,31 @@ from chatfleet.contracts.endpoints import is_loopback_host
 def register(app: typer.Typer) -> None:
     """Adds this part's commands to the root CLI."""
     app.command("serve")(serve)
+    app.command("ingest-sample")(ingest_sample)
     simulator_cli.register(app)
     ingest_cli.register(app)
+
+
+def ingest_sample(
+    index: Annotated[
+        Path,
+        typer.Option("--index", envvar="CHATFLEET_INDEX_PATH", help="Local index file to build."),
+    ],
+    embedder: Annotated[
+        str, typer.Option("--embedder", envvar="CHATFLEET_EMBEDDER", help="wordllama (default) or minilm.")
+    ] = "wordllama",
+) -> None:
+    """Build a local index of the packaged two-tenant sample corpus (contoso, fabrikam).
+
+    What the operator's init container runs for an app that declares neither search nor documents, so a
+    minimal app answers out of the box."""
+    import asyncio
+
+    from chatfleet.chat.sample_index import CORPUS_DIR, build_sample_index
+
+    path = asyncio.run(build_sample_index(index, embedder))
+    tenants = sorted(p.name for p in CORPUS_DIR.iterdir() if p.is_dir())
+    typer.echo(f"sample corpus ({', '.join(tenants)}) indexed into {path}")
 
 
 def _auth_configured() -> bool:

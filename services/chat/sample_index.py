@@ -8,9 +8,9 @@ import hashlib
 import os
 from pathlib import Path
 
-from chatfleet.paths import EXAMPLES_DIR
+from chatfleet.paths import SAMPLE_CORPUS_DIR
 
-CORPUS_DIR = EXAMPLES_DIR / "corpus"
+CORPUS_DIR = SAMPLE_CORPUS_DIR
 
 
 def corpus_digest(corpus: Path = CORPUS_DIR) -> str:

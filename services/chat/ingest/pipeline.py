@@ -69,8 +69,12 @@ def discover(paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:
     for root in paths:
         if root.is_dir():
             for file in sorted(root.rglob("*")):
-                if file.is_file() and file.suffix.lower() in SUPPORTED_SUFFIXES:
-                    yield file, file.relative_to(root).as_posix()
+                name = file.relative_to(root).as_posix()
+                # Hidden entries are skipped: a mounted ConfigMap keeps each file a second time under
+                # `..<timestamp>/` (behind `..data`), which would index every document twice.
+                hidden = any(part.startswith(".") for part in file.relative_to(root).parts)
+                if file.is_file() and not hidden and file.suffix.lower() in SUPPORTED_SUFFIXES:
+                    yield file, name
         elif root.is_file():
             yield root, root.name
         else:

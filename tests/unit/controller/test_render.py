@@ -11,7 +11,12 @@ from chatfleet.contracts.resource import API_VERSION, KIND
 from chatfleet.controller import naming as n
 from chatfleet.controller.loading import parse_application
 from chatfleet.controller.render import config_data, render, revision
-from chatfleet.controller.spec import DEFAULT_STREAMS_PER_REPLICA, ChatApplication, ScalingStatus
+from chatfleet.controller.spec import (
+    DEFAULT_STREAMS_PER_REPLICA,
+    ChatApplication,
+    DocumentSource,
+    ScalingStatus,
+)
 
 
 @pytest.fixture
@@ -22,7 +27,7 @@ def app(make_app) -> ChatApplication:
             "spec": {
                 "tenants": ["contoso", "fabrikam"],
                 "search": {"endpoint": "https://s.search.windows.net", "index": "docs"},
-                "prompts": {"configMapRef": "support-prompts", "version": "3"},
+                "prompts": {"configMapRef": "support-prompts", "pins": {"answer": "3"}},
                 "network": {"ingressFrom": [{"namespaceSelector": {"matchLabels": {"team": "ingress"}}}]},
                 "observability": {
                     "otlpEndpoint": "http://otel.monitoring.svc:4317",
@@ -157,7 +162,29 @@ def test_prompts_config_map_is_mounted(app: ChatApplication) -> None:
     pod = one(render(app), "Deployment")["spec"]["template"]["spec"]
     assert {"name": "prompts", "configMap": {"name": "support-prompts"}} in pod["volumes"]
     data = one(render(app), "ConfigMap")["data"]
-    assert json.loads(data["CHATFLEET_PROMPT_VERSIONS"])["answer"] == "3"
+    assert json.loads(data["CHATFLEET_PROMPT_VERSIONS"]) == {"answer": "3"}, "ids not pinned take the newest"
+
+
+def test_without_search_each_pod_ingests_its_documents_before_serving(app: ChatApplication) -> None:
+    spec = app.spec.model_copy(
+        update={"search": None, "documents": [DocumentSource(config_map_ref="docs", tenant="contoso")]}
+    )
+    local = app.model_copy(update={"spec": spec})
+    pod = one(render(local), "Deployment")["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    assert init["args"] == ["ingest", f"{n.DOCUMENTS_DIR}/0", "--tenant", "contoso"]
+    assert init["image"] == spec.image and init["envFrom"] == pod["containers"][0]["envFrom"]
+    assert {"name": "index", "emptyDir": {"sizeLimit": "1Gi"}} in pod["volumes"]
+    assert one(render(local), "ConfigMap")["data"]["CHATFLEET_INDEX_PATH"] == n.INDEX_PATH
+    sample = app.model_copy(update={"spec": spec.model_copy(update={"documents": []})})
+    (init,) = one(render(sample), "Deployment")["spec"]["template"]["spec"]["initContainers"]
+    assert init["args"] == ["ingest-sample"]
+
+
+def test_referenced_content_is_part_of_the_revision(app: ChatApplication) -> None:
+    assert revision("a", app.spec, "digest-1") != revision("a", app.spec, "digest-2")
+    template = one(render(app, "digest-1"), "Deployment")["spec"]["template"]
+    assert template["metadata"]["annotations"][n.INPUTS_DIGEST] == "digest-1"
 
 
 def test_network_policy_denies_by_default(app: ChatApplication) -> None:
