@@ -9,6 +9,7 @@ second build of a changed tree take seconds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+# runc puts build containers in cgroups under this name; stop() removes what is left of it.
+CGROUP_PARENT = "chatfleet-buildkit"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 BUILD_TIMEOUT = 1800.0
@@ -38,6 +42,20 @@ class OCILayoutInput:
     def context(self) -> str:
         # BuildKit requires the digest: a tag in oci-layout:// fails with "has no digest".
         return f"oci-layout://{self.store}@{self.manifest_digest}"
+
+
+def _remove_cgroups(name: str, root: Path = CGROUP_ROOT) -> None:
+    """Removes the (empty) cgroup folder `name` in every hierarchy, children first (v1 has one per
+    controller, v2 a single tree); a cgroup that still holds a process stays and is left to the kernel."""
+    tops = [root / name, *(hierarchy / name for hierarchy in root.glob("*") if hierarchy.is_dir())]
+    for top in tops:
+        if not top.is_dir():
+            continue
+        for directory in sorted((d for d in top.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        with contextlib.suppress(OSError):
+            top.rmdir()
 
 
 def _mounts_under(path: Path) -> list[str]:
@@ -92,6 +110,7 @@ class BuildKitDaemon:
             f'  binary = "{self.runc}"\n'
             '  snapshotter = "overlayfs"\n'
             '  networkMode = "host"\n'
+            f'  defaultCgroupParent = "{CGROUP_PARENT}"\n'
             "  gc = true\n"
             # Enough for the base, the wheelhouse and a few generations of the three images.
             '  gckeepstorage = "8GB"\n'
@@ -164,6 +183,7 @@ class BuildKitDaemon:
             subprocess.run(["umount", "-l", point], check=False, capture_output=True)
         if leftover:
             self.progress(f"unmounted {len(leftover)} mount(s) buildkitd left under {self.root}")
+        _remove_cgroups(CGROUP_PARENT)
 
     def build(
         self,

@@ -217,25 +217,60 @@ def _requirements() -> list[str]:
     return [*pyproject["build-system"]["requires"], *pyproject["project"]["dependencies"]]
 
 
+# Run by the venv's interpreter: the installed closure of the given requirements (extras and markers
+# honoured), as name==version pins. Packages only the dev tools need stay out of it.
+_PINS_SCRIPT = """
+import json, sys
+from importlib import metadata
+try:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+except ImportError:
+    from pip._vendor.packaging.requirements import Requirement
+    from pip._vendor.packaging.utils import canonicalize_name
+pins, seen = {}, set()
+stack = [(Requirement(r), {""}) for r in json.loads(sys.argv[1])]
+while stack:
+    req, parent_extras = stack.pop()
+    if req.marker is not None and not any(req.marker.evaluate({"extra": e}) for e in parent_extras):
+        continue
+    key = (canonicalize_name(req.name), frozenset(req.extras))
+    if key in seen:
+        continue
+    seen.add(key)
+    try:
+        dist = metadata.distribution(req.name)
+    except metadata.PackageNotFoundError:
+        continue
+    pins[key[0]] = dist.version
+    stack += [(Requirement(r), set(req.extras) | {""}) for r in dist.requires or []]
+print("\\n".join(f"{name}=={version}" for name, version in sorted(pins.items())))
+"""
+
+
+def runtime_pins(python: Path, requirements: Sequence[str]) -> list[str]:
+    """`name==version` of every installed distribution the requirements pull in, read from the venv."""
+    result = subprocess.run(
+        [str(python), "-c", _PINS_SCRIPT, json.dumps(list(requirements))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise ImageBuildError(f"could not read the installed versions from {python}: {result.stderr.strip()}")
+    return result.stdout.split()
+
+
 def build_wheelhouse(
     state: Path, progress: Callable[[str], None], python: Path | None = None
 ) -> tuple[Path, str]:
     """Wheels of every dependency and of the build backend, at the versions of the dev venv.
 
-    The versions are pinned to what the venv has installed (`pip freeze` as constraints): the image then
-    runs what the tests ran against, and the host's warm pip cache serves it. Returns (folder, key).
+    The versions are pinned to what the venv has installed for the project's requirements (their installed
+    closure, not the venv's dev tools): the image then runs what the tests ran against, the host's warm pip
+    cache serves it, and installing a dev tool does not invalidate the wheelhouse. Returns (folder, key).
     """
     python = python or Path(sys.executable)
-    freeze = subprocess.run(
-        [str(python), "-m", "pip", "freeze", "--exclude-editable"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout
-    constraints = "\n".join(
-        line for line in freeze.splitlines() if line and not line.startswith(("#", "-e "))
-    )
     version = subprocess.run(
         [str(python), "-c", "import sys, sysconfig; print(sys.version_info[:2], sysconfig.get_platform())"],
         capture_output=True,
@@ -244,9 +279,12 @@ def build_wheelhouse(
         timeout=60,
     ).stdout.strip()
     requirements = _requirements()
-    key = _key("wheels-v1", version, *requirements, constraints)[:16]
+    pins = runtime_pins(python, requirements)
+    key = _key("wheels-v2", version, *requirements, *pins)[:16]
     folder = state / "wheels" / key
-    if (folder / ".complete").exists():
+    # Bookkeeping lives beside the folder: the folder is a build context, and only the wheels belong in it.
+    complete = folder.with_name(f"{key}.complete")
+    if complete.exists() and folder.is_dir():
         return folder, key
     started = time.monotonic()
     progress(
@@ -254,8 +292,10 @@ def build_wheelhouse(
         f"versions of {python.parent.parent})"
     )
     scratch = Path(tempfile.mkdtemp(dir=state, prefix=".wheels-"))
+    constraints = folder.with_name(f"{key}.constraints.txt")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    constraints.write_text("\n".join(pins) + "\n")
     try:
-        (scratch / ".constraints.txt").write_text(constraints + "\n")
         _run(
             [
                 str(python),
@@ -267,18 +307,24 @@ def build_wheelhouse(
                 "-w",
                 str(scratch),
                 "-c",
-                str(scratch / ".constraints.txt"),
+                str(constraints),
                 *requirements,
             ],
             state / "wheelhouse.log",
             "pip wheel (the wheelhouse)",
         )
-        (scratch / ".complete").write_text(key + "\n")
         shutil.rmtree(folder, ignore_errors=True)
-        folder.parent.mkdir(parents=True, exist_ok=True)
         os.replace(scratch, folder)
+        complete.write_text(key + "\n")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    for other in folder.parent.iterdir():  # older wheelhouses: a few hundred MB each
+        if other.name.startswith(key):
+            continue
+        if other.is_dir():
+            shutil.rmtree(other)
+        else:
+            other.unlink()
     count = len(list(folder.glob("*.whl")))
     progress(f"built the wheelhouse ({count} wheels) in {time.monotonic() - started:.0f} s")
     return folder, key
@@ -449,7 +495,7 @@ def _build_one(
         layouts=[OCILayoutInput("base", base.layout, base.manifest_digest)],
         log=state / f"{image.name}.build.log",
     )
-    refs = oci.validate(scratch)
+    refs = oci.validate(scratch, layers=False)
     if sorted(refs) != sorted(image.refs):
         raise ImageBuildError(f"{scratch}: BuildKit named the image {refs}, expected {list(image.refs)}")
     os.replace(scratch, image.tar)

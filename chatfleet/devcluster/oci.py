@@ -97,7 +97,7 @@ def image_name_annotations(ref: str) -> dict[str, str]:
 class _HashingWriter:
     """A write-only file object that hashes, counts and forwards (gzip writes its output here)."""
 
-    def __init__(self, target: BinaryIO) -> None:
+    def __init__(self, target: IO[bytes]) -> None:
         self.target = target
         self.sha = hashlib.sha256()
         self.size = 0
@@ -150,7 +150,7 @@ class Layout:
             # mtime=0 and no file name: the same tar always gives the same blob digest.
             with gzip.GzipFile(
                 filename="", mode="wb", fileobj=out, compresslevel=compresslevel, mtime=0
-            ) as gz:  # type: ignore[arg-type]
+            ) as gz:
                 while chunk := tar_stream.read(_CHUNK):
                     diff.update(chunk)
                     gz.write(chunk)
@@ -365,10 +365,12 @@ def _digest_of(stream: IO[bytes]) -> tuple[str, int]:
     return "sha256:" + sha.hexdigest(), size
 
 
-def validate(path: Path) -> list[str]:
+def validate(path: Path, layers: bool = True) -> list[str]:
     """Checks a layout or its tar: every blob matches its digest and size, diff_ids match the layers.
 
-    Returns the image names of the index. Raises OCIError naming the first inconsistency.
+    `layers=False` checks index, manifests and configs only (seconds less per 100 MB of layers, for
+    BuildKit's own output). Returns the image names of the index; raises OCIError naming the first
+    inconsistency.
     """
     with OCIArchive(path) as archive:
         layout = archive.read_json("oci-layout")
@@ -400,6 +402,8 @@ def validate(path: Path) -> list[str]:
             if len(diff_ids) != len(manifest["layers"]):
                 raise OCIError(f"{path}: {len(manifest['layers'])} layers but {len(diff_ids)} diff_ids")
             for layer, diff_id in zip(manifest["layers"], diff_ids, strict=True):
+                if not layers:
+                    continue
                 check(layer)
                 with archive.layer_stream(layer) as plain:
                     actual, _ = _digest_of(plain)
