@@ -226,7 +226,10 @@ class BuildKitDaemon:
             command += ["--opt", f"build-arg:{key}={value}"]
         # The output option is CSV: several names go in one quoted field.
         joined = ",".join(names)
-        command += ["--output", f'type=oci,dest={output},"name={joined}"']
+        # gzip level 1: these layers only go to the local containerd; level 6 took 35 s of the chat build
+        # (level 1: 11 s, layers 12 % larger).
+        gzip = "compression=gzip,compression-level=1"
+        command += ["--output", f'type=oci,dest={output},{gzip},"name={joined}"']
         output.parent.mkdir(parents=True, exist_ok=True)
         with log.open("w") as out:
             out.write("$ " + " ".join(command) + "\n")

@@ -46,6 +46,9 @@ DEBIAN_SUITE = "bookworm"
 BASE_PACKAGES: tuple[str, ...] = ("python3", "python3-venv", "python-is-python3", "ca-certificates")
 BASE_REF = f"{REGISTRY}/debian/python:3.11-{DEBIAN_SUITE}"
 DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
+# mmdebstrap's output is byte-for-byte reproducible with SOURCE_DATE_EPOCH (checked: two runs, one sha256):
+# the same package versions give the same base digest, hence the same image tags. Bookworm's release day.
+BASE_SOURCE_DATE_EPOCH = "1686355200"
 # Build args of the offline build: no compilers (every dependency comes as a wheel) and no package index.
 OFFLINE_BUILD_ARGS: dict[str, str] = {"BUILD_PACKAGES": "", "PIP_NO_INDEX": "1"}
 PAUSE_CFLAGS: tuple[str, ...] = ("-Os", "-Wall", "-Werror", "-static")
@@ -103,11 +106,17 @@ def _key(*parts: str) -> str:
 
 
 @contextmanager
-def _locked(state: Path) -> Iterator[None]:
+def _locked(state: Path, progress: Callable[[str], None] = _echo) -> Iterator[None]:
     """One build at a time per state folder (two pytest sessions, a CLI call beside a test run)."""
     state.mkdir(parents=True, exist_ok=True)
     with (state / ".build.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress(f"waiting for another image build to finish (lock {state / '.build.lock'})")
+            started = time.monotonic()
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            progress(f"waited {time.monotonic() - started:.0f} s for the other build")
         yield
 
 
@@ -167,7 +176,7 @@ def debian_mirror_lines(sources: Path = DEBIAN_SOURCES, suite: str = DEBIAN_SUIT
 def build_base(state: Path, progress: Callable[[str], None]) -> BaseImage:
     """The stand-in for python:3.11-slim: mmdebstrap's minbase rootfs as a one-layer OCI layout."""
     mirrors = debian_mirror_lines()
-    key = _key("base-v1", DEBIAN_SUITE, *BASE_PACKAGES, *mirrors)[:16]
+    key = _key("base-v2", DEBIAN_SUITE, *BASE_PACKAGES, *mirrors, BASE_SOURCE_DATE_EPOCH)[:16]
     folder = state / "base" / key
     done = folder / "image.json"
     if done.exists():
@@ -194,6 +203,7 @@ def build_base(state: Path, progress: Callable[[str], None]) -> BaseImage:
         ],
         folder / "mmdebstrap.log",
         "mmdebstrap",
+        env={**os.environ, "SOURCE_DATE_EPOCH": BASE_SOURCE_DATE_EPOCH},
     )
     layout = oci.Layout(folder / "layout").create()
     with rootfs.open("rb") as tar:
@@ -205,6 +215,9 @@ def build_base(state: Path, progress: Callable[[str], None]) -> BaseImage:
     manifest = layout.add_image([layer], config, [BASE_REF])
     rootfs.unlink()
     done.write_text(json.dumps({"ref": BASE_REF, "manifest_digest": manifest.digest}))
+    for other in folder.parent.iterdir():  # an older base (other mirrors or packages): 80 MB each
+        if other != folder:
+            shutil.rmtree(other, ignore_errors=True)
     progress(f"built the base {BASE_REF}@{manifest.digest[:19]} in {time.monotonic() - started:.0f} s")
     return BaseImage(BASE_REF, folder / "layout", manifest.digest)
 
@@ -420,7 +433,7 @@ def build_images(
             f"unknown image(s) {', '.join(sorted(unknown))}; known: {', '.join(IMAGE_NAMES)}"
         )
     started = time.monotonic()
-    with _locked(state):
+    with _locked(state, progress):
         pause = build_pause(state, progress)
         base = build_base(state, progress)
         wheels, wheels_key = build_wheelhouse(state, progress)
