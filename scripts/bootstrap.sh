@@ -3,7 +3,9 @@
 #   - a virtualenv in .venv with chatfleet and its dev extras (pip install -e .[dev])
 #   - Debian's Chromium for the UI browser test (only when CHATFLEET_WITH_BROWSER=1)
 #   - the Go-built control plane and helm under tools/bin (via `chatfleet dev tools build`)
-#   - Debian's mmdebstrap, gcc and libc6-dev for the local node's images (only when CHATFLEET_WITH_IMAGES=1)
+#   - for the real node (only when CHATFLEET_WITH_NODE=1, as the test command sets it): Debian's iptables,
+#     conntrack, libseccomp-dev and pkg-config (runc), mmdebstrap, gcc and libc6-dev (the images), and the
+#     node's Go tools (kubelet, containerd, runc, CNI, CoreDNS, BuildKit)
 # Re-running it is cheap: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,15 +35,16 @@ if [ "${CHATFLEET_WITH_BROWSER:-0}" = "1" ] && ! command -v chromium >/dev/null 
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
-# The local node's images (`chatfleet dev images build`): mmdebstrap makes the Debian base root filesystem,
-# gcc and libc6-dev compile the static pause binary. Opt-in (CHATFLEET_WITH_IMAGES=1): it needs root or sudo.
-if [ "${CHATFLEET_WITH_IMAGES:-0}" = "1" ]; then
+# The real node: kube-proxy programs iptables (and conntrack), runc links libseccomp; for the images
+# (`chatfleet dev images build`) mmdebstrap makes the Debian base root filesystem, gcc and libc6-dev compile
+# the static pause binary. Opt-in (CHATFLEET_WITH_NODE=1): it needs root or sudo.
+if [ "${CHATFLEET_WITH_NODE:-0}" = "1" ]; then
   missing=""
-  for package in mmdebstrap gcc libc6-dev; do
+  for package in iptables conntrack libseccomp-dev pkg-config mmdebstrap gcc libc6-dev; do
     dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
   done
   if [ -n "$missing" ]; then
-    log "installing Debian packages for the local images:$missing"
+    log "installing Debian packages for the real node and its images:$missing"
     if [ "$(id -u)" = "0" ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
     # shellcheck disable=SC2086
@@ -51,6 +54,11 @@ fi
 
 if [ "${CHATFLEET_WITH_TOOLS:-1}" = "1" ] && .venv/bin/chatfleet dev --help >/dev/null 2>&1 \
    && .venv/bin/chatfleet dev tools --help >/dev/null 2>&1; then
-  log "building the local control plane and helm from source (cached under tools/bin)"
-  .venv/bin/chatfleet dev tools build
+  if [ "${CHATFLEET_WITH_NODE:-0}" = "1" ]; then
+    log "building the local control plane, helm and the real node from source (cached under tools/bin)"
+    .venv/bin/chatfleet dev tools build --node
+  else
+    log "building the local control plane and helm from source (cached under tools/bin)"
+    .venv/bin/chatfleet dev tools build
+  fi
 fi

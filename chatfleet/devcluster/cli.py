@@ -103,13 +103,22 @@ def build(
             "--only", help="Build just this tool (repeatable): etcd, kube-apiserver, kwok, helm, ..."
         ),
     ] = None,
+    node: Annotated[
+        bool,
+        typer.Option(
+            "--node",
+            help="Also the real node's tools (kubelet, containerd, runc, CNI, CoreDNS, BuildKit); runc needs "
+            "Debian's libseccomp-dev and pkg-config.",
+        ),
+    ] = False,
 ) -> None:
-    """Build the control plane, KWOK and helm from source unless the cached binaries are current."""
-    from chatfleet.devcluster.tools import ToolBuildError, ensure_built
+    """Build the control plane, KWOK and helm (and the real node) from source unless the cache is current."""
+    from chatfleet.devcluster.tools import MODULES, TOOL_NAMES, ToolBuildError, ensure_built
 
     started = time.monotonic()
+    wanted = only or (list(TOOL_NAMES) if node else [n for m in MODULES for n in m.binaries])
     try:
-        paths = ensure_built(only or None, progress=_echo_err)
+        paths = ensure_built(wanted, progress=_echo_err)
     except ToolBuildError as error:
         _echo_err(f"error: {error}")
         raise typer.Exit(1) from None

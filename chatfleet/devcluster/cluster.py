@@ -343,9 +343,10 @@ class LocalCluster:
         ca = CertificateAuthority()
         if self.real_node:
             assert self.images is not None
+            images = [(image.ref, image.tar) for image in self.images]
             self.node = RealNode(
                 self.workdir, self.server, ca, self._spawn, self._progress, _free_ports,
-                SERVICE_CLUSTER_IP_RANGE, [image.tar for image in self.images], self.images.pause.ref,
+                SERVICE_CLUSTER_IP_RANGE, images, self.images.pause.ref,
             )  # fmt: skip
             self._progress(f"preparing the real node's network ({BRIDGE} {POD_CIDR}) and cgroups")
             self.node.prepare_host()

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import yaml
 
 from chatfleet.devcluster import tools
+from chatfleet.devcluster.images import REGISTRY
 from chatfleet.devcluster.kubeconfig import build_kubeconfig, write_kubeconfig
 from chatfleet.devcluster.node_config import (
     BRIDGE,
@@ -124,7 +125,7 @@ class RealNode:
         progress: Callable[[str], None],
         free_ports: Callable[[int], list[int]],
         service_cidr: str,
-        images: list[Path],
+        images: list[tuple[str, Path]],
         sandbox_image: str,
     ) -> None:
         self.paths = NodePaths(workdir)
@@ -311,23 +312,30 @@ class RealNode:
         config = build_kubeconfig(self.server, self.ca.cert_pem, user, self.ca.issue_client(user, groups))
         return write_kubeconfig(self.paths.node / f"{name}.kubeconfig", config)
 
+    def _ctr(self, ctr: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        command = [str(ctr), "--address", self.paths.socket, "-n", "k8s.io", *args]
+        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout)
+
     def _import_images(self, ctr: Path) -> None:
-        """Imports each OCI archive unless containerd already holds that exact content (warm start: none)."""
-        for archive in self.images:
-            self._progress(f"importing {archive.name} into containerd (k8s.io)")
-            result = subprocess.run(
-                [str(ctr), "--address", self.paths.socket, "-n", "k8s.io", "images", "import", str(archive)],
-                capture_output=True, text=True, check=False, timeout=600,
-            )  # fmt: skip
+        """Imports each image containerd does not hold yet (warm start: none) and removes the local images of
+        earlier trees, so the persistent image store does not grow with every change."""
+        listed = self._ctr(ctr, "images", "ls", "-q")
+        held = set(listed.stdout.split()) if listed.returncode == 0 else set()
+        wanted = {ref for ref, _ in self.images}
+        for ref, archive in self.images:
+            if ref in held:
+                continue
+            self._progress(f"importing {ref} into containerd (k8s.io)")
+            result = self._ctr(ctr, "images", "import", str(archive))
             if result.returncode != 0:
                 raise NodeError(f"importing {archive} into containerd failed: {result.stderr.strip()}")
+        stale = sorted(ref for ref in held - wanted if ref.startswith(f"{REGISTRY}/"))
+        if stale:
+            self._ctr(ctr, "images", "rm", *stale)
 
     def container_pid(self, container_id: str) -> int:
         """The PID of a running container's task, as containerd reports it."""
-        result = subprocess.run(
-            [str(tools.BIN_DIR / "ctr"), "--address", self.paths.socket, "-n", "k8s.io", "tasks", "ls"],
-            capture_output=True, text=True, check=True, timeout=30,
-        )  # fmt: skip
+        result = self._ctr(tools.BIN_DIR / "ctr", "tasks", "ls", timeout=30)
         for line in result.stdout.splitlines()[1:]:
             task, pid, *_ = line.split()
             if task == container_id:

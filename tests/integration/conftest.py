@@ -31,6 +31,7 @@ from chatfleet.devcluster import tools
 from chatfleet.devcluster.cluster import LocalCluster
 
 INTEGRATION_DIR = Path(__file__).parent
+NODE_DIR = INTEGRATION_DIR / "node"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -47,6 +48,11 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         return
     if any(INTEGRATION_DIR in Path(str(item.path)).parents for item in session.items):
         tools.ensure_built(tools.CONTROL_PLANE)
+    if any(NODE_DIR in Path(str(item.path)).parents for item in session.items):
+        from chatfleet.devcluster.images import build_images
+
+        tools.ensure_built(tools.NODE)
+        build_images()  # cached by input hash; a cold build takes minutes, outside any test's timeout
 
 
 @pytest.fixture(scope="session")
