@@ -10,6 +10,7 @@ second build of a changed tree take seconds.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -72,8 +73,9 @@ def _mounts_under(path: Path) -> list[str]:
 class BuildKitDaemon:
     """`with BuildKitDaemon(...) as daemon: daemon.build(...)`: buildkitd for the length of the block.
 
-    Runs as root (the oci worker needs it for overlayfs and runc), networking `host` unless a CNI config
-    is given: build steps that need no network (the offline builds) are not affected either way.
+    Runs as root (the oci worker needs it for overlayfs and runc). With `cni_bin_dir` (holding the CNI
+    `loopback` plugin) every build step gets its own network namespace with only `lo`: an offline build
+    then provably reaches nothing. Without it, steps share the host's network (BuildKit's `host` mode).
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class BuildKitDaemon:
         runc: Path,
         state: Path,
         progress: Callable[[str], None],
+        cni_bin_dir: Path | None = None,
     ) -> None:
         self.buildkitd = buildkitd
         self.buildctl = buildctl
@@ -93,6 +96,7 @@ class BuildKitDaemon:
         self.socket = state / "buildkitd.sock"
         self.log = state / "buildkitd.log"
         self.progress = progress
+        self.cni_bin_dir = cni_bin_dir
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -109,7 +113,7 @@ class BuildKitDaemon:
             "  enabled = true\n"
             f'  binary = "{self.runc}"\n'
             '  snapshotter = "overlayfs"\n'
-            '  networkMode = "host"\n'
+            f"{self._network()}"
             f'  defaultCgroupParent = "{CGROUP_PARENT}"\n'
             "  gc = true\n"
             # Enough for the base, the wheelhouse and a few generations of the three images.
@@ -120,6 +124,23 @@ class BuildKitDaemon:
             "  enabled = false\n"
         )
         return config
+
+    def _network(self) -> str:
+        if self.cni_bin_dir is None:
+            return '  networkMode = "host"\n'
+        conflist = self.state / "cni-loopback.conflist"
+        conflist.write_text(
+            json.dumps(
+                {"cniVersion": "1.0.0", "name": "chatfleet-offline", "plugins": [{"type": "loopback"}]}
+            )
+        )
+        # Pool size 0: a namespace per step, none kept around (nothing left mounted after the daemon).
+        return (
+            '  networkMode = "cni"\n'
+            f'  cniConfigPath = "{conflist}"\n'
+            f'  cniBinaryPath = "{self.cni_bin_dir}"\n'
+            "  cniPoolSize = 0\n"
+        )
 
     def __enter__(self) -> BuildKitDaemon:
         self.start()

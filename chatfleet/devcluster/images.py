@@ -458,11 +458,17 @@ def build_images(
                 progress(f"{image.ref} is current ({image.tar})")
         if stale:
             try:
-                tools = ensure_built(["buildkitd", "buildctl", "runc"], progress=progress)
+                # loopback: the CNI plugin that gives build steps a network namespace with only `lo`.
+                tools = ensure_built(["buildkitd", "buildctl", "runc", "loopback"], progress=progress)
             except ToolBuildError as error:
                 raise ImageBuildError(f"the image builder could not be built: {error}") from None
             daemon = BuildKitDaemon(
-                tools["buildkitd"], tools["buildctl"], tools["runc"], state / "buildkit", progress
+                tools["buildkitd"],
+                tools["buildctl"],
+                tools["runc"],
+                state / "buildkit",
+                progress,
+                cni_bin_dir=tools["loopback"].parent,
             )
             try:
                 with daemon:

@@ -214,3 +214,45 @@ def test_image_command_serves_healthz_and_drains_on_sigterm(
         assert "Application shutdown complete" in log.read_text(errors="replace")
     finally:
         subprocess.run([*runc_cmd, "delete", "--force", container], capture_output=True, timeout=60)
+
+
+def test_build_steps_have_no_network(tmp_path: Path) -> None:
+    """The daemon build_images starts gives each RUN a network namespace with only loopback."""
+    from chatfleet.devcluster.buildkit import BuildKitDaemon, OCILayoutInput
+    from chatfleet.devcluster.images import STATE_DIR, build_base
+
+    base = build_base(STATE_DIR, print)
+    tools = ensure_built(["buildkitd", "buildctl", "runc", "loopback"])
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        f"FROM {base.ref}\n"
+        'RUN python3 -c "import socket; print(sorted(n for _, n in socket.if_nameindex()))" > /interfaces\n'
+        "RUN python3 -c \"import socket; socket.create_connection(('151.101.2.132', 80), timeout=5)\" "
+        "> /reached 2>&1 || echo blocked > /reached\n"
+    )
+    layout = OCILayoutInput("base", base.layout, base.manifest_digest)
+    daemon = BuildKitDaemon(
+        tools["buildkitd"],
+        tools["buildctl"],
+        tools["runc"],
+        tmp_path / "buildkit",
+        print,
+        tools["loopback"].parent,
+    )
+    with daemon:
+        daemon.build(
+            context=context,
+            dockerfile=context / "Dockerfile",
+            output=tmp_path / "probe.oci.tar",
+            names=["chatfleet.local/test/probe:1"],
+            build_args={},
+            named_contexts={base.ref: layout.context()},
+            local_dirs={},
+            layouts=[layout],
+            log=tmp_path / "build.log",
+        )
+    rootfs = tmp_path / "rootfs"
+    oci.unpack_rootfs(tmp_path / "probe.oci.tar", rootfs)
+    assert (rootfs / "interfaces").read_text().strip() == "['lo']"
+    assert (rootfs / "reached").read_text().strip() == "blocked"
