@@ -4,37 +4,31 @@ The same control plane serves the integration tests and `chatfleet dev cluster`.
 real upstream binary built from source (see tools.py); no kubelet runs: KWOK plays the kubelet of fake
 nodes, so pods scheduled by kube-scheduler become Running/Ready and Deployments really become available.
 
-Every process runs in its own process group and gets SIGKILL from the kernel if this Python process dies
-(PR_SET_PDEATHSIG), so neither Ctrl-C, an exception nor a killed test run leaves a process behind.
-The kernel ties that signal to the *thread* that started the process: start a LocalCluster from a thread
-that outlives it (the main thread, as pytest fixtures and the CLI do), not from a short-lived worker.
+Its processes run under a `Supervisor` (supervisor.py): each in its own process group, killed by the
+kernel if this Python process dies, so neither Ctrl-C, an exception nor a killed test run leaves a
+process behind. The kernel ties that signal to the *thread* that started the process: start a
+LocalCluster from a thread that outlives it (the main thread, as pytest fixtures and the CLI do), not
+from a short-lived worker. Fake nodes are in kwok.py, ports and readiness probes in probes.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import shutil
-import signal
-import socket
-import ssl
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-import httpx
-
 from chatfleet.devcluster import tools
 from chatfleet.devcluster.kubeconfig import build_kubeconfig, is_local_kubeconfig, write_kubeconfig
+from chatfleet.devcluster.kwok import fake_node, kwok_command
 from chatfleet.devcluster.node import BRIDGE, NODE_IP, NODE_NAME, POD_CIDR, RealNode
 from chatfleet.devcluster.pki import CertificateAuthority, service_account_key
+from chatfleet.devcluster.probes import AdminHTTP, free_ports, http_ok, port_open
+from chatfleet.devcluster.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -43,7 +37,6 @@ if TYPE_CHECKING:
 
 ADMIN_USER = "chatfleet-admin"
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
-FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 # Controllers a platform team's workloads need without a kubelet: ownership/GC, Deployments, Jobs,
 # namespaces, service accounts (pods need their SA), aggregated RBAC roles (admin/edit/view), PDB status,
 # Service endpoints, pod clean-up.
@@ -69,90 +62,10 @@ CONTROLLERS = (
 )
 STOP_GRACE_SECONDS = 10.0
 WORKDIR_MARKER = ".chatfleet-cluster"
-_PR_SET_PDEATHSIG = 1
 
 
 class ClusterError(RuntimeError):
     """The local cluster could not start or a component died; the message names it and quotes its log."""
-
-
-def _free_ports(count: int) -> list[int]:
-    """Ports the OS picks on 127.0.0.1; all sockets stay open until every port is chosen (no duplicates)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _port_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def _http_ok(url: str) -> bool:
-    return httpx.get(url, timeout=2.0).status_code == 200
-
-
-def _die_with_parent() -> Callable[[], None]:
-    """A preexec_fn asking the kernel to SIGKILL the child when its parent dies (Linux only).
-
-    The libc function is resolved here, in the parent, so the forked child runs no import machinery.
-    """
-    if not sys.platform.startswith("linux"):
-        return lambda: None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-
-    def set_pdeathsig() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-    return set_pdeathsig
-
-
-def _terminate(components: list[Component], grace: float) -> None:
-    """SIGTERM to each component's process group, wait up to `grace` seconds, then SIGKILL the groups."""
-    for component in components:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(component.process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for component in components:
-        try:
-            component.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            component.process.kill()
-            component.process.wait()
-        # Anything the component itself spawned shares its group; make sure nothing survives it.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(component.process.pid, signal.SIGKILL)
-
-
-@dataclass
-class Component:
-    """One running control-plane process and its log file."""
-
-    name: str
-    command: list[str]
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def check_alive(self) -> None:
-        code = self.process.poll()
-        if code is not None:
-            raise ClusterError(
-                f"{self.name} exited with code {code}; last log lines ({self.log}):\n{self.log_tail()}"
-            )
 
 
 class LocalCluster:
@@ -188,13 +101,13 @@ class LocalCluster:
         self._kubeconfig_arg = kubeconfig
         self._progress = progress or (lambda _message: None)
         self.startup_timeout = startup_timeout
-        self.components: list[Component] = []
+        self.processes = Supervisor(Path(), Path(), STOP_GRACE_SECONDS, ClusterError)
         self.workdir = Path()
         self.kubeconfig = Path()
         self.server = ""
         self.startup_seconds = 0.0
         self._ca_file = Path()
-        self._admin_cert: tuple[str, str] = ("", "")
+        self._api = AdminHTTP("", Path(), ("", ""))
         self._started = False
 
     # ----- lifecycle -----------------------------------------------------------------------------------
@@ -239,20 +152,15 @@ class LocalCluster:
             node, self.node = self.node, None
             node.stop(self._stop_named)
         storage = ("kube-apiserver", "etcd")
-        clients = [c for c in self.components if c.name not in storage]
-        tiers = [clients, *([c for c in self.components if c.name == name] for name in storage)]
-        for tier in tiers:
-            _terminate(tier, STOP_GRACE_SECONDS)
-        self.components = []
+        clients = [name for name in self.processes.names() if name not in storage]
+        self.processes.stop(clients, *([name] for name in storage))
         if self.kubeconfig != Path() and self.kubeconfig.exists() and is_local_kubeconfig(self.kubeconfig):
             self.kubeconfig.unlink()  # it points at a cluster that no longer exists
         if self._own_workdir and self.workdir != Path() and self.workdir.exists():
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _stop_named(self, names: list[str]) -> None:
-        stopping = [c for c in self.components if c.name in names]
-        _terminate(stopping, STOP_GRACE_SECONDS)
-        self.components = [c for c in self.components if c not in stopping]
+        self.processes.stop(names)
 
     # ----- what callers use ------------------------------------------------------------------------------
 
@@ -268,7 +176,7 @@ class LocalCluster:
 
     def pids(self) -> list[int]:
         """Process ids of the running components (tests use them to prove nothing is left behind)."""
-        return [component.process.pid for component in self.components]
+        return self.processes.pids()
 
     @property
     def kubectl(self) -> Path:
@@ -283,8 +191,7 @@ class LocalCluster:
 
     def check_alive(self) -> None:
         """Raises ClusterError if any component has exited."""
-        for component in self.components:
-            component.check_alive()
+        self.processes.check_alive()
 
     # ----- start-up steps --------------------------------------------------------------------------------
 
@@ -306,6 +213,7 @@ class LocalCluster:
         (self.workdir / WORKDIR_MARKER).write_text("state of a chatfleet LocalCluster; safe to delete\n")
         self.workdir.chmod(0o700)
         (self.workdir / "logs").mkdir()
+        self.processes = Supervisor(self.workdir / "logs", self.workdir, STOP_GRACE_SECONDS, ClusterError)
         self.kubeconfig = (self._kubeconfig_arg or self.workdir / "admin.kubeconfig").resolve()
         if self.kubeconfig.exists():
             if not is_local_kubeconfig(self.kubeconfig):
@@ -315,27 +223,10 @@ class LocalCluster:
                 )
             self.kubeconfig.unlink()  # a stale file would tell waiting scripts the new cluster is ready
 
-    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Component:
-        log = self.workdir / "logs" / f"{name}.log"
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                command,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-                start_new_session=True,
-                preexec_fn=_die_with_parent(),
-            )
-        component = Component(name, command, process, log)
-        self.components.append(component)
-        return component
-
     def _start_components(self, binaries: dict[str, Path]) -> None:
         pki = self.workdir / "pki"
         pki.mkdir()
-        etcd_port, etcd_peer_port, api_port = _free_ports(3)
+        etcd_port, etcd_peer_port, api_port = free_ports(3)
         # With a real node the API server listens on the bridge address, where pods reach it too.
         api_host = NODE_IP if self.real_node else "127.0.0.1"
         self.server = f"https://{api_host}:{api_port}"
@@ -345,7 +236,7 @@ class LocalCluster:
             assert self.images is not None
             images = [(image.ref, image.tar) for image in self.images]
             self.node = RealNode(
-                self.workdir, self.server, ca, self._spawn, self._progress, _free_ports,
+                self.workdir, self.server, ca, self.processes.spawn, self._progress, free_ports,
                 SERVICE_CLUSTER_IP_RANGE, images, self.images.pause.ref,
             )  # fmt: skip
             self._progress(f"preparing the real node's network ({BRIDGE} {POD_CIDR}) and cgroups")
@@ -359,12 +250,12 @@ class LocalCluster:
         sa_public, sa_private = service_account_key().write(pki, "service-account")
         admin = ca.issue_client(ADMIN_USER, ("system:masters",))
         admin_cert, admin_key = admin.write(pki, "admin")
-        self._admin_cert = (str(admin_cert), str(admin_key))
+        self._api = AdminHTTP(self.server, self._ca_file, (str(admin_cert), str(admin_key)))
 
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         peer_url = f"http://127.0.0.1:{etcd_peer_port}"
         self._progress(f"starting etcd on {etcd_url}")
-        self._spawn(
+        self.processes.spawn(
             "etcd",
             [
                 str(binaries["etcd"]),
@@ -380,7 +271,7 @@ class LocalCluster:
             ],
         )
         self._progress(f"starting kube-apiserver on {self.server}")
-        self._spawn(
+        self.processes.spawn(
             "kube-apiserver",
             [
                 str(binaries["kube-apiserver"]),
@@ -409,14 +300,14 @@ class LocalCluster:
         kwok_kubeconfig = write_kubeconfig(self.workdir / "kwok.kubeconfig", admin_config)
         # The clients start as soon as the API server listens, overlapping their start-up with its
         # post-start hooks (seconds); one that gives up waiting for the API server is restarted below.
-        self._wait("kube-apiserver to listen", lambda: _port_open(api_port, api_host))
-        early = len(self.components)
+        self._wait("kube-apiserver to listen", lambda: port_open(api_port, api_host))
+        early = len(self.processes.components)
 
         kcm_kubeconfig = self._component_kubeconfig(
             ca, "kube-controller-manager", "system:kube-controller-manager"
         )
         self._progress("starting kube-controller-manager")
-        self._spawn(
+        self.processes.spawn(
             "kube-controller-manager",
             [
                 str(binaries["kube-controller-manager"]),
@@ -433,7 +324,7 @@ class LocalCluster:
         if self.nodes or self.real_node:
             scheduler_kubeconfig = self._component_kubeconfig(ca, "kube-scheduler", "system:kube-scheduler")
             self._progress("starting kube-scheduler")
-            self._spawn(
+            self.processes.spawn(
                 "kube-scheduler",
                 [
                     str(binaries["kube-scheduler"]),
@@ -446,37 +337,23 @@ class LocalCluster:
         if self.nodes:
             # KWOK plays the kubelet of every fake node, so it acts with the admin identity.
             self._progress(f"starting kwok with {self.nodes} fake node(s)")
-            self._spawn(
-                "kwok",
-                [
-                    str(binaries["kwok"]),
-                    f"--kubeconfig={kwok_kubeconfig}",
-                    "--manage-all-nodes=false",
-                    f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
-                    f"--config={tools.KWOK_STAGES}",
-                    "--server-address=",
-                ],
-            )
-        clients = {c.name for c in self.components[early:]}
-        self._wait("kube-apiserver /readyz", self._apiserver_ready, tolerate=clients)
+            self.processes.spawn("kwok", kwok_command(binaries["kwok"], kwok_kubeconfig))
+        clients = self.processes.components[early:]
+        self._wait("kube-apiserver /readyz", self._api.apiserver_ready, tolerate={c.name for c in clients})
         self._progress("kube-apiserver is ready")
-        for component in [c for c in self.components[early:] if c.process.poll() is not None]:
+        for component in [c for c in clients if c.process.poll() is not None]:
             self._progress(f"restarting {component.name}, which gave up before the API server was ready")
-            self.components.remove(component)
-            self._spawn(component.name, component.command)
+            self.processes.restart(component)
         if self.nodes:
             self._create_fake_nodes()
             self._wait(f"{self.nodes} fake node(s) Ready", self._nodes_ready)
         if self.node is not None:
             self.node.start(binaries)
-            with self._http() as client:
-                for manifest in self.node.dns_service_objects():
-                    self._create(client, manifest)
+            for manifest in self.node.dns_service_objects():
+                self._create(manifest)
             self._wait(f"node {NODE_NAME} Ready", self._nodes_ready, timeout=max(self.startup_timeout, 180))
-            self._wait(
-                "CoreDNS ready", lambda: _http_ok(f"http://127.0.0.1:{self.node_dns_ready_port}/ready")
-            )
-        self._wait("controller manager (default ServiceAccount)", self._default_service_account_exists)
+            self._wait("CoreDNS ready", lambda: http_ok(f"http://127.0.0.1:{self.node_dns_ready_port}/ready"))
+        self._wait("controller manager (default ServiceAccount)", self._api.default_service_account_exists)
         # Written last: whoever waits for this file (a person, a script) finds a cluster ready to use.
         write_kubeconfig(self.kubeconfig, admin_config)
 
@@ -495,63 +372,13 @@ class LocalCluster:
     ) -> None:
         """Polls `condition` until true; fails fast with the log of any component that died meanwhile
         (except those in `tolerate`, which the caller restarts)."""
-        timeout = timeout or self.startup_timeout
-        deadline = time.monotonic() + timeout
-        while True:
-            for component in self.components:
-                if component.name not in (tolerate or set()):
-                    component.check_alive()
-            with contextlib.suppress(httpx.HTTPError, OSError):
-                if condition():
-                    return
-            if time.monotonic() > deadline:
-                logs = "\n".join(f"--- {c.name} ({c.log}):\n{c.log_tail(10)}" for c in self.components)
-                raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs}")
-            time.sleep(0.1)
-
-    @contextlib.contextmanager
-    def _http(self) -> Iterator[httpx.Client]:
-        context = ssl.create_default_context(cafile=str(self._ca_file))
-        context.load_cert_chain(*self._admin_cert)
-        with httpx.Client(base_url=self.server, verify=context, timeout=5.0) as client:
-            yield client
-
-    def _apiserver_ready(self) -> bool:
-        with self._http() as client:
-            return client.get("/readyz").status_code == 200
-
-    def _default_service_account_exists(self) -> bool:
-        with self._http() as client:
-            return client.get("/api/v1/namespaces/default/serviceaccounts/default").status_code == 200
+        self.processes.wait(what, condition, timeout or self.startup_timeout, tolerate or ())
 
     def _create_fake_nodes(self) -> None:
-        with self._http() as client:
-            for index in range(self.nodes):
-                node = {
-                    "apiVersion": "v1",
-                    "kind": "Node",
-                    "metadata": {
-                        "name": f"kwok-node-{index}",
-                        "annotations": {FAKE_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                        "labels": {
-                            "type": "kwok",
-                            "kubernetes.io/hostname": f"kwok-node-{index}",
-                            "kubernetes.io/os": "linux",
-                            "kubernetes.io/arch": "amd64",
-                            "topology.kubernetes.io/zone": f"zone-{index % 3}",
-                        },
-                    },
-                    "spec": {},
-                    "status": {
-                        "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-                        "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-                    },
-                }
-                response = client.post("/api/v1/nodes", json=node)
-                if response.status_code not in (201, 409):
-                    raise ClusterError(
-                        f"creating fake node failed: HTTP {response.status_code} {response.text}"
-                    )
+        for index in range(self.nodes):
+            failed = self._api.create("/api/v1/nodes", fake_node(index))
+            if failed is not None:
+                raise ClusterError(f"creating fake node failed: HTTP {failed.status_code} {failed.text}")
 
     @property
     def node_dns_ready_port(self) -> int:
@@ -578,25 +405,15 @@ class LocalCluster:
             f"--kubelet-certificate-authority={self._ca_file}",
         ]
 
-    def _create(self, client: httpx.Client, manifest: dict[str, object]) -> None:
+    def _create(self, manifest: dict[str, object]) -> None:
         metadata = manifest["metadata"]
         assert isinstance(metadata, dict)
         group_version = str(manifest["apiVersion"])
         base = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
         plural = {"Service": "services", "EndpointSlice": "endpointslices"}[str(manifest["kind"])]
-        response = client.post(f"{base}/namespaces/{metadata['namespace']}/{plural}", json=manifest)
-        if response.status_code not in (201, 409):
-            raise ClusterError(f"creating {manifest['kind']} {metadata['name']} failed: {response.text}")
+        failed = self._api.create(f"{base}/namespaces/{metadata['namespace']}/{plural}", manifest)
+        if failed is not None:
+            raise ClusterError(f"creating {manifest['kind']} {metadata['name']} failed: {failed.text}")
 
     def _nodes_ready(self) -> bool:
-        with self._http() as client:
-            items = client.get("/api/v1/nodes").json().get("items", [])
-        ready = [
-            node
-            for node in items
-            if any(
-                cond.get("type") == "Ready" and cond.get("status") == "True"
-                for cond in node.get("status", {}).get("conditions", [])
-            )
-        ]
-        return len(ready) >= max(self.nodes, 1 if self.real_node else 0)
+        return self._api.ready_nodes() >= max(self.nodes, 1 if self.real_node else 0)
