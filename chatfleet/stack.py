@@ -5,7 +5,8 @@ the Azure-OpenAI simulator, the chat service with its UI on loopback, the operat
 runner, and the sample ChatApplication of examples/local-stack.yaml. The operator then runs the gated
 rollout's load test against the loopback chat service (no kubelet here, so no real pod serves traffic),
 and the command prints where to chat, `kubectl get chatapp`, and how to stop. Every process it starts
-lives in its own process group and is stopped on exit, Ctrl-C or SIGTERM.
+runs under a `Supervisor` (chatfleet/devcluster/supervisor.py), as the control plane's do: in its own
+process group, killed by the kernel if this process dies, and stopped on exit, Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -29,11 +29,13 @@ import yaml
 
 from chatfleet.contracts.resource import CRD_NAME, GROUP, PLURAL, VERSION
 from chatfleet.devcluster.cluster import ClusterError
+from chatfleet.devcluster.supervisor import Supervisor
 from chatfleet.devcluster.tools import ToolBuildError
 from chatfleet.paths import CRDS_DIR, EXAMPLES_DIR, REPO_ROOT
 
 SAMPLE = EXAMPLES_DIR / "local-stack.yaml"
 STOP_GRACE_SECONDS = 15.0
+STOP_ORDER = ("operator", "chat-service", "simulator")  # the operator stops before what it drives
 RELEASE_TAG = "0.1.1"
 
 
@@ -62,7 +64,7 @@ class LocalStack:
         self.workdir = workdir.resolve()
         self.port = port
         self.progress = progress
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.processes = Supervisor(self.workdir / "logs", REPO_ROOT, STOP_GRACE_SECONDS, StackError)
         self.cluster: Any = None
         self.simulator_url = ""
         self.chat_url = ""
@@ -72,36 +74,13 @@ class LocalStack:
 
     # ----- processes ---------------------------------------------------------------------------------
 
-    def _spawn(
-        self, name: str, args: list[str], env: dict[str, str] | None = None
-    ) -> subprocess.Popen[bytes]:
-        log = self.workdir / "logs" / f"{name}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "chatfleet", *args],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=REPO_ROOT,
-                env={**os.environ, **(env or {})},
-                start_new_session=True,
-            )
-        self.processes[name] = process
-        return process
-
-    def _log_tail(self, name: str, lines: int = 15) -> str:
-        log = self.workdir / "logs" / f"{name}.log"
-        text = log.read_text(errors="replace") if log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
+        """`python -m chatfleet <args>` as component `name`, with `env` added to this environment."""
+        self.processes.spawn(name, [sys.executable, "-m", "chatfleet", *args], {**os.environ, **(env or {})})
 
     def check_alive(self) -> None:
         """Raises StackError naming the first process that has exited, with the end of its log."""
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                raise StackError(
-                    f"{name} exited with code {process.returncode}; last lines of "
-                    f"{self.workdir / 'logs' / (name + '.log')}:\n{self._log_tail(name)}"
-                )
+        self.processes.check_alive()
         if self.cluster is not None:
             self.cluster.check_alive()
 
@@ -117,8 +96,7 @@ class LocalStack:
 
     def pids(self) -> list[int]:
         """Every process id the stack started (tests prove none survives `stop`)."""
-        own = [process.pid for process in self.processes.values()]
-        return own + (self.cluster.pids() if self.cluster is not None else [])
+        return self.processes.pids() + (self.cluster.pids() if self.cluster is not None else [])
 
     # ----- start-up ----------------------------------------------------------------------------------
 
@@ -322,21 +300,9 @@ class LocalStack:
     # ----- shutdown ----------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """SIGTERM to every process group (operator first, control plane last), SIGKILL after a grace."""
-        for name in ("operator", "chat-service", "simulator"):
-            process = self.processes.get(name)
-            if process is not None and process.poll() is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)  # the gate's load-test runs live in these groups too
+        """SIGTERM to every process group (operator first, control plane last), SIGKILL after a grace;
+        the gate's load-test runs live in the operator's group, so they end with it."""
+        self.processes.stop(STOP_ORDER, self.processes.names())
         if self.cluster is not None:
             self.cluster.stop()
 
