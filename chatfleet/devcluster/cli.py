@@ -148,7 +148,7 @@ def images_build(
 ) -> None:
     """Build the chat, operator, loadtest and pause images offline; print `ref<TAB>OCI tar` per ref.
 
-    Cached under .chatfleet/images: an unchanged tree builds nothing.
+    Cached under ~/.cache/chatfleet/images: an unchanged tree builds nothing.
     """
     from chatfleet.devcluster.images import IMAGE_NAMES, ImageBuildError, build_images
 

@@ -36,8 +36,12 @@ from chatfleet.devcluster.buildkit import BuildKitDaemon, BuildKitError, OCILayo
 from chatfleet.devcluster.imageinputs import image_inputs_hash
 from chatfleet.paths import REPO_ROOT
 
-# CHATFLEET_IMAGES_DIR moves the cache (e.g. a fresh folder to measure a cold build).
-STATE_DIR = Path(os.environ.get("CHATFLEET_IMAGES_DIR") or REPO_ROOT / ".chatfleet" / "images").resolve()
+# In the user's cache, so every clone on a machine (a CI run's fresh clone too) shares one BuildKit cache and
+# base; CHATFLEET_IMAGES_DIR moves it (e.g. a fresh folder to measure a cold build).
+STATE_DIR = Path(
+    os.environ.get("CHATFLEET_IMAGES_DIR")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "chatfleet" / "images"
+).resolve()
 IMAGES_DIR = REPO_ROOT / "images"
 REGISTRY = "chatfleet.local"
 IMAGE_NAMES: tuple[str, ...] = ("chat", "operator", "loadtest")

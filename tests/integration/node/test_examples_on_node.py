@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,6 +72,16 @@ def _documents(example: str, namespace: str, image: str) -> list[dict[str, Any]]
     return docs
 
 
+def _all_replicas_ready(core: client.CoreV1Api, namespace: str, name: str, replicas: int) -> list[Any]:
+    def all_ready() -> list[Any]:
+        pods = core.list_namespaced_pod(namespace, label_selector=f"app.kubernetes.io/instance={name}").items
+        running = [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
+        ready = [p for p in running if all(c.ready for c in p.status.container_statuses or [])]
+        return ready if len(ready) == replicas else []
+
+    return eventually(all_ready, 300, f"{namespace}/{name}: {replicas} replicas running and ready")
+
+
 def _condition(app: dict[str, Any], kind: str) -> str | None:
     for condition in (app.get("status") or {}).get("conditions", []):
         if condition["type"] == kind:
@@ -126,16 +137,8 @@ def test_example_runs_on_the_real_node(
                 f"{example} never became Ready:\n{pods}\noperator:\n{operator.read_text()[-3000:]}"
             )
         replicas = app["spec"].get("scaling", {}).get("minReplicas", 2)
-
-        def all_running() -> list[Any]:
-            selector = f"app.kubernetes.io/instance={name}"
-            pods = core.list_namespaced_pod(namespace, label_selector=selector).items
-            running = [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
-            ready = [p for p in running if all(c.ready for c in p.status.container_statuses or [])]
-            return ready if len(ready) == replicas else []
-
         # Ready means available (the Deployment's own definition); every replica follows shortly.
-        running = eventually(all_running, 300, f"{example}: {replicas} replicas running and ready")
+        running = _all_replicas_ready(core, namespace, name, replicas)
         for pod in running:
             (container,) = [c for c in pod.status.container_statuses if c.name == "chat"]
             assert container.ready and container.image.endswith(images.chat.split("/", 1)[1])
@@ -183,17 +186,21 @@ def test_a_killed_chat_process_restarts_while_the_app_keeps_answering(
     )
     service = core.read_namespaced_service(name, namespace)
     base = f"http://{service.spec.cluster_ip}:{service.spec.ports[0].port}"
-    pods = core.list_namespaced_pod(namespace, label_selector=f"app.kubernetes.io/instance={name}").items
-    victim = pods[0]
+    # Both replicas serve before one is killed (Ready on the app means available: one may still start).
+    victim = _all_replicas_ready(core, namespace, name, 2)[0]
+    assert httpx.get(f"{base}/readyz", timeout=5).status_code == 200
     (container,) = [c for c in victim.status.container_statuses if c.name == "chat"]
     os.kill(real_cluster.container_pid(container.container_id), signal.SIGKILL)
 
     outcomes: list[str] = []
 
     def answers() -> bool:
-        """One request as a client with one retry sees it: a connection to the dead pod is refused at once,
-        until the EndpointSlice drops it, and the retry lands on the replica that keeps serving."""
-        for _attempt in range(2):
+        """One request as a retrying client sees it: a connection to the dead pod is refused at once until
+        the EndpointSlice drops it (kube-proxy picks an endpoint at random per connection), and a retry lands
+        on the replica that keeps serving."""
+        for attempt in range(5):
+            if attempt:
+                time.sleep(0.2)
             try:
                 status = httpx.get(f"{base}/readyz", timeout=5).status_code
             except httpx.TransportError as error:
@@ -205,6 +212,7 @@ def test_a_killed_chat_process_restarts_while_the_app_keeps_answering(
         return False
 
     answered = sum(answers() for _ in range(20))
+
     def restarted_and_ready() -> bool:
         pod = core.read_namespaced_pod(victim.metadata.name, namespace)
         (status,) = [c for c in pod.status.container_statuses if c.name == "chat"]
