@@ -91,3 +91,18 @@ def check_meta(meta: dict[str, str], embedder: Embedder, path: Path) -> None:
 def has_vocabulary(conn: apsw.Connection) -> bool:
     """Whether the file has the `chunks_vocab` table (a read-only index from an older version may not)."""
     return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_vocab'").fetchone() is not None
+
+
+# Who may read a chunk, written once for every query that returns chunks (the tenant filter is what keeps
+# tenants apart): same tenant AND (no ACL on the chunk OR the caller's oid or one of its groups is listed).
+# Queries alias `chunks` as `c` and bind :tenant, :oid and :groups (a JSON list).
+VISIBLE_TO_CALLER = """
+    c.tenant = :tenant AND (
+        c.has_acl = 0 OR EXISTS (
+            SELECT 1 FROM chunk_acl a WHERE a.chunk_rowid = c.rowid AND (
+                (a.kind = 'oid' AND a.value = :oid)
+                OR (a.kind = 'group' AND a.value IN (SELECT value FROM json_each(:groups)))
+            )
+        )
+    )
+"""

@@ -8,6 +8,7 @@ from typing import cast
 import apsw
 
 from chatfleet.chat.retrieval.local_index.connections import first_row
+from chatfleet.chat.retrieval.local_index.schema import VISIBLE_TO_CALLER
 
 MAX_QUERY_TERMS = 32
 # BM25 scores are dominated by the rarest terms; matching on these bounds the postings a query reads.
@@ -23,22 +24,12 @@ STOPWORDS = frozenset(
 )  # fmt: skip
 _TERM = re.compile(r"\w+", re.UNICODE)
 
-# The visibility predicate is written out in full so it can be reviewed:
-# same tenant AND (no ACL on the chunk OR the caller's oid or one of its groups is listed on it).
-_TEXT_SQL = """
+_TEXT_SQL = f"""
 SELECT c.rowid, bm25(chunks_fts, 2.0, 1.0) AS rank
 FROM chunks_fts CROSS JOIN chunks c ON c.rowid = chunks_fts.rowid
-WHERE chunks_fts MATCH :match AND
-    c.tenant = :tenant AND (
-        c.has_acl = 0 OR EXISTS (
-            SELECT 1 FROM chunk_acl a WHERE a.chunk_rowid = c.rowid AND (
-                (a.kind = 'oid' AND a.value = :oid)
-                OR (a.kind = 'group' AND a.value IN (SELECT value FROM json_each(:groups)))
-            )
-        )
-    )
+WHERE chunks_fts MATCH :match AND {VISIBLE_TO_CALLER}
 ORDER BY rank LIMIT :limit
-"""
+"""  # noqa: S608 (module constants composed; values are bound)
 
 
 def _quote(term: str) -> str:

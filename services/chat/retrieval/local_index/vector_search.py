@@ -9,39 +9,22 @@ import apsw
 import numpy as np
 
 from chatfleet.chat.embeddings import Embedder
+from chatfleet.chat.retrieval.local_index.schema import VISIBLE_TO_CALLER
 from chatfleet.chat.retrieval.local_index.vector_cache import VectorCache
 
-# The visibility predicate is written out in full so it can be reviewed:
-# same tenant AND (no ACL on the chunk OR the caller's oid or one of its groups is listed on it).
-_VECTOR_SQL = """
+_VECTOR_SQL = f"""
 WITH knn AS (
     SELECT rowid, distance FROM chunks_vec
     WHERE embedding MATCH :vector AND k = :limit AND tenant = :tenant
 )
 SELECT c.rowid, knn.distance FROM knn CROSS JOIN chunks c ON c.rowid = knn.rowid
-WHERE
-    c.tenant = :tenant AND (
-        c.has_acl = 0 OR EXISTS (
-            SELECT 1 FROM chunk_acl a WHERE a.chunk_rowid = c.rowid AND (
-                (a.kind = 'oid' AND a.value = :oid)
-                OR (a.kind = 'group' AND a.value IN (SELECT value FROM json_each(:groups)))
-            )
-        )
-    )
+WHERE {VISIBLE_TO_CALLER}
 ORDER BY knn.distance
-"""
-_VISIBLE_ROWIDS_SQL = """
+"""  # noqa: S608 (module constants composed; values are bound)
+_VISIBLE_ROWIDS_SQL = f"""
 SELECT c.rowid FROM json_each(:rowids) AS j CROSS JOIN chunks c ON c.rowid = j.value
-WHERE
-    c.tenant = :tenant AND (
-        c.has_acl = 0 OR EXISTS (
-            SELECT 1 FROM chunk_acl a WHERE a.chunk_rowid = c.rowid AND (
-                (a.kind = 'oid' AND a.value = :oid)
-                OR (a.kind = 'group' AND a.value IN (SELECT value FROM json_each(:groups)))
-            )
-        )
-    )
-"""
+WHERE {VISIBLE_TO_CALLER}
+"""  # noqa: S608 (module constants composed; values are bound)
 
 
 class VectorSearch:
