@@ -526,19 +526,3 @@ def _build_one(
     size = image.tar.stat().st_size / 1e6
     progress(f"built {image.ref} ({size:.0f} MB) in {time.monotonic() - started:.1f} s")
 
-
-def import_images(
-    ctr: Path, address: str, images: Iterable[LocalImage], namespace: str = "k8s.io", timeout: float = 300
-) -> None:
-    """`ctr images import` of each tar into a running containerd (all refs of each image)."""
-    for image in images:
-        result = subprocess.run(
-            [str(ctr), "--address", address, "--namespace", namespace, "images", "import", str(image.tar)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if result.returncode != 0:
-            raise ImageBuildError(
-                f"ctr images import {image.tar} failed: {result.stderr.strip() or result.stdout.strip()}"
-            )
