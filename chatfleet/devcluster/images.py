@@ -16,24 +16,21 @@ unchanged tree rebuilds nothing and a changed one gets a new tag. Each image als
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
-import tomllib
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from chatfleet.devcluster import oci
+from chatfleet.devcluster.build_steps import ImageBuildError, cache_key, echo, locked, require, run_step
 from chatfleet.devcluster.buildkit import BuildKitDaemon, BuildKitError, OCILayoutInput
 from chatfleet.devcluster.imageinputs import image_inputs_hash
+from chatfleet.devcluster.wheelhouse import build_wheelhouse
 from chatfleet.paths import REPO_ROOT
 
 # In the user's cache, so every clone on a machine (a CI run's fresh clone too) shares one BuildKit cache and
@@ -56,11 +53,6 @@ BASE_SOURCE_DATE_EPOCH = "1686355200"
 # Build args of the offline build: no compilers (every dependency comes as a wheel) and no package index.
 OFFLINE_BUILD_ARGS: dict[str, str] = {"BUILD_PACKAGES": "", "PIP_NO_INDEX": "1"}
 PAUSE_CFLAGS: tuple[str, ...] = ("-Os", "-Wall", "-Werror", "-static")
-STEP_TIMEOUT = 1800
-
-
-class ImageBuildError(RuntimeError):
-    """An image could not be built; the message says what is missing or where the log is."""
 
 
 @dataclass(frozen=True)
@@ -101,54 +93,6 @@ class BaseImage:
     manifest_digest: str
 
 
-def _echo(message: str) -> None:
-    print(f"[chatfleet images] {message}", file=sys.stderr, flush=True)
-
-
-def _key(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-@contextmanager
-def _locked(state: Path, progress: Callable[[str], None] = _echo) -> Iterator[None]:
-    """One build at a time per state folder (two pytest sessions, a CLI call beside a test run)."""
-    state.mkdir(parents=True, exist_ok=True)
-    with (state / ".build.lock").open("w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            progress(f"waiting for another image build to finish (lock {state / '.build.lock'})")
-            started = time.monotonic()
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            progress(f"waited {time.monotonic() - started:.0f} s for the other build")
-        yield
-
-
-def _run(command: Sequence[str], log: Path, what: str, **kwargs: object) -> None:
-    """Runs a build step with its output in log; a failure quotes the log's tail."""
-    with log.open("w") as out:
-        try:
-            result = subprocess.run(
-                list(command),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=STEP_TIMEOUT,
-                **kwargs,  # type: ignore[call-overload]
-            )
-        except subprocess.TimeoutExpired:
-            raise ImageBuildError(f"{what} ran over {STEP_TIMEOUT} s; log: {log}") from None
-    if result.returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
-        raise ImageBuildError(f"{what} failed (exit {result.returncode}); log {log}:\n{tail}")
-
-
-def _require(binary: str, package: str) -> str:
-    found = shutil.which(binary)
-    if found is None:
-        raise ImageBuildError(f"`{binary}` is needed to build the local images: apt-get install {package}")
-    return found
-
-
 # ---- base: Debian + Python 3.11 from Debian's packages ----
 
 
@@ -180,13 +124,13 @@ def debian_mirror_lines(sources: Path = DEBIAN_SOURCES, suite: str = DEBIAN_SUIT
 def build_base(state: Path, progress: Callable[[str], None]) -> BaseImage:
     """The stand-in for python:3.11-slim: mmdebstrap's minbase rootfs as a one-layer OCI layout."""
     mirrors = debian_mirror_lines()
-    key = _key("base-v2", DEBIAN_SUITE, *BASE_PACKAGES, *mirrors, BASE_SOURCE_DATE_EPOCH)[:16]
+    key = cache_key("base-v2", DEBIAN_SUITE, *BASE_PACKAGES, *mirrors, BASE_SOURCE_DATE_EPOCH)[:16]
     folder = state / "base" / key
     done = folder / "image.json"
     if done.exists():
         recorded = json.loads(done.read_text())
         return BaseImage(recorded["ref"], folder / "layout", recorded["manifest_digest"])
-    mmdebstrap = _require("mmdebstrap", "mmdebstrap")
+    mmdebstrap = require("mmdebstrap", "mmdebstrap")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     started = time.monotonic()
@@ -194,7 +138,7 @@ def build_base(state: Path, progress: Callable[[str], None]) -> BaseImage:
         f"building the base root filesystem: Debian {DEBIAN_SUITE} + {', '.join(BASE_PACKAGES)} (mmdebstrap)"
     )
     rootfs = folder / "rootfs.tar"
-    _run(
+    run_step(
         [
             mmdebstrap,
             "--variant=minbase",
@@ -224,127 +168,6 @@ def build_base(state: Path, progress: Callable[[str], None]) -> BaseImage:
             shutil.rmtree(other, ignore_errors=True)
     progress(f"built the base {BASE_REF}@{manifest.digest[:19]} in {time.monotonic() - started:.0f} s")
     return BaseImage(BASE_REF, folder / "layout", manifest.digest)
-
-
-# ---- wheelhouse: the dependencies, built by the host's pip ----
-
-
-def _requirements() -> list[str]:
-    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-    return [*pyproject["build-system"]["requires"], *pyproject["project"]["dependencies"]]
-
-
-# Run by the venv's interpreter: the installed closure of the given requirements (extras and markers
-# honoured), as name==version pins. Packages only the dev tools need stay out of it.
-_PINS_SCRIPT = """
-import json, sys
-from importlib import metadata
-try:
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-except ImportError:
-    from pip._vendor.packaging.requirements import Requirement
-    from pip._vendor.packaging.utils import canonicalize_name
-pins, seen = {}, set()
-stack = [(Requirement(r), {""}) for r in json.loads(sys.argv[1])]
-while stack:
-    req, parent_extras = stack.pop()
-    if req.marker is not None and not any(req.marker.evaluate({"extra": e}) for e in parent_extras):
-        continue
-    key = (canonicalize_name(req.name), frozenset(req.extras))
-    if key in seen:
-        continue
-    seen.add(key)
-    try:
-        dist = metadata.distribution(req.name)
-    except metadata.PackageNotFoundError:
-        continue
-    pins[key[0]] = dist.version
-    stack += [(Requirement(r), set(req.extras) | {""}) for r in dist.requires or []]
-print("\\n".join(f"{name}=={version}" for name, version in sorted(pins.items())))
-"""
-
-
-def runtime_pins(python: Path, requirements: Sequence[str]) -> list[str]:
-    """`name==version` of every installed distribution the requirements pull in, read from the venv."""
-    result = subprocess.run(
-        [str(python), "-c", _PINS_SCRIPT, json.dumps(list(requirements))],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if result.returncode != 0:
-        raise ImageBuildError(f"could not read the installed versions from {python}: {result.stderr.strip()}")
-    return result.stdout.split()
-
-
-def build_wheelhouse(
-    state: Path, progress: Callable[[str], None], python: Path | None = None
-) -> tuple[Path, str]:
-    """Wheels of every dependency and of the build backend, at the versions of the dev venv.
-
-    The versions are pinned to what the venv has installed for the project's requirements (their installed
-    closure, not the venv's dev tools): the image then runs what the tests ran against, the host's warm pip
-    cache serves it, and installing a dev tool does not invalidate the wheelhouse. Returns (folder, key).
-    """
-    python = python or Path(sys.executable)
-    version = subprocess.run(
-        [str(python), "-c", "import sys, sysconfig; print(sys.version_info[:2], sysconfig.get_platform())"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.strip()
-    requirements = _requirements()
-    pins = runtime_pins(python, requirements)
-    key = _key("wheels-v2", version, *requirements, *pins)[:16]
-    folder = state / "wheels" / key
-    # Bookkeeping lives beside the folder: the folder is a build context, and only the wheels belong in it.
-    complete = folder.with_name(f"{key}.complete")
-    if complete.exists() and folder.is_dir():
-        return folder, key
-    started = time.monotonic()
-    progress(
-        f"building the wheelhouse ({len(requirements)} requirements, host pip, "
-        f"versions of {python.parent.parent})"
-    )
-    scratch = Path(tempfile.mkdtemp(dir=state, prefix=".wheels-"))
-    constraints = folder.with_name(f"{key}.constraints.txt")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    constraints.write_text("\n".join(pins) + "\n")
-    try:
-        _run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "wheel",
-                "--disable-pip-version-check",
-                "-q",
-                "-w",
-                str(scratch),
-                "-c",
-                str(constraints),
-                *requirements,
-            ],
-            state / "wheelhouse.log",
-            "pip wheel (the wheelhouse)",
-        )
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(scratch, folder)
-        complete.write_text(key + "\n")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    for other in folder.parent.iterdir():  # older wheelhouses: a few hundred MB each
-        if other.name.startswith(key):
-            continue
-        if other.is_dir():
-            shutil.rmtree(other)
-        else:
-            other.unlink()
-    count = len(list(folder.glob("*.whl")))
-    progress(f"built the wheelhouse ({count} wheels) in {time.monotonic() - started:.0f} s")
-    return folder, key
 
 
 # ---- pause: the sandbox image ----
@@ -378,10 +201,10 @@ def pause_source(version: str | None = None) -> tuple[Path, str]:
 def build_pause(state: Path, progress: Callable[[str], None]) -> LocalImage:
     """`gcc -Os -static pause.c` wrapped as a one-layer image (entrypoint /pause, user 65535 as upstream)."""
     source, tag = pause_source()
-    gcc = _require("gcc", "build-essential (gcc and libc6-dev, for a static binary)")
+    gcc = require("gcc", "build-essential (gcc and libc6-dev, for a static binary)")
     gcc_version = subprocess.run([gcc, "--version"], capture_output=True, text=True, timeout=60).stdout
     ref = f"{REGISTRY}/pause:{tag}"
-    key = _key("pause-v1", source.read_text(), gcc_version, *PAUSE_CFLAGS, ref)[:16]
+    key = cache_key("pause-v1", source.read_text(), gcc_version, *PAUSE_CFLAGS, ref)[:16]
     tar = state / "pause" / f"pause-{key}.oci.tar"
     if tar.exists():
         return LocalImage("pause", ref, tar, cached=True)
@@ -389,7 +212,7 @@ def build_pause(state: Path, progress: Callable[[str], None]) -> LocalImage:
     work = Path(tempfile.mkdtemp(dir=state, prefix=".pause-"))
     try:
         binary = work / "pause"
-        _run(
+        run_step(
             [gcc, *PAUSE_CFLAGS, f"-DVERSION=v{tag}-chatfleet", "-o", str(binary), str(source)],
             state / "pause.build.log",
             "gcc (pause.c)",
@@ -419,7 +242,7 @@ def _prune(folder: Path, name: str, keep: Path, generations: int = 2) -> None:
 
 
 def build_images(
-    progress: Callable[[str], None] = _echo,
+    progress: Callable[[str], None] = echo,
     names: Iterable[str] = IMAGE_NAMES,
     state: Path = STATE_DIR,
 ) -> LocalImages:
@@ -437,7 +260,7 @@ def build_images(
             f"unknown image(s) {', '.join(sorted(unknown))}; known: {', '.join(IMAGE_NAMES)}"
         )
     started = time.monotonic()
-    with _locked(state, progress):
+    with locked(state, progress):
         pause = build_pause(state, progress)
         base = build_base(state, progress)
         wheels, wheels_key = build_wheelhouse(state, progress)
