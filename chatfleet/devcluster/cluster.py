@@ -150,7 +150,7 @@ class LocalCluster:
         shutdown); each tier gets SIGTERM to its process groups and SIGKILL after a grace period."""
         if self.node is not None:
             node, self.node = self.node, None
-            node.stop(self._stop_named)
+            node.stop()
         storage = ("kube-apiserver", "etcd")
         clients = [name for name in self.processes.names() if name not in storage]
         self.processes.stop(clients, *([name] for name in storage))
@@ -158,9 +158,6 @@ class LocalCluster:
             self.kubeconfig.unlink()  # it points at a cluster that no longer exists
         if self._own_workdir and self.workdir != Path() and self.workdir.exists():
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def _stop_named(self, names: list[str]) -> None:
-        self.processes.stop(names)
 
     # ----- what callers use ------------------------------------------------------------------------------
 
@@ -236,7 +233,7 @@ class LocalCluster:
             assert self.images is not None
             images = [(image.ref, image.tar) for image in self.images]
             self.node = RealNode(
-                self.workdir, self.server, ca, self.processes.spawn, self._progress, free_ports,
+                self.workdir, self.server, ca, self.processes, self._progress,
                 SERVICE_CLUSTER_IP_RANGE, images, self.images.pause.ref,
             )  # fmt: skip
             self._progress(f"preparing the real node's network ({BRIDGE} {POD_CIDR}) and cgroups")

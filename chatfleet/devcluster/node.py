@@ -20,11 +20,10 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import yaml
 
@@ -61,14 +60,12 @@ from chatfleet.devcluster.node_host import (
     write_sysctl,
 )
 from chatfleet.devcluster.pki import CertificateAuthority
+from chatfleet.devcluster.probes import free_ports
+from chatfleet.devcluster.supervisor import Supervisor
 
 __all__ = ["BRIDGE", "NODE_IP", "NODE_NAME", "POD_CIDR", "NodeError", "RealNode"]
 
 LOCK_FILE = Path("/run/chatfleet-node.lock")
-
-
-class Spawn(Protocol):
-    def __call__(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Any: ...
 
 
 def state_root() -> Path:
@@ -121,9 +118,8 @@ class RealNode:
         workdir: Path,
         server: str,
         ca: CertificateAuthority,
-        spawn: Spawn,
+        processes: Supervisor,
         progress: Callable[[str], None],
-        free_ports: Callable[[int], list[int]],
         service_cidr: str,
         images: list[tuple[str, Path]],
         sandbox_image: str,
@@ -131,16 +127,14 @@ class RealNode:
         self.paths = NodePaths(workdir)
         self.server = server
         self.ca = ca
-        self._spawn = spawn
+        self.processes = processes
         self._progress = progress
-        self._free_ports = free_ports
         self.service_cidr = service_cidr
         self.images = images
         self.sandbox_image = sandbox_image
         self._lock: Any = None
         self._saved_sysctls: dict[str, str] = {}
         self.coredns_ready_port = 0
-        self.kubelet_healthz_port = 0
 
     # ----- before the API server --------------------------------------------------------------------
 
@@ -192,12 +186,11 @@ class RealNode:
         )
         env = {**os.environ, "PATH": f"{tools.BIN_DIR}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
         self._progress("starting containerd (runc, CRI, CNI bridge)")
-        self._spawn("containerd", [str(binaries["containerd"]), "--config", str(config)], env=env)
-        self._wait_for(lambda: Path(paths.socket).is_socket(), "containerd's socket", 30)
+        self.processes.spawn("containerd", [str(binaries["containerd"]), "--config", str(config)], env=env)
+        self.processes.wait("containerd's socket", lambda: Path(paths.socket).is_socket(), 30)
         self._import_images(binaries["ctr"])
 
-        kubelet_port, healthz_port, proxy_healthz, proxy_metrics, dns_health, dns_ready = self._free_ports(6)
-        self.kubelet_healthz_port = healthz_port
+        kubelet_port, healthz_port, proxy_healthz, proxy_metrics, dns_health, dns_ready = free_ports(6)
         self.coredns_ready_port = dns_ready
         serving = self.ca.issue_server(
             NODE_NAME, dns_names=[NODE_NAME, "localhost"], ips=[NODE_IP, "127.0.0.1"]
@@ -211,7 +204,7 @@ class RealNode:
             )
         )
         self._progress(f"starting kubelet (node {NODE_NAME}, {NODE_IP})")
-        self._spawn(
+        self.processes.spawn(
             "kubelet",
             [
                 str(binaries["kubelet"]),
@@ -230,13 +223,15 @@ class RealNode:
             yaml.safe_dump(kube_proxy_config(proxy_kubeconfig, proxy_healthz, proxy_metrics), sort_keys=False)
         )
         self._progress("starting kube-proxy (iptables) and CoreDNS")
-        self._spawn("kube-proxy", [str(binaries["kube-proxy"]), f"--config={proxy_config}", "--v=1"], env=env)
+        self.processes.spawn(
+            "kube-proxy", [str(binaries["kube-proxy"]), f"--config={proxy_config}", "--v=1"], env=env
+        )
         # CoreDNS reads Services, EndpointSlices and namespaces cluster-wide; it runs on the host, like the
         # control plane, with the admin identity (no pod of it to schedule before DNS exists).
         dns_kubeconfig = self._kubeconfig("coredns", "chatfleet-admin", ("system:masters",))
         dns_file = paths.node / "Corefile"
         dns_file.write_text(corefile(dns_kubeconfig, dns_health, dns_ready))
-        self._spawn("coredns", [str(binaries["coredns"]), "-conf", str(dns_file)], env=env)
+        self.processes.spawn("coredns", [str(binaries["coredns"]), "-conf", str(dns_file)], env=env)
 
     def dns_service_objects(self) -> list[dict[str, Any]]:
         """kube-dns in kube-system: a selectorless Service at the clusterDNS address whose one endpoint is
@@ -275,11 +270,11 @@ class RealNode:
 
     # ----- stop -------------------------------------------------------------------------------------
 
-    def stop(self, stop_processes: Callable[[list[str]], None]) -> None:
+    def stop(self) -> None:
         """Kubelet first (so it restarts nothing), then every container, then containerd; then the host."""
-        stop_processes(["kubelet", "kube-proxy", "coredns"])
+        self.processes.stop(["kubelet", "kube-proxy", "coredns"])
         kill_leftovers()
-        stop_processes(["containerd"])
+        self.processes.stop(["containerd"])
         self._clean_machine()
         for name, value in self._saved_sysctls.items():
             write_sysctl(name, value)
@@ -341,10 +336,3 @@ class RealNode:
             if task == container_id:
                 return int(pid)
         raise NodeError(f"no running task for container {container_id}")
-
-    def _wait_for(self, condition: Callable[[], bool], what: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise NodeError(f"timed out after {timeout:.0f} s waiting for {what}")
-            time.sleep(0.1)
