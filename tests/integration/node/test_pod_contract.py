@@ -209,6 +209,15 @@ def create_settings(core: client.CoreV1Api, namespace: str) -> None:
     )
 
 
+def start_pod(core: client.CoreV1Api, namespace: str, pod: dict[str, Any]) -> None:
+    """Creates the pod and waits until the kubelet runs it."""
+    core.create_namespaced_pod(namespace, pod)
+    name = pod["metadata"]["name"]
+    eventually(
+        lambda: core.read_namespaced_pod(name, namespace).status.phase == "Running", 120, f"{name} Running"
+    )
+
+
 def pod_ready(core: client.CoreV1Api, namespace: str, name: str) -> bool:
     pod = core.read_namespaced_pod(name, namespace)
     return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
@@ -219,10 +228,7 @@ def test_a_pod_gets_its_env_mounts_user_and_read_only_root(
 ) -> None:
     core = client.CoreV1Api(real_cluster.api_client())
     create_settings(core, namespace)
-    core.create_namespaced_pod(namespace, reporter_pod("reporter", images.chat))
-    eventually(
-        lambda: core.read_namespaced_pod("reporter", namespace).status.phase == "Running", 120, "Running"
-    )
+    start_pod(core, namespace, reporter_pod("reporter", images.chat))
     pod = core.read_namespaced_pod("reporter", namespace)
     assert pod.status.pod_ip and pod.status.pod_ip.startswith(POD_CIDR.rsplit(".", 2)[0])
 
@@ -264,7 +270,6 @@ def test_services_dns_and_port_forward(
 ) -> None:
     core = client.CoreV1Api(real_cluster.api_client())
     create_settings(core, namespace)
-    core.create_namespaced_pod(namespace, reporter_pod("web", images.chat))
     core.create_namespaced_service(
         namespace,
         client.V1Service(
@@ -274,7 +279,7 @@ def test_services_dns_and_port_forward(
             ),
         ),
     )
-    eventually(lambda: core.read_namespaced_pod("web", namespace).status.phase == "Running", 120, "Running")
+    start_pod(core, namespace, reporter_pod("web", images.chat))
     discovery = client.DiscoveryV1Api(real_cluster.api_client())
 
     def ready_endpoints() -> list[str]:
@@ -330,10 +335,7 @@ def test_pod_traffic_never_leaves_the_machine(
     """A connect from a pod to an address outside the pod and Service networks is dropped on the node."""
     core = client.CoreV1Api(real_cluster.api_client())
     create_settings(core, namespace)
-    core.create_namespaced_pod(namespace, reporter_pod("egress", images.chat))
-    eventually(
-        lambda: core.read_namespaced_pod("egress", namespace).status.phase == "Running", 120, "Running"
-    )
+    start_pod(core, namespace, reporter_pod("egress", images.chat))
     # TEST-NET-3 (RFC 5737): documentation addresses, routed nowhere; the drop rule must stop it first.
     out = kubectl(
         real_cluster, "exec", "-n", namespace, "egress", "--", "python", "-c",
@@ -378,10 +380,7 @@ def test_crash_loop_backs_off_and_a_killed_process_restarts(
     last = core.read_namespaced_pod("crashing", namespace).status.container_statuses[0].last_state.terminated
     assert last.exit_code == 3
 
-    core.create_namespaced_pod(namespace, reporter_pod("victim", images.chat))
-    eventually(
-        lambda: core.read_namespaced_pod("victim", namespace).status.phase == "Running", 120, "Running"
-    )
+    start_pod(core, namespace, reporter_pod("victim", images.chat))
     kubectl(real_cluster, "exec", "-n", namespace, "victim", "--", "python", "-c", "open('/tmp/ready','w')")
     eventually(lambda: pod_ready(core, namespace, "victim"), 30, "Ready")
     container_id = core.read_namespaced_pod("victim", namespace).status.container_statuses[0].container_id
@@ -414,10 +413,7 @@ def test_delete_runs_prestop_then_sigterm_then_kills_after_the_grace_period(
             }
         }
     }  # fmt: skip
-    core.create_namespaced_pod(namespace, pod)
-    eventually(
-        lambda: core.read_namespaced_pod("graceful", namespace).status.phase == "Running", 120, "Running"
-    )
+    start_pod(core, namespace, pod)
     time.sleep(1)
     started = time.monotonic()
     core.delete_namespaced_pod("graceful", namespace)
