@@ -2,7 +2,9 @@
 # Installs everything chatfleet needs on a fresh machine, idempotently:
 #   - a virtualenv in .venv with chatfleet and its dev extras (pip install -e .[dev])
 #   - Debian's Chromium for the UI browser test (only when CHATFLEET_WITH_BROWSER=1)
-#   - the Go-built control plane and helm under tools/bin (via `chatfleet dev tools build`)
+#   - the Go-built control plane and helm under tools/bin (via `chatfleet dev tools build`), and Prometheus and
+#     promtool for the dashboard and alert-rule tests (only when CHATFLEET_WITH_MONITORING=1, as the test
+#     command sets it)
 #   - for the real node (only when CHATFLEET_WITH_NODE=1, as the test command sets it): Debian's iptables,
 #     conntrack, libseccomp-dev and pkg-config (runc), mmdebstrap, gcc and libc6-dev (the images), and the
 #     node's Go tools (kubelet, containerd, runc, CNI, CoreDNS, BuildKit)
@@ -54,11 +56,16 @@ fi
 
 if [ "${CHATFLEET_WITH_TOOLS:-1}" = "1" ] && .venv/bin/chatfleet dev --help >/dev/null 2>&1 \
    && .venv/bin/chatfleet dev tools --help >/dev/null 2>&1; then
+  build_flags=()
+  what="the local control plane and helm"
   if [ "${CHATFLEET_WITH_NODE:-0}" = "1" ]; then
-    log "building the local control plane, helm and the real node from source (cached under tools/bin)"
-    .venv/bin/chatfleet dev tools build --node
-  else
-    log "building the local control plane and helm from source (cached under tools/bin)"
-    .venv/bin/chatfleet dev tools build
+    build_flags+=(--node)
+    what+=", the real node"
   fi
+  if [ "${CHATFLEET_WITH_MONITORING:-0}" = "1" ]; then
+    build_flags+=(--monitoring)
+    what+=", Prometheus and promtool"
+  fi
+  log "building $what from source (cached under tools/bin)"
+  .venv/bin/chatfleet dev tools build "${build_flags[@]}"
 fi

@@ -111,12 +111,20 @@ def build(
             "Debian's libseccomp-dev and pkg-config.",
         ),
     ] = False,
+    monitoring: Annotated[
+        bool,
+        typer.Option("--monitoring", help="Also Prometheus and promtool (dashboard and alert-rule tests)."),
+    ] = False,
 ) -> None:
-    """Build the control plane, KWOK and helm (and the real node) from source unless the cache is current."""
-    from chatfleet.devcluster.tools import MODULES, TOOL_NAMES, ToolBuildError, ensure_built
+    """Build the control plane, KWOK and helm (and the real node, monitoring) from source unless current."""
+    from chatfleet.devcluster.tools import MODULES, MONITORING, NODE, ToolBuildError, ensure_built
 
     started = time.monotonic()
-    wanted = only or (list(TOOL_NAMES) if node else [n for m in MODULES for n in m.binaries])
+    wanted = only or [
+        *(n for m in MODULES for n in m.binaries),
+        *(NODE if node else ()),
+        *(MONITORING if monitoring else ()),
+    ]
     try:
         paths = ensure_built(wanted, progress=_echo_err)
     except ToolBuildError as error:

@@ -28,6 +28,8 @@ KWOK_VERSION = "v0.8.0"
 RUNC_VERSION = "v1.5.3"
 CONTAINERD_VERSION = "v2.4.2"
 BUILDKIT_VERSION = "v0.35.1"
+# Prometheus 3.x is published on the Go module proxy as v0.3xx.y: module v0.316.0 is release 3.16.0.
+PROMETHEUS_VERSION = "3.16.0"
 KWOK_STAGES = TOOLS_DIR / "kwok" / "stages.yaml"
 
 
@@ -172,10 +174,23 @@ NODE_MODULES: tuple[GoModule, ...] = (
         ldflags=f"-s -w -X github.com/moby/buildkit/version.Version={BUILDKIT_VERSION}",
     ),
 )
-ALL_MODULES: tuple[GoModule, ...] = MODULES + NODE_MODULES
+# Monitoring: Prometheus scrapes the chat service in the integration tier (every dashboard query is run
+# against it) and promtool unit-tests the chart's alert rules. `remove_all_sd` leaves out the cloud
+# service discoveries (static and file targets stay), which halves the build.
+MONITORING_MODULES: tuple[GoModule, ...] = (
+    GoModule(
+        directory="prometheus",
+        packages=tuple(f"github.com/prometheus/prometheus/cmd/{name}" for name in ("prometheus", "promtool")),
+        binaries=("prometheus", "promtool"),
+        tags="remove_all_sd netgo",
+        ldflags=f"-s -w -X github.com/prometheus/common/version.Version={PROMETHEUS_VERSION}",
+    ),
+)
+ALL_MODULES: tuple[GoModule, ...] = MODULES + NODE_MODULES + MONITORING_MODULES
 TOOL_NAMES: tuple[str, ...] = tuple(name for module in ALL_MODULES for name in module.binaries)
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 NODE = tuple(name for module in NODE_MODULES for name in module.binaries)
+MONITORING = tuple(name for module in MONITORING_MODULES for name in module.binaries)
 
 
 def module_of(name: str) -> GoModule:

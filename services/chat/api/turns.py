@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 from chatfleet.chat.chain.failures import problem_for
 from chatfleet.chat.chain.turn import AnswerEnd, PreparedTurn, TurnOverrides
 from chatfleet.chat.llm import LLMError
-from chatfleet.chat.problems import CONTENT_FILTERED, ProblemError
+from chatfleet.chat.problems import CONTENT_FILTERED, INTERNAL, ProblemError
 from chatfleet.chat.retrieval import Principal
 from chatfleet.chat.runtime import Runtime
 from chatfleet.chat.telemetry.tracing import extract_context
@@ -97,6 +97,7 @@ class StartedTurn:
             if end.dropped:
                 metrics.citations_dropped_total.inc(len(end.dropped))
         if error is not None:
+            metrics.turn_problems_total.labels(tenant, _problem_slug(error)).inc()
             self.span.record_exception(error)
             self.span.set_status(trace.StatusCode.ERROR, type(error).__name__)
         self.span.end()
@@ -182,8 +183,9 @@ async def start_turn(
                 await rest.aclose()
                 raise
     except LLMError as exc:
-        _fail(runtime, principal, span, exc)
-        raise problem_for(exc) from exc
+        problem = problem_for(exc)
+        _fail(runtime, principal, span, problem)
+        raise problem from exc
     except (ProblemError, Exception) as exc:
         _fail(runtime, principal, span, exc)
         raise
@@ -196,7 +198,18 @@ async def start_turn(
 
 def _fail(runtime: Runtime, principal: Principal, span: trace.Span, exc: BaseException) -> None:
     outcome = "rejected" if isinstance(exc, ProblemError) and exc.problem.status < 500 else "error"
-    runtime.metrics.tenant_turns_total.labels(runtime.metrics.tenant_label(principal.tenant), outcome).inc()
+    tenant = runtime.metrics.tenant_label(principal.tenant)
+    runtime.metrics.tenant_turns_total.labels(tenant, outcome).inc()
+    runtime.metrics.turn_problems_total.labels(tenant, _problem_slug(exc)).inc()
     span.record_exception(exc)
     span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
     span.end()
+
+
+def _problem_slug(exc: BaseException) -> str:
+    """The problem type the client saw (or would have, for a broken stream): a bounded label."""
+    if isinstance(exc, ProblemError):
+        return exc.problem.slug
+    if isinstance(exc, LLMError):
+        return problem_for(exc).problem.slug
+    return INTERNAL.slug

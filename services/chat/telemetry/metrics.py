@@ -88,6 +88,12 @@ class ServiceMetrics:
         self.tenant_turns_total = Counter(
             "chatfleet_tenant_turns", "Chat turns by tenant and outcome.", ["tenant", "outcome"], registry=r
         )
+        self.turn_problems_total = Counter(
+            "chatfleet_turn_problems",
+            "Chat turns refused or failed, by tenant and problem type slug (rate-limited, ...).",
+            ["tenant", "problem"],
+            registry=r,
+        )
         self.retrieval_seconds = Histogram(
             "chatfleet_retrieval_seconds",
             "Retrieval latency of one turn.",
