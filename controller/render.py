@@ -87,6 +87,9 @@ def config_data(app_name: str, spec: ChatApplicationSpec) -> dict[str, str]:
         "CHATFLEET_TENANTS": json.dumps(spec.tenants),
         "CHATFLEET_OPENAI_DEPLOYMENTS": json.dumps(deployments, separators=(",", ":")),
         "CHATFLEET_SHUTDOWN_GRACE_S": str(SHUTDOWN_GRACE_SECONDS),
+        # For the dashboards' TTFT panel: the gate's SLO and the HPA's scale-out point, per app.
+        "CHATFLEET_SLO_TTFT_P95_MS": f"{spec.rollout.load_test.slo.ttft_p95_ms:g}",
+        "CHATFLEET_HPA_TTFT_P95_TARGET_MS": str(spec.scaling.ttft_p95_target_ms),
     }
     if spec.search:
         data |= {

@@ -22,7 +22,12 @@ from chatfleet.chat.telemetry.metrics import ServiceMetrics
 async def build_runtime(settings: Settings) -> Runtime:
     """Fails (and so fails the pod's start-up) on bad prompts, a missing index or a bad deployment pool."""
     prompts = PromptLibrary.load(settings.prompts_dir, settings.prompt_versions)
-    metrics = ServiceMetrics(settings.tenants, settings.ttft_window_s)
+    metrics = ServiceMetrics(
+        settings.tenants,
+        settings.ttft_window_s,
+        slo_ttft_p95_s=settings.slo_ttft_p95_ms / 1000,
+        hpa_ttft_p95_target_s=settings.hpa_ttft_p95_target_ms / 1000,
+    )
     router = LLMRouter(
         settings.openai_deployments,
         request_timeout_s=settings.openai_request_timeout_s,

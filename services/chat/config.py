@@ -167,6 +167,11 @@ class Settings(BaseSettings):
     ttft_window_s: float = Field(
         60.0, gt=0, description="Window of the rolling TTFT p95 gauge (HPA SLO guard)."
     )
+    # Exported as gauges so dashboards draw each app's own lines (the operator renders them from the spec).
+    slo_ttft_p95_ms: float = Field(0, ge=0, description="The app's TTFT p95 SLO, for dashboards (0: none).")
+    hpa_ttft_p95_target_ms: float = Field(
+        0, ge=0, description="The TTFT p95 the app's HPA scales out at, for dashboards (0: none)."
+    )
 
     # --- lifecycle -----------------------------------------------------------------------------------
     shutdown_grace_s: float = Field(

@@ -55,7 +55,13 @@ class RollingQuantile:
 class ServiceMetrics:
     """All metrics the service exports, registered on its own registry."""
 
-    def __init__(self, tenants: Iterable[str], ttft_window_s: float) -> None:
+    def __init__(
+        self,
+        tenants: Iterable[str],
+        ttft_window_s: float,
+        slo_ttft_p95_s: float = 0.0,
+        hpa_ttft_p95_target_s: float = 0.0,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.tenants = frozenset(tenants)
         r = self.registry
@@ -105,6 +111,18 @@ class ServiceMetrics:
             "Citations removed because they named no retrieved source.",
             registry=r,
         )
+
+        # The app's own lines on the dashboard's TTFT panel; absent when not configured (no fake zero line).
+        for name, help_text, seconds in (
+            ("chatfleet_slo_ttft_p95_seconds", "The app's TTFT p95 SLO.", slo_ttft_p95_s),
+            (
+                "chatfleet_hpa_ttft_p95_target_seconds",
+                "TTFT p95 the app's HPA scales out at.",
+                hpa_ttft_p95_target_s,
+            ),
+        ):
+            if seconds > 0:
+                Gauge(name, help_text, registry=r).set(seconds)
 
     def tenant_label(self, tenant: str) -> str:
         return tenant if tenant in self.tenants else OTHER_TENANT
