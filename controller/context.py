@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatfleet.controller.kube import KubeClient
+from chatfleet.controller.rollout.bake import PrometheusBakeSource
 from chatfleet.controller.rollout.runner import GateRunner
 from chatfleet.controller.settings import OperatorSettings
 
@@ -26,6 +27,7 @@ class OperatorContext:
     desired: dict[AppKey, dict[ChildKey, str]] = field(default_factory=dict)  # JSON: ~5x less memory
     deployment_status: dict[AppKey, dict[str, Any]] = field(default_factory=dict)
     pending: set[AppKey] = field(default_factory=set)
+    bake_source: PrometheusBakeSource | None = None  # set when the operator knows a Prometheus
     reconciles: int = 0
     _locks: dict[AppKey, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)

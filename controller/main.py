@@ -60,7 +60,7 @@ def resync(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
 @kopf.timer(
     *APP,
     interval=SETTINGS.gate_poll_seconds,
-    when=lambda status, **_: status.get("rollout", {}).get("phase") == "Testing",
+    when=lambda status, **_: status.get("rollout", {}).get("phase") in ("Testing", "Baking"),
 )
 def poll_gate(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     reconcile.reconcile_by_name(memo.ctx, _namespace(namespace), name)

@@ -21,6 +21,11 @@ class OperatorSettings(BaseSettings):
         None,
         description="Target URL of local gate runs unless the chatfleet.dev/loadtest-host annotation says.",
     )
+    prometheus_url: str | None = Field(
+        None,
+        description="Prometheus that scrapes the chat pods, e.g. http://prometheus-operated.monitoring:9090; "
+        "needed to bake promoted revisions (spec.rollout.bake).",
+    )
     resync_seconds: float = Field(300.0, gt=0, description="Periodic drift check of every resource.")
     gate_poll_seconds: float = Field(5.0, gt=0, description="How often a running gate is polled.")
     debounce_seconds: float = Field(0.5, ge=0, description="Child events of one resource within this merge.")

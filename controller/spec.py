@@ -85,6 +85,25 @@ GATE_LONGER_THAN_TEST = Cel(
     message="gateTimeout must be longer than loadTest.duration",
     check=lambda r: (parse_duration(r.gate_timeout) or 0) > (parse_duration(r.load_test.duration) or 0),
 )
+BAKE_DURATION = Cel(
+    rule=duration_within_rule("10s", "24h"),
+    message="bake.duration must be a duration such as 30m or 2h between 10s and 24h",
+    check=duration_within("10s", "24h"),
+)
+BAKE_WINDOW = Cel(
+    rule=duration_within_rule("10s", "1h"),
+    message="bake.window must be a duration such as 2m or 5m between 10s and 1h",
+    check=duration_within("10s", "1h"),
+)
+BAKE_WINDOW_WITHIN_DURATION = Cel(
+    rule=(
+        "!self.window.matches('^([0-9]+h)?([0-9]+m)?([0-9]+s)?$') || self.window == '' || "
+        "!self.duration.matches('^([0-9]+h)?([0-9]+m)?([0-9]+s)?$') || self.duration == '' || "
+        "duration(self.window) <= duration(self.duration)"
+    ),
+    message="bake.window must not be longer than bake.duration",
+    check=lambda b: (parse_duration(b.window) or 0) <= (parse_duration(b.duration) or 0),
+)
 CLIENT_ID_IMMUTABLE = Cel(
     rule="self == oldSelf",
     message="clientId is immutable: the identity is shared by the stable and canary pods, "
@@ -299,6 +318,20 @@ class LoadTest(Model):
     image: str | None = Field(None, max_length=512, description="Load-test image; default: the app's image.")
 
 
+class Bake(Model):
+    """After promotion: the new revision's live SLOs, watched in Prometheus, roll it back when they break."""
+
+    duration: Annotated[str, Field(max_length=16), BAKE_DURATION] = Field(
+        description="How long the promoted revision is watched (10s..24h), e.g. 30m."
+    )
+    window: Annotated[str, Field(max_length=16), BAKE_WINDOW] = Field(
+        "2m", description="Rate window of the live TTFT p95 and error rate (10s..1h, at most duration)."
+    )
+    min_requests: Annotated[int, Field(le=100000), AT_LEAST_ONE] = Field(
+        20, description="Chat requests the window needs before its figures are judged (quiet apps are not)."
+    )
+
+
 class Rollout(Model):
     """How a new revision reaches users: after a passing load test (Gated) or at once (Immediate)."""
 
@@ -309,6 +342,11 @@ class Rollout(Model):
         "15m", description="A gate still running after this long fails (10s..3h, longer than the load test)."
     )
     load_test: LoadTest = _object(LoadTest, "The gate's load test.")
+    bake: Annotated[Bake, BAKE_WINDOW_WITHIN_DURATION] | None = Field(
+        None,
+        description="Watch a promoted revision's live TTFT p95 and error rate against loadTest.slo and roll "
+        "back to the previous revision on a breach (needs the operator's Prometheus URL); unset: no bake.",
+    )
 
 
 class Network(Model):
@@ -394,14 +432,21 @@ class RevisionStatus(Model):
     inputs_digest: str | None = Field(
         None, description="Digest of the referenced ConfigMaps (prompts, documents) of the current revision."
     )
+    previous: str | None = Field(None, description="Revision served before the current one (bake rollback).")
+    previous_spec: dict[str, Any] | None = Field(
+        None, description="Spec of the previous revision, rendered again if the current one fails its bake."
+    )
+    previous_inputs_digest: str | None = Field(None, description="Inputs digest of the previous revision.")
 
 
 class RolloutStatus(Model):
     """Where the gated rollout state machine is."""
 
-    phase: Literal["Idle", "Testing", "Failed"] = Field("Idle", description="Idle, Testing or Failed.")
+    phase: Literal["Idle", "Testing", "Baking", "Failed"] = Field(
+        "Idle", description="Idle, Testing (gate), Baking (promoted, live SLOs watched) or Failed."
+    )
     run: str | None = Field(None, description="Name of the load-test run (Job) of the candidate.")
-    started_at: datetime | None = Field(None, description="When the gate started.")
+    started_at: datetime | None = Field(None, description="When the gate (or the bake) started.")
     message: str | None = Field(None, description="Last gate outcome.")
 
 

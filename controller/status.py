@@ -63,6 +63,8 @@ def observed_status(
     rollout = status.rollout
     if rollout.phase == "Testing":
         put("Progressing", "True", "GateRunning", rollout.message or "load-testing the candidate")
+    elif rollout.phase == "Baking":
+        put("Progressing", "True", "Baking", rollout.message or f"watching revision {current}'s live SLOs")
     elif rolling:
         put(
             "Progressing",
@@ -76,6 +78,8 @@ def observed_status(
     verdict = plan.verdict
     if apply_error:
         put("Degraded", "True", "ApplyFailed", apply_error)
+    elif plan.bake_failure is not None:
+        put("Degraded", "True", "BakeFailed", plan.bake_failure)
     elif verdict is not None and not verdict.passed:
         put(
             "Degraded",

@@ -9,6 +9,7 @@ import kopf
 
 from chatfleet.controller.context import OperatorContext
 from chatfleet.controller.kube import KubeClient, load_api_client
+from chatfleet.controller.rollout.bake import PrometheusBakeSource
 from chatfleet.controller.rollout.job_runner import JobRunner
 from chatfleet.controller.rollout.local_runner import LocalProcessRunner
 from chatfleet.controller.rollout.runner import GateRunner
@@ -32,7 +33,10 @@ def configure(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) 
     kopf_settings.watching.server_timeout = 300
     kube = KubeClient(load_api_client(pool_size=settings.max_workers + 4))
     runner: GateRunner = JobRunner(kube) if settings.gate_runner == "job" else LocalProcessRunner()
-    return OperatorContext(settings=settings, kube=kube, runner=runner, executor=executor)
+    bake_source = PrometheusBakeSource(settings.prometheus_url) if settings.prometheus_url else None
+    return OperatorContext(
+        settings=settings, kube=kube, runner=runner, executor=executor, bake_source=bake_source
+    )
 
 
 def shutdown(ctx: OperatorContext) -> None:

@@ -25,6 +25,7 @@ from chatfleet.controller.inputs import InputsError, read_inputs
 from chatfleet.controller.loading import describe
 from chatfleet.controller.render import render, revision
 from chatfleet.controller.rollout import machine
+from chatfleet.controller.rollout.bake import BakeReading, BakeSourceError
 from chatfleet.controller.rollout.runner import GateRun
 from chatfleet.controller.spec import ChatApplication, ChatApplicationStatus
 from chatfleet.controller.status import dump, merge_patch, observed_status
@@ -85,6 +86,24 @@ def gate_run(ctx: OperatorContext, app: ChatApplication, run_name: str, candidat
         calibrate=app.spec.scaling.streams_per_replica is None,
         timeout_seconds=int(parse_duration(app.spec.rollout.gate_timeout) or 0),
     )
+
+
+def _observer(ctx: OperatorContext, app: ChatApplication) -> machine.Observe | None:
+    """The bake's view of a revision's live figures; a Prometheus outage reads as "no figures yet"."""
+    if ctx.bake_source is None:
+        return None
+    source = ctx.bake_source
+
+    def observe(revision_id: str, window: str) -> BakeReading | None:
+        try:
+            return source.read(app.metadata.namespace, app.metadata.name, revision_id, window)
+        except BakeSourceError as error:
+            log.warning(
+                "%s/%s: bake of %s waits: %s", app.metadata.namespace, app.metadata.name, revision_id, error
+            )
+            return None
+
+    return observe
 
 
 def post_event(ctx: OperatorContext, body: dict[str, Any], event: machine.Event) -> None:
@@ -205,6 +224,7 @@ def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False
         lambda run: ctx.runner.poll(gate_run(ctx, app, run, spec_revision)),
         now,
         inputs_digest,
+        observe=_observer(ctx, app),
     )
     planned = app.model_copy(update={"status": plan.status})
     desired = render(planned, inputs_digest)

@@ -1,9 +1,11 @@
 """The gated-rollout state machine, as a pure function of (spec, status, verdict, now).
 
 States live in `status.rollout.phase`: Idle (stable serves the current revision), Testing (a canary of
-the candidate is being load-tested), Failed (the candidate failed its gate; stable keeps serving until the
-spec changes). The reconciler applies the returned plan: it renders with the new status (which adds or
-drops the canary plane), starts/cancels runs and posts the events.
+the candidate is being load-tested), Baking (the candidate was promoted and its live SLOs are watched for
+`spec.rollout.bake.duration`; a breach rolls back to the previous revision), Failed (the candidate failed
+its gate or its bake; stable keeps serving the revision before it until the spec changes). The reconciler
+applies the returned plan: it renders with the new status (which adds or drops the canary plane),
+starts/cancels runs and posts the events.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime
 
 from chatfleet.contracts.loadtest import LoadTestSummary
 from chatfleet.controller.cel import parse_duration
+from chatfleet.controller.rollout.bake import BakeReading, breach
 from chatfleet.controller.rollout.verdict import GateVerdict, timed_out
 from chatfleet.controller.spec import (
     ChatApplication,
@@ -41,6 +44,11 @@ class Plan:
     cancel_runs: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     verdict: GateVerdict | None = None  # outcome decided in this step (drives the LoadTestPassed condition)
+    bake_failure: str | None = None  # the breach that rolled a promoted revision back in this step
+
+
+# (revision, window) -> the revision's live figures; None when no metrics source is configured.
+Observe = Callable[[str, str], BakeReading | None]
 
 
 def run_name(app: ChatApplication, revision: str) -> str:
@@ -88,8 +96,10 @@ def plan(
     poll: Callable[[str], GateVerdict | None],
     now: datetime,
     inputs_digest: str = "",
+    observe: Observe | None = None,
 ) -> Plan:
-    """One step of the machine. `poll(run_name)` is only called while the candidate is being tested.
+    """One step of the machine. `poll(run_name)` is only called while the candidate is being tested,
+    `observe` only while a promoted revision bakes (None: the operator has no Prometheus to ask).
 
     `inputs_digest` (referenced ConfigMaps' content, part of `spec_revision`) is recorded on promotion so
     the stable Deployment keeps rendering the promoted revision's while a newer one is gated."""
@@ -100,11 +110,34 @@ def plan(
     spec_dump = app.spec.model_dump(by_alias=True, mode="json", exclude_defaults=True)
     result = Plan(status=status)
 
+    bake = app.spec.rollout.bake
+
     def promote(message: str) -> None:
         status.revision = RevisionStatus(
-            current=spec_revision, candidate=None, stable_spec=spec_dump, inputs_digest=inputs_digest or None
+            current=spec_revision,
+            candidate=None,
+            stable_spec=spec_dump,
+            inputs_digest=inputs_digest or None,
+            previous=rev.current,
+            previous_spec=rev.stable_spec if rev.current else None,
+            previous_inputs_digest=rev.inputs_digest if rev.current else None,
         )
-        status.rollout = RolloutStatus(phase="Idle", message=message)
+        if bake is None or rev.current is None:
+            status.rollout = RolloutStatus(phase="Idle", message=message)
+        elif observe is None:
+            status.rollout = RolloutStatus(phase="Idle", message=f"{message}; not baked: no Prometheus")
+            result.events.append(
+                Event(
+                    "Warning",
+                    "BakeSkipped",
+                    f"revision {spec_revision} is not baked: the operator has no Prometheus URL "
+                    "(CHATFLEET_OPERATOR_PROMETHEUS_URL, chart value operator.prometheusUrl)",
+                )
+            )
+        else:
+            status.rollout = RolloutStatus(
+                phase="Baking", started_at=now, message=f"{message}; baking for {bake.duration}"
+            )
 
     def cancel_running() -> None:
         if ro.phase == "Testing" and ro.run:
@@ -113,6 +146,9 @@ def plan(
     if rev.current is None:
         promote(f"first revision {spec_revision} deployed")
         result.events.append(Event("Normal", "Deployed", f"revision {spec_revision} deployed"))
+        return result
+    if ro.phase == "Baking" and spec_revision == rev.current:
+        _bake_step(app, status, result, observe, now)
         return result
     if spec_revision == rev.current:
         if ro.phase != "Idle":
@@ -183,3 +219,34 @@ def plan(
     result.start_run = name
     result.events.append(Event("Normal", "GateStarted", f"load-testing revision {spec_revision} ({name})"))
     return result
+
+
+def _bake_step(
+    app: ChatApplication, status: ChatApplicationStatus, result: Plan, observe: Observe | None, now: datetime
+) -> None:
+    """Judge the promoted revision's live window; roll back on a breach, end the bake when it has lasted."""
+    rev, ro, bake = status.revision, status.rollout, app.spec.rollout.bake
+    if bake is None or observe is None or rev.current is None:
+        status.rollout = RolloutStatus(phase="Idle", message=f"revision {rev.current} promoted; bake off")
+        return
+    broken = breach(observe(rev.current, bake.window), app.spec.rollout.load_test.slo, bake)
+    if broken is not None and rev.previous and rev.previous_spec:
+        message = f"revision {rev.current} rolled back to {rev.previous} during its bake: {broken}"
+        status.revision = RevisionStatus(
+            current=rev.previous,
+            candidate=rev.current,
+            stable_spec=rev.previous_spec,
+            inputs_digest=rev.previous_inputs_digest,
+        )
+        status.rollout = RolloutStatus(phase="Failed", message=message)
+        result.bake_failure = message
+        result.events.append(Event("Warning", "RolledBack", message))
+        return
+    started = ro.started_at or now
+    if (now - started).total_seconds() >= (parse_duration(bake.duration) or 0):
+        status.rollout = RolloutStatus(
+            phase="Idle", message=f"revision {rev.current} baked for {bake.duration}"
+        )
+        result.events.append(
+            Event("Normal", "Baked", f"revision {rev.current} held its SLOs for {bake.duration}")
+        )
