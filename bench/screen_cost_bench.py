@@ -1,0 +1,57 @@
+"""CPU cost of screening one question with the local screen (rules + classifier), for adversarial inputs at
+the 8,000-character message limit: newline runs, long repeats, nested brackets, next to prose and a normal
+question. Process CPU time, median over runs, so a loaded machine inflates it little.
+
+    python bench/screen_cost_bench.py [--runs 20]
+
+Prints a markdown table (docs/security.md, "Bounded screening").
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from chatfleet.chat.guards import LocalScreen
+
+LIMIT = 8_000
+INPUTS: dict[str, str] = {
+    "normal question (44 chars)": "What is the refund policy for damaged items?",
+    "question + newlines": "What is the refund policy for damaged items?".ljust(LIMIT, "\n"),
+    "newlines only": "\n" * LIMIT,
+    '"\\t\\n" x 4,000': "\t\n" * (LIMIT // 2),
+    '"a\\n" x 4,000': "a\n" * (LIMIT // 2),
+    '"a " x 4,000': "a " * (LIMIT // 2),
+    '"[" x 4,000 + "]" x 4,000': "[" * (LIMIT // 2) + "]" * (LIMIT // 2),
+    '"([{<" x 2,000 (nested brackets)': "([{<" * (LIMIT // 4),
+    '"ignore " repeated': ("ignore " * LIMIT)[:LIMIT],
+    '"system: " lines': ("\nsystem: " * LIMIT)[:LIMIT],
+    '"x" x 8,000': "x" * LIMIT,
+    "prose (lorem ipsum)": ("lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 200)[:LIMIT],
+}
+
+
+def cost_ms(screen: LocalScreen, text: str, runs: int) -> float:
+    """Median process CPU time of one screen of `text`, after one warm-up."""
+    screen.screen_sync(text)
+    samples = []
+    for _ in range(runs):
+        started = time.process_time()
+        screen.screen_sync(text)
+        samples.append((time.process_time() - started) * 1000)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    screen = LocalScreen()
+    print("| input | chars | CPU ms (median) |\n|---|---:|---:|")
+    for name, text in INPUTS.items():
+        print(f"| {name} | {len(text)} | {cost_ms(screen, text, args.runs):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
