@@ -7,9 +7,11 @@ stays on the server even with CHATFLEET_LOG_CONTENT=true.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -192,3 +194,17 @@ async def test_the_system_prompt_never_leaves_the_server(open_service, issuer, r
                     t for t in thoughts_of(route, response) if t["title"] == "Prompt to generate answer"
                 )
                 assert prompt["description"] and all(m["role"] != "system" for m in prompt["description"])
+
+
+async def test_the_page_csp_allows_only_its_own_script_by_hash(service):
+    async with service.client() as client:
+        response = await client.get("/")
+    policy = dict(
+        part.strip().split(" ", 1) for part in response.headers["content-security-policy"].split(";")
+    )
+    assert "'unsafe-inline'" not in policy["script-src"] and "'unsafe-eval'" not in policy["script-src"]
+    scripts = re.findall(r"<script>(.*?)</script>", response.text, re.DOTALL)
+    assert scripts
+    for body in scripts:
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy["script-src"].split()
