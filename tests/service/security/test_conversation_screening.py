@@ -208,3 +208,19 @@ async def test_the_page_csp_allows_only_its_own_script_by_hash(service):
     for body in scripts:
         digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in policy["script-src"].split()
+
+
+@pytest.mark.parametrize(
+    ("route", "extra"),
+    [
+        ("/chat", '"session_state": {"k": "\\ud800"}'),
+        ("/chat/stream", '"session_state": "\\udfff"'),
+    ],
+)
+async def test_a_lone_surrogate_in_echoed_fields_is_a_400_problem(service, issuer, route, extra):
+    raw = '{"messages": [{"role": "user", "content": "How do I connect to the VPN?"}], ' + extra + "}"
+    async with service.client(issuer.token(tid="contoso")) as client:
+        response = await client.post(route, content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert "invalid Unicode" in response.json()["detail"]

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from chatfleet.chat.api.deps import PrincipalDep, RuntimeDep
-from chatfleet.chat.api.limits import check_conversation, check_unicode
+from chatfleet.chat.api.limits import check_conversation
 from chatfleet.chat.api.routes.chat import PROBLEM_RESPONSES, STREAM_HEADERS
 from chatfleet.chat.api.turns import StartedTurn, TurnStream, start_turn
 from chatfleet.chat.chain.failures import stream_error_message
@@ -63,7 +63,6 @@ async def chat_completions(
 ) -> Any:
     messages = [(m.role, m.text()) for m in body.messages if m.role in ("user", "assistant")]
     check_conversation(messages, runtime.settings)
-    check_unicode("model", body.model or "")
     overrides = TurnOverrides(
         temperature=body.temperature, seed=body.seed, max_tokens=body.max_completion_tokens or body.max_tokens
     )
