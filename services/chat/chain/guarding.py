@@ -70,12 +70,10 @@ class TurnGuards:
         not yet seen share a CPU budget (`screen_budget_ms`): past it the request is refused, fail closed,
         rather than hold the event loop for a conversation of new text."""
         digests = [_digest(content.strip()) for _, content in history]
-        unknown = [i for i, d in enumerate(digests) if d not in self._turns]
+        verdicts = {i: self._turns[d] for i, d in enumerate(digests) if d in self._turns}
         started = time.thread_time()
-
-        async def judge(i: int) -> None:
-            spent_ms = (time.thread_time() - started) * 1000
-            if spent_ms > self.screen_budget_ms:
+        for i in [i for i in range(len(history)) if i not in verdicts]:
+            if (time.thread_time() - started) * 1000 > self.screen_budget_ms:
                 raise ProblemError(
                     INPUT_TOO_LARGE,
                     f"screening the conversation's earlier turns took more than {self.screen_budget_ms:g} ms "
@@ -84,17 +82,14 @@ class TurnGuards:
                 )
             text = history[i][1].strip()
             decision = (await self.screen.screen(text, ())).user
-            if decision is None:
-                return
+            assert decision is not None  # a screen given a prompt judges it
             log_decision(decision, tenant=principal.tenant, text=text, log_content=self.log_content)
+            verdicts[i] = (decision.attack, decision.detector)
             self._remember_turn(digests[i], decision.attack, decision.detector)
-
-        for i in unknown:
-            await judge(i)
         refused: Verdict | None = None
         withheld: list[int] = []
-        for i, ((role, _), digest) in enumerate(zip(history, digests, strict=True)):
-            attack, detector = self._turns.get(digest, (False, "none"))
+        for i, (role, _) in enumerate(history):
+            attack, detector = verdicts[i]
             if not attack:
                 continue
             if role == "user":
