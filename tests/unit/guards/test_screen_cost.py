@@ -1,8 +1,9 @@
 """Screening cost is linear, whatever an attacker puts in the 8,000 characters of a message.
 
-Measured as process CPU time (median of several runs) and compared to generous bounds, not to a target, so a
-loaded 2-core machine does not make it flaky: a backtracking rule cost 20-40x the prose baseline on newline
-runs (200-400 ms). The precise figures are bench/screen_cost_bench.py's, in docs/security.md.
+Measured as process CPU time (median of several runs) and compared to generous bounds (5x the 5 ms target,
+and a ratio to prose), so a loaded 2-core machine does not make it flaky: a backtracking rule cost 20-40x the
+prose baseline on newline runs (200-400 ms). The precise figures are bench/screen_cost_bench.py's, in
+docs/security.md.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from chatfleet.chat.guards import LocalScreen
 from chatfleet.chat.guards.injection_rules import matched_rules
 
 LIMIT = 8_000
+TARGET_MS = 5.0  # the per-request target at the message limit (docs/security.md has where it is met)
+GENEROUS = 5  # headroom for a loaded 2-core machine; a backtracking rule cost 40-80x the target
 PROSE = ("lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 200)[:LIMIT]
 ADVERSARIAL = {
     "question padded with newlines": "What is the refund policy?".ljust(LIMIT, "\n"),
@@ -50,7 +53,7 @@ def test_adversarial_input_costs_what_prose_of_its_length_costs(screen, name):
     assert len(text) == LIMIT
     baseline = cpu_ms(screen, PROSE)
     cost = cpu_ms(screen, text)
-    assert cost < 50, f"{name}: {cost:.1f} ms of CPU"
+    assert cost < TARGET_MS * GENEROUS, f"{name}: {cost:.1f} ms of CPU"
     assert cost < 4 * baseline + 2, f"{name}: {cost:.1f} ms against {baseline:.1f} ms for prose"
 
 
