@@ -39,6 +39,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         build_screen(settings),
         TenantBudget(settings.tenant_tokens_per_minute),
         log_content=settings.log_content,
+        screen_budget_ms=settings.guards_budget_ms,
     )
     chain = ChatChain(
         settings=settings, router=router, retriever=retriever, prompts=prompts, guards=guards, metrics=metrics

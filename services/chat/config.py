@@ -137,6 +137,12 @@ class Settings(BaseSettings):
         "call (the model has no tools, so an unscreened prompt costs tokens, nothing else). `false`: "
         "screen before anything reaches the model, one screen more of latency.",
     )
+    guards_budget_ms: float = Field(
+        100.0,
+        gt=0,
+        description="CPU budget for screening a request's earlier conversation turns not screened before "
+        "(each turn once per replica); past it the request is refused (413 input-too-large), fail closed.",
+    )
     content_safety_endpoint: str | None = Field(
         None, description="Azure AI Content Safety endpoint for Prompt Shields."
     )

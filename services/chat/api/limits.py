@@ -29,6 +29,7 @@ def check_conversation(messages: Sequence[tuple[str, str]], settings: Settings) 
             extensions={"limit": "max_messages", "max": settings.max_messages},
         )
     for index, (_, content) in enumerate(messages):
+        check_unicode(f"message {index}", content)
         if len(content) > settings.max_message_chars:
             raise ProblemError(
                 INPUT_TOO_LARGE,
@@ -44,9 +45,23 @@ def check_conversation(messages: Sequence[tuple[str, str]], settings: Settings) 
         )
 
 
+def check_unicode(what: str, text: str) -> None:
+    """JSON may carry a lone UTF-16 surrogate (`"\\ud800"`): Python accepts it in a str, but nothing can
+    encode it (a digest, a log line, the model call, the echo in a response), so it is refused at the edge."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ProblemError(
+            BAD_REQUEST,
+            f"{what} contains invalid Unicode (a lone surrogate at character {exc.start})",
+            extensions={"limit": "unicode"},
+        ) from None
+
+
 def check_session_state(session_state: Any, settings: Settings) -> None:
     if session_state is None:
         return
+    check_unicode("session_state", json.dumps(session_state, ensure_ascii=False))
     size = len(json.dumps(session_state, separators=(",", ":")).encode())
     if size > settings.max_session_state_bytes:
         raise ProblemError(

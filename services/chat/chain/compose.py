@@ -63,7 +63,10 @@ def compose(
     thoughts.append(
         Thought(
             title="Prompt to generate answer",
-            description=turn.prompt_messages if options.log_content else None,
+            # The system prompt is the app's and never leaves the server, CHATFLEET_LOG_CONTENT or not.
+            description=[m for m in turn.prompt_messages if m["role"] != "system"]
+            if options.log_content
+            else None,
             props={
                 "prompt": prompt.ref,
                 "temperature": options.temperature,

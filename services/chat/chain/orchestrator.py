@@ -95,9 +95,9 @@ class ChatChain:
         With `guards_overlap` (the default) the screens of a single question and of the retrieved sources
         are left to `stream`, which runs them while the model works toward its first token."""
         question = messages[-1][1].strip()
-        history = [{"role": role, "content": content} for role, content in messages[:-1]]
         steps: list[Thought] = []
         timings: dict[str, float] = {}
+        history = await self._screen_history(messages[:-1], principal, steps, timings)
         estimated_tokens = estimate_text_tokens(*(c for _, c in messages)) + options.max_tokens
         rewrite = options.rewrites(history)
         overlap = options.guards_overlap
@@ -153,6 +153,39 @@ class ChatChain:
             kept, rejected = await self._screen(None, hits, principal, timings)
             compose(turn, self.prompts, history, steps, kept, rejected)
         return turn
+
+    async def _screen_history(
+        self,
+        earlier: Sequence[tuple[str, str]],
+        principal: Principal,
+        steps: list[Thought],
+        timings: dict[str, float],
+    ) -> list[dict[str, str]]:
+        """The earlier turns that may reach the prompts: a refused user turn refuses the request (a
+        jailbreak must not pass by sitting one turn back), a flagged assistant turn is left out (the client
+        wrote it)."""
+        if not earlier:
+            return []
+        started = self.clock()
+        verdict = await self.guards.screen_history(earlier, principal)
+        timings["history_screen"] = (self.clock() - started) * 1000
+        if verdict.refused is not None:
+            raise ProblemError(
+                INPUT_REJECTED,
+                verdict.refused.user_message,
+                extensions={"detector": verdict.refused.detector, "turn": "history"},
+            )
+        if verdict.withheld:
+            steps.append(
+                Thought(
+                    title="Assistant turns withheld by the injection screen", description=verdict.withheld
+                )
+            )
+        return [
+            {"role": role, "content": content}
+            for i, (role, content) in enumerate(earlier)
+            if i not in verdict.withheld
+        ]
 
     async def _screen(
         self, question: str | None, hits: list[Hit] | None, principal: Principal, timings: dict[str, float]

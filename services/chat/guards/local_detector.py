@@ -19,7 +19,7 @@ import unicodedata
 
 from chatfleet.chat.guards.classifier import InjectionClassifier, head_and_tail
 from chatfleet.chat.guards.decision import GuardDecision, Target
-from chatfleet.chat.guards.injection_rules import RULES, Rule
+from chatfleet.chat.guards.injection_rules import RULES, Rule, matched_rules
 from chatfleet.chat.guards.normalisation import decoded_payloads, leet_variant, normalise
 
 __all__ = ["MAX_SCAN_CHARS", "RULES", "THRESHOLD", "LocalInjectionDetector", "Rule", "normalise"]
@@ -58,11 +58,13 @@ class LocalInjectionDetector:
         if leet is not None:
             variants.append(leet)
         variants += [normalise(p).lower() for p in payloads]
+        matched: set[int] = set()
+        for variant in variants:
+            matched.update(matched_rules(variant))
         weights: dict[str, float] = {}
-        for rule in RULES:
-            if target not in rule.targets:
-                continue
-            if any(rule.pattern.search(v) for v in variants):
+        for index in sorted(matched):
+            rule = RULES[index]
+            if target in rule.targets:
                 weights[rule.reason] = max(weights.get(rule.reason, 0.0), rule.weight)
         if payloads and len(weights) > 0:
             weights["encoded_payload"] = max(weights.get("encoded_payload", 0.0), 0.6)

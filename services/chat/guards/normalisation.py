@@ -12,7 +12,9 @@ import codecs
 import re
 import unicodedata
 
-_ZERO_WIDTH = dict.fromkeys([0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD, 0x180E], None)
+# Zero-width characters and the invisible Unicode "tag" characters (U+E0000-U+E007F), deleted in one C-speed
+# `str.translate` (a per-character Python filter cost ~2 ms per 8,000 characters).
+_INVISIBLE = dict.fromkeys([0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD, 0x180E, *range(0xE0000, 0xE0080)])
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 _LEET_WORD = re.compile(r"[a-z][013457@$]|[013457@$][a-z]")  # digits/symbols inside words: leetspeak
 _SPACED = re.compile(r"\b(?:\w\s){3,}\w\b")
@@ -23,8 +25,7 @@ _HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}){12,}\b")
 def normalise(text: str) -> str:
     """Folds the usual obfuscations so the patterns see plain words."""
     text = unicodedata.normalize("NFKC", text)
-    text = text.translate(_ZERO_WIDTH)
-    text = "".join(ch for ch in text if not 0xE0000 <= ord(ch) <= 0xE007F)  # invisible "tag" characters
+    text = text.translate(_INVISIBLE)
     text = _SPACED.sub(lambda m: m.group(0).replace(" ", ""), text)
     return re.sub(r"[ \t]+", " ", text)
 

@@ -209,7 +209,8 @@ async def test_follow_up_is_screened_and_rewritten_before_any_search(chain: Chat
     conversation = [("user", "What is the VPN?"), ("assistant", "A tunnel."), ("user", "How do I fix it?")]
     with pytest.raises(LLMError):  # the rewrite needs the model, which is unreachable here
         await chain.prepare(conversation, PRINCIPAL, options(chain))
-    assert len(screen.spans) == 1 and retriever.started == []
+    # the two earlier turns, then the question: all screened before the rewrite and any search
+    assert len(screen.spans) == 3 and retriever.started == []
 
 
 VPN_FIX = (

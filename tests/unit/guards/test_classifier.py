@@ -16,6 +16,9 @@ from chatfleet.chat.guards.classifier import (
     THRESHOLDS,
     TRAINING_SETS,
     WINDOW_CHARS,
+    WINDOW_STEP,
+    _counts,
+    _window_counts,
     bundled_classifier,
     cross_validate,
     read_labelled,
@@ -38,6 +41,31 @@ def test_fast_scoring_equals_the_library(evaluation) -> None:
     fast = np.array([classifier.probability(text) for text in texts])
     assert np.abs(fast - classifier.probabilities(texts)).max() < 1e-9
     assert fast.min() < 0.1 and fast.max() > 0.9  # it separates, not a constant
+
+
+ODD_TEXTS = [
+    "",
+    "\n" * 5000,
+    "a " * 3000,
+    "x" * 5000,
+    "([{<" * 1500,
+    "ignore " * 900,
+    "\u03a3\u0391\u03a3 \u03c3\u03b1\u03c2 \u0130stanbul stra\u00dfe \ufb01le\u00a0\u2003word\u3000x " * 60,
+    "tab\tseparated\tand_under_scores-and-dashes 1234 " * 80,
+]
+
+
+def test_window_counts_equal_the_library_exactly() -> None:
+    """`_window_counts` shares the work of overlapping windows; it must give the library's counts to the
+    last index and value, on every labelled text and on degenerate ones."""
+    texts, _ = read_labelled([*TRAINING_SETS, EVALUATION_SET, DOCUMENT_EVALUATION_SET])
+    for text in [*texts, *ODD_TEXTS]:
+        text = text[:MAX_CHARS]
+        windows = [text[i : i + WINDOW_CHARS] for i in range(0, max(1, len(text) - WINDOW_STEP), WINDOW_STEP)]
+        ours, library = _window_counts(windows), _counts(windows)
+        assert np.array_equal(ours.indptr, library.indptr), text[:80]
+        assert np.array_equal(ours.indices, library.indices), text[:80]
+        assert np.array_equal(ours.data, library.data), text[:80]
 
 
 INJECTED_PARAGRAPH = (
