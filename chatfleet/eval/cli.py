@@ -1,0 +1,123 @@
+"""`chatfleet eval run` and `chatfleet eval compare`: answer quality with a verdict, for app teams and gates.
+
+Exit codes: 0 every threshold holds, 1 a threshold failed (the table and the report name it), 2 usage
+error or no verdict possible (bad eval set, unreachable service, refused credentials): one `error:` line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from chatfleet.contracts.loadtest import TOKEN_ENV
+
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise _fail(f"cannot write --json {path}: {error.strerror}") from None
+
+
+def run(
+    host: Annotated[str, typer.Option("--host", help="Base URL of the chat service.")],
+    set_name: Annotated[
+        str, typer.Option("--set", help="Eval set (JSON lines), or `sample` for the sample corpus's set.")
+    ],
+    json_file: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")] = None,
+    minimum: Annotated[
+        list[str] | None,
+        typer.Option("--min", help="METRIC=VALUE a score must reach, e.g. groundedness=0.8 (repeat)."),
+    ] = None,
+    maximum: Annotated[
+        list[str] | None,
+        typer.Option("--max", help="METRIC=VALUE a latency must not exceed, e.g. ttft_p95_ms=2000 (repeat)."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar=TOKEN_ENV,
+            show_default=False,
+            help="Bearer token (auth on); per tenant: CHATFLEET_LOADTEST_TOKEN_<TENANT>. Prefer the "
+            "environment, argv is visible to other users.",
+        ),
+    ] = None,
+    embedder: Annotated[
+        str, typer.Option("--embedder", help="Local embedder for groundedness: wordllama or minilm.")
+    ] = "wordllama",
+) -> None:
+    """Run an eval set against a chat service, print the scores, exit 0 only if every threshold holds."""
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per case would bury the table
+    from chatfleet.chat.embeddings import EMBEDDER_NAMES, EmbedderUnavailable
+    from chatfleet.eval.cases import EvalSetError, load_eval_set, resolve_set_path
+    from chatfleet.eval.client import ServiceUnreachable
+    from chatfleet.eval.report import Threshold, ThresholdError, render_table
+    from chatfleet.eval.runner import run_eval
+
+    host = host.rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", host):
+        raise _fail(f"--host {host!r} is not an http(s) URL")
+    if embedder not in EMBEDDER_NAMES:
+        raise _fail(f"--embedder {embedder!r} is not one of {', '.join(EMBEDDER_NAMES)}")
+    try:
+        thresholds = [Threshold.parse(t, "min") for t in minimum or ()]
+        thresholds += [Threshold.parse(t, "max") for t in maximum or ()]
+        cases = load_eval_set(resolve_set_path(set_name))
+    except (ThresholdError, EvalSetError) as error:
+        raise _fail(str(error)) from None
+    try:
+        report = run_eval(
+            host=host, set_name=set_name, cases=cases, thresholds=thresholds, token=token, embedder=embedder
+        )
+    except (ServiceUnreachable, EmbedderUnavailable) as error:
+        raise _fail(str(error)) from None
+    if json_file is not None:
+        _write(json_file, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    typer.echo(render_table(report))
+    raise typer.Exit(EXIT_PASSED if report["passed"] else EXIT_FAILED)
+
+
+def compare(
+    base: Annotated[Path, typer.Argument(help="Report of the baseline run (--json of `eval run`).")],
+    new: Annotated[Path, typer.Argument(help="Report of the run to judge.")],
+    fail_on_regression: Annotated[
+        bool, typer.Option("--fail-on-regression", help="Exit 1 when any case got worse.")
+    ] = False,
+) -> None:
+    """Per-case regressions and metric deltas between two eval reports of the same set."""
+    from chatfleet.eval.compare import ReportError, load_report, render
+    from chatfleet.eval.compare import compare as diff
+
+    try:
+        result = diff(load_report(base), load_report(new))
+    except ReportError as error:
+        raise _fail(str(error)) from None
+    typer.echo(render(result))
+    raise typer.Exit(EXIT_FAILED if fail_on_regression and result["regressions"] else EXIT_PASSED)
+
+
+def register(app: typer.Typer) -> None:
+    """Adds `chatfleet eval run` and `chatfleet eval compare` to the root CLI."""
+    group = typer.Typer(
+        help="Answer-quality evaluation: run an eval set against a chat service, compare runs.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+    )
+    group.command("run")(run)
+    group.command("compare")(compare)
+    app.add_typer(group, name="eval")
