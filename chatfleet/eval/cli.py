@@ -1,7 +1,8 @@
 """`chatfleet eval run` and `chatfleet eval compare`: answer quality with a verdict, for app teams and gates.
 
-Exit codes: 0 every threshold holds, 1 a threshold failed (the table and the report name it), 2 usage
-error or no verdict possible (bad eval set, unreachable service, refused credentials): one `error:` line.
+Exit codes (chatfleet.contracts.evaluation): 0 every threshold holds, 1 a threshold failed (the table and the
+report name it), 2 usage error or no verdict possible (bad eval set, unreachable service, refused
+credentials): one `error:` line.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from typing import Annotated
 
 import typer
 
+from chatfleet.contracts.evaluation import EXIT_NO_VERDICT, EXIT_PASSED, EXIT_THRESHOLD_FAILED
 from chatfleet.contracts.loadtest import TOKEN_ENV
-
-EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
-    return typer.Exit(EXIT_USAGE)
+    return typer.Exit(EXIT_NO_VERDICT)
 
 
 def _write(path: Path, text: str) -> None:
@@ -58,6 +58,10 @@ def run(
     embedder: Annotated[
         str, typer.Option("--embedder", help="Local embedder for groundedness: wordllama or minilm.")
     ] = "wordllama",
+    wait_for_target: Annotated[
+        float,
+        typer.Option("--wait-for-target", min=0, help="Seconds to wait for the service to answer HTTP."),
+    ] = 0.0,
 ) -> None:
     """Run an eval set against a chat service, print the scores, exit 0 only if every threshold holds."""
     import logging
@@ -82,14 +86,20 @@ def run(
         raise _fail(str(error)) from None
     try:
         report = run_eval(
-            host=host, set_name=set_name, cases=cases, thresholds=thresholds, token=token, embedder=embedder
+            host=host,
+            set_name=set_name,
+            cases=cases,
+            thresholds=thresholds,
+            token=token,
+            embedder=embedder,
+            wait_for_target_s=wait_for_target,
         )
     except (ServiceUnreachable, EmbedderUnavailable) as error:
         raise _fail(str(error)) from None
     if json_file is not None:
         _write(json_file, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     typer.echo(render_table(report))
-    raise typer.Exit(EXIT_PASSED if report["passed"] else EXIT_FAILED)
+    raise typer.Exit(EXIT_PASSED if report["passed"] else EXIT_THRESHOLD_FAILED)
 
 
 def compare(
@@ -108,7 +118,7 @@ def compare(
     except ReportError as error:
         raise _fail(str(error)) from None
     typer.echo(render(result))
-    raise typer.Exit(EXIT_FAILED if fail_on_regression and result["regressions"] else EXIT_PASSED)
+    raise typer.Exit(EXIT_THRESHOLD_FAILED if fail_on_regression and result["regressions"] else EXIT_PASSED)
 
 
 def register(app: typer.Typer) -> None:

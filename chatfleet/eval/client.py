@@ -52,6 +52,22 @@ def token_for(tenant: str, token: str | None) -> str | None:
     return os.environ.get(token_env_for(tenant)) or token or os.environ.get(TOKEN_ENV) or None
 
 
+def wait_until_reachable(client: httpx.Client, wait_s: float) -> None:
+    """Any HTTP answer (even 401 or 404) proves the service is up; transport failures are retried for
+    `wait_s` (a fresh canary or staging Service routes only after a few seconds), then ServiceUnreachable."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            client.get("/healthz")
+            return
+        except httpx.TransportError as error:
+            if time.monotonic() >= deadline:
+                raise ServiceUnreachable(
+                    f"{client.base_url} is unreachable: {type(error).__name__}: {error}"
+                ) from None
+        time.sleep(1.0)
+
+
 def _apply(event: dict[str, Any], turn: Turn) -> None:
     context = event.get("context")
     if isinstance(context, dict):

@@ -10,7 +10,7 @@ import httpx
 
 from chatfleet.chat.embeddings import load_embedder
 from chatfleet.eval.cases import EvalCase
-from chatfleet.eval.client import ask
+from chatfleet.eval.client import ask, wait_until_reachable
 from chatfleet.eval.metrics import Groundedness, case_metrics, is_refusal
 from chatfleet.eval.report import Threshold, aggregate, verdict
 
@@ -29,6 +29,7 @@ def run_eval(
     thresholds: list[Threshold],
     token: str | None = None,
     embedder: str = "wordllama",
+    wait_for_target_s: float = 0.0,
 ) -> dict[str, Any]:
     """The JSON report of one run; raises client.ServiceUnreachable when no verdict is possible."""
     groundedness = Groundedness(load_embedder(embedder))
@@ -37,6 +38,7 @@ def run_eval(
     prompt_versions: dict[str, str] = {}
     deployments: set[str] = set()
     with httpx.Client(base_url=host, timeout=TURN_TIMEOUT_S) as client:
+        wait_until_reachable(client, wait_for_target_s)
         for case in cases:
             messages = [turn.model_dump() for turn in case.history]
             messages.append({"role": "user", "content": case.question})

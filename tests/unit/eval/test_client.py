@@ -1,13 +1,17 @@
 """The eval client against a real HTTP stand-in: the stream's parts, retries, failures, credentials."""
 
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from typing import ClassVar
 
 import httpx
 import pytest
 
-from chatfleet.eval.client import ServiceUnreachable, ask
+from chatfleet.eval.client import ServiceUnreachable, ask, wait_until_reachable
 from tests.helpers.http_stub import JsonHandler, serve_http
 
 CONTEXT = {
@@ -96,3 +100,36 @@ def test_refused_credentials_stop_the_run(client: httpx.Client) -> None:
     Service.script = [(401, {"title": "Unauthorized", "detail": "token expired"})]
     with pytest.raises(ServiceUnreachable, match=r"refused tenant contoso's credentials .*token expired"):
         ask(client, QUESTION, "contoso", "stale")
+
+
+def test_waits_for_a_service_that_comes_up_late() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    servers: list[ThreadingHTTPServer] = []
+
+    def serve_later() -> None:
+        time.sleep(0.5)  # the first attempt finds nothing listening
+        servers.append(ThreadingHTTPServer(("127.0.0.1", port), Service))
+        servers[0].serve_forever()
+
+    threading.Thread(target=serve_later, daemon=True).start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            wait_until_reachable(http, 30)
+        assert servers, "returned before the service was up"
+    finally:
+        if servers:
+            servers[0].shutdown()
+            servers[0].server_close()
+
+
+def test_gives_up_on_an_unreachable_service() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with (
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http,
+        pytest.raises(ServiceUnreachable, match="is unreachable: ConnectError"),
+    ):
+        wait_until_reachable(http, 0)
