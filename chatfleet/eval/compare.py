@@ -10,6 +10,7 @@ from typing import Any
 from chatfleet.eval.report import ALL_METRICS, LATENCY_METRICS, SCORE_METRICS
 
 TOLERANCE = 1e-3  # below this a score change is rounding, not a regression
+LATENCY_TOLERANCE = 0.10  # a latency percentile is worse only when it rose by more than this share
 
 
 class ReportError(ValueError):
@@ -34,7 +35,12 @@ def compare(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     for name in ALL_METRICS:
         before, after = base["metrics"].get(name), new["metrics"].get(name)
         change = None if before is None or after is None else round(after - before, 4)
-        worse = change is not None and (change > 0 if name in LATENCY_METRICS else change < -TOLERANCE)
+        if change is None:
+            worse = False
+        elif name in LATENCY_METRICS:
+            worse = change > LATENCY_TOLERANCE * (before or 0.0)
+        else:
+            worse = change < -TOLERANCE
         deltas.append({"metric": name, "base": before, "new": after, "delta": change, "worse": worse})
     old_cases = {c["id"]: c for c in base["cases"]}
     new_cases = {c["id"]: c for c in new["cases"]}

@@ -26,6 +26,7 @@ SCORE_METRICS = (
 LATENCY_METRICS = ("ttft_p50_ms", "ttft_p95_ms", "latency_p50_ms", "latency_p95_ms")
 """Per-turn latencies over all answered cases, in ms; lower is better (`--max`)."""
 ALL_METRICS = SCORE_METRICS + LATENCY_METRICS
+SHOWN_WEAK_CASES = 10  # the table lists this many cases that lost points; the report has them all
 
 
 class ThresholdError(ValueError):
@@ -108,6 +109,14 @@ def _cell(value: float | None, width: int) -> str:
     return f"{'-' if value is None else f'{value:.3f}':>{width}}"
 
 
+def _shortfall(case: dict[str, Any]) -> str:
+    """What a case lost, e.g. `mrr 0.500, correctness 0.571`, or its error."""
+    if case["error"]:
+        return str(case["error"])
+    lost = [(m, v) for m, v in case["metrics"].items() if v is not None and v < 1]
+    return ", ".join(f"{m} {v:.3f}" for m, v in lost)
+
+
 def render_table(report: dict[str, Any]) -> str:
     """Human summary: one row per metric with its threshold, then the failed thresholds."""
     checks = {c["metric"]: c for c in report["thresholds"]}
@@ -120,10 +129,14 @@ def render_table(report: dict[str, Any]) -> str:
             sign = ">=" if check["bound"] == "min" else "<="
             mark = f"{sign} {check['threshold']:g}  {'ok' if check['passed'] else 'FAILED'}"
         lines.append(f"{name:<20} {_cell(report['metrics'][name], 10)}  {mark}".rstrip())
-    errors = [c for c in report["cases"] if c["error"]]
-    if errors:
+    weak = [(c["id"], _shortfall(c)) for c in report["cases"]]
+    weak = [(case_id, why) for case_id, why in weak if why]
+    if weak:
         lines.append("")
-        lines.extend(f"case {c['id']}: {c['error']}" for c in errors)
+        lines.append(f"{len(weak)} cases lost points:")
+        lines.extend(f"  {case_id}: {why}" for case_id, why in weak[:SHOWN_WEAK_CASES])
+        if len(weak) > SHOWN_WEAK_CASES:
+            lines.append(f"  ... and {len(weak) - SHOWN_WEAK_CASES} more (see the JSON report)")
     lines.append("")
     failed = [c["message"] for c in report["thresholds"] if not c["passed"]]
     lines.append("PASSED" if report["passed"] else "FAILED: " + "; ".join(failed))

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from chatfleet.chat.embeddings import load_embedder
+from chatfleet.eval import lexical
 from chatfleet.eval.cases import EvalCase
 from chatfleet.eval.client import ask, wait_until_reachable
 from chatfleet.eval.metrics import Groundedness, case_metrics, is_refusal
@@ -52,9 +53,11 @@ def run_eval(
                     "tenant": case.tenant,
                     "question": case.question,
                     "answerable": case.answerable,
+                    "expectedSources": case.expected_sources,
                     "answer": turn.answer,
                     "refused": is_refusal(turn.answer) if turn.error is None else None,
                     "retrieved": [r.id for r in turn.retrieved],
+                    "cited": lexical.citations(turn.answer),
                     "error": turn.error,
                     "ttftMs": None if turn.ttft_ms is None else round(turn.ttft_ms, 1),
                     "latencyMs": round(turn.total_ms, 1),

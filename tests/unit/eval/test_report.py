@@ -3,7 +3,7 @@
 import pytest
 
 from chatfleet.eval.compare import compare, render
-from chatfleet.eval.report import SCORE_METRICS, Threshold, ThresholdError, aggregate, verdict
+from chatfleet.eval.report import SCORE_METRICS, Threshold, ThresholdError, aggregate, render_table, verdict
 
 
 def result(
@@ -85,3 +85,34 @@ def test_compare_of_a_run_with_itself_is_clean() -> None:
     report = {"cases": cases, "metrics": aggregate(cases)}
     diff = compare(report, report)
     assert diff["regressions"] == [] and not any(m["worse"] for m in diff["metrics"])
+
+
+def test_the_table_names_the_cases_that_lost_points() -> None:
+    cases = [
+        result("perfect", groundedness=1.0),
+        result("weak", mrr=0.5, correctness=0.25),
+        result("broken", error="HTTP 503"),
+    ]
+    metrics = aggregate(cases)
+    checks = verdict(metrics, [Threshold.parse("mrr=0.9", "min")])
+    report = {"set": "s", "host": "h", "cases": cases, "metrics": metrics, "thresholds": checks}
+    report["passed"] = all(c["passed"] for c in checks)
+    table = render_table(report)
+    assert "2 cases lost points:" in table
+    assert "  weak: mrr 0.500, correctness 0.250" in table and "  broken: HTTP 503" in table
+    assert "perfect" not in table
+    assert table.endswith("FAILED: mrr 0.500 (needs >= 0.9)")
+
+
+def test_latency_noise_is_not_worse_but_a_slowdown_is() -> None:
+    def run(latency: float) -> dict:
+        cases = [result("a", groundedness=1.0)]
+        cases[0]["latencyMs"] = latency
+        return {"cases": cases, "metrics": aggregate(cases)}
+
+    def worse(base: float, new: float) -> bool:
+        rows = compare(run(base), run(new))["metrics"]
+        return next(r for r in rows if r["metric"] == "latency_p95_ms")["worse"]
+
+    assert not worse(1000.0, 1050.0)
+    assert worse(1000.0, 1200.0)
