@@ -7,7 +7,9 @@ a correct answer contains (`reference`), whether it is answerable at all, and ea
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -52,6 +54,14 @@ class EvalCase(BaseModel):
         return self
 
 
+@dataclass(frozen=True)
+class EvalSet:
+    """The cases of one file and its SHA-256, so a report says exactly which set it measured."""
+
+    cases: list[EvalCase]
+    sha256: str
+
+
 def resolve_set_path(name: str) -> Path:
     """`sample` is the shipped set for the sample corpus; anything else is a file path."""
     if name == SAMPLE_SET:
@@ -66,10 +76,11 @@ def _problem(error: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
-def load_eval_set(path: Path) -> list[EvalCase]:
+def load_eval_set(path: Path) -> EvalSet:
     """Every case of the file, or EvalSetError naming the first bad line; ids must be unique."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        raw = path.read_bytes()
+        lines = raw.decode("utf-8").splitlines()
     except OSError as error:
         raise EvalSetError(f"{path}: {error.strerror or error}") from None
     except UnicodeDecodeError:
@@ -97,4 +108,4 @@ def load_eval_set(path: Path) -> list[EvalCase]:
         cases.append(case)
     if not cases:
         raise EvalSetError(f"{path}: no cases")
-    return cases
+    return EvalSet(cases, hashlib.sha256(raw).hexdigest())

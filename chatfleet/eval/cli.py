@@ -81,14 +81,14 @@ def run(
     try:
         thresholds = [Threshold.parse(t, "min") for t in minimum or ()]
         thresholds += [Threshold.parse(t, "max") for t in maximum or ()]
-        cases = load_eval_set(resolve_set_path(set_name))
+        eval_set = load_eval_set(resolve_set_path(set_name))
     except (ThresholdError, EvalSetError) as error:
         raise _fail(str(error)) from None
     try:
         report = run_eval(
             host=host,
             set_name=set_name,
-            cases=cases,
+            eval_set=eval_set,
             thresholds=thresholds,
             token=token,
             embedder=embedder,

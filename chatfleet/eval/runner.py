@@ -10,7 +10,7 @@ import httpx
 
 from chatfleet.chat.embeddings import load_embedder
 from chatfleet.eval import lexical
-from chatfleet.eval.cases import EvalCase
+from chatfleet.eval.cases import EvalSet
 from chatfleet.eval.client import ask, wait_until_reachable
 from chatfleet.eval.metrics import Groundedness, case_metrics, is_refusal
 from chatfleet.eval.report import Threshold, aggregate, verdict
@@ -26,7 +26,7 @@ def run_eval(
     *,
     host: str,
     set_name: str,
-    cases: list[EvalCase],
+    eval_set: EvalSet,
     thresholds: list[Threshold],
     token: str | None = None,
     embedder: str = "wordllama",
@@ -40,7 +40,7 @@ def run_eval(
     deployments: set[str] = set()
     with httpx.Client(base_url=host, timeout=TURN_TIMEOUT_S) as client:
         wait_until_reachable(client, wait_for_target_s)
-        for case in cases:
+        for case in eval_set.cases:
             messages = [turn.model_dump() for turn in case.history]
             messages.append({"role": "user", "content": case.question})
             turn = ask(client, messages, case.tenant, token)
@@ -71,6 +71,7 @@ def run_eval(
     checks = verdict(metrics, thresholds)
     return {
         "set": set_name,
+        "setSha256": eval_set.sha256,
         "host": host,
         "startedAt": started,
         "finishedAt": _now(),

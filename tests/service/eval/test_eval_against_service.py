@@ -56,7 +56,7 @@ user: |
 
 @pytest.fixture(scope="module")
 def eval_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cases = {c.id: c for c in load_eval_set(resolve_set_path("sample"))}
+    cases = {c.id: c for c in load_eval_set(resolve_set_path("sample")).cases}
     path = tmp_path_factory.mktemp("eval") / "short.jsonl"
     path.write_text("".join(cases[i].model_dump_json() + "\n" for i in CASES), encoding="utf-8")
     return path

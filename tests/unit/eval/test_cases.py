@@ -16,7 +16,7 @@ def write(tmp_path: Path, *lines: str) -> Path:
 
 
 def test_defaults_and_history(tmp_path: Path) -> None:
-    cases = load_eval_set(
+    loaded = load_eval_set(
         write(
             tmp_path,
             GOOD,
@@ -25,7 +25,9 @@ def test_defaults_and_history(tmp_path: Path) -> None:
             ' "history": [{"role": "user", "content": "hi"}]}',
         )
     )
+    cases = loaded.cases
     assert [c.id for c in cases] == ["line-1", "x"]
+    assert len(loaded.sha256) == 64
     assert cases[0].answerable and cases[0].reference is None
     assert cases[1].history[0].role == "user"
 
@@ -64,7 +66,7 @@ def test_missing_and_empty_files(tmp_path: Path) -> None:
 
 def test_the_shipped_sample_set_names_real_documents() -> None:
     path = resolve_set_path("sample")
-    cases = load_eval_set(path)
+    cases = load_eval_set(path).cases
     corpus = path.parent
     assert {c.tenant for c in cases} == {"contoso", "fabrikam"}
     assert any(not c.answerable for c in cases) and any(c.history for c in cases)
