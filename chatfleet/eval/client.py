@@ -106,7 +106,8 @@ def _problem_text(response: httpx.Response) -> str:
 
 
 def ask(client: httpx.Client, messages: list[dict[str, str]], tenant: str, token: str | None) -> Turn:
-    """The service's answer to the last message; transport failures and 401/403 raise ServiceUnreachable."""
+    """The service's answer to the last message. A refused connection or 401/403 raises ServiceUnreachable
+    (no verdict possible); anything else that goes wrong is this turn's `error`."""
     headers = {"Accept": "application/jsonl", DEV_TENANT_HEADER: tenant}
     bearer = token_for(tenant, token)
     if bearer:
@@ -133,6 +134,9 @@ def ask(client: httpx.Client, messages: list[dict[str, str]], tenant: str, token
                     if not line.strip():
                         continue
                     event = json.loads(line)
+                    if not isinstance(event, dict):
+                        turn.error = "malformed stream line"
+                        break
                     if event.get("error"):
                         turn.error = f"stream error: {event['error']}"
                         break
@@ -144,10 +148,14 @@ def ask(client: httpx.Client, messages: list[dict[str, str]], tenant: str, token
                             turn.ttft_ms = (time.perf_counter() - started) * 1000
                         parts.append(content)
                 turn.answer = "".join(parts)
-        except httpx.TransportError as error:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
             raise ServiceUnreachable(
                 f"{client.base_url} is unreachable: {type(error).__name__}: {error}"
             ) from None
+        except (
+            httpx.TransportError
+        ) as error:  # this turn broke off or timed out: a failed case, not a lost run
+            turn.error = f"{type(error).__name__}: {error}"
         except json.JSONDecodeError:
             turn.error = "malformed stream line"
         turn.total_ms = (time.perf_counter() - started) * 1000

@@ -34,6 +34,8 @@ class Service(JsonHandler):
         self.read_json()
         type(self).seen.append(dict(self.headers))
         status, body = self.script.pop(0) if self.script else (200, None)
+        if body == "hang":
+            time.sleep(1.0)  # longer than the client's read timeout below
         if status != 200:
             self.send_response(status)
             self.send_header("Content-Type", "application/problem+json")
@@ -94,6 +96,15 @@ def test_a_failed_turn_is_recorded_not_raised(client: httpx.Client) -> None:
     assert ask(client, QUESTION, "contoso", None).error == "HTTP 500: index broken"
     Service.script = [(200, [CONTEXT, {"delta": {"content": "Al"}}, {"error": "upstream failed"}])]
     assert ask(client, QUESTION, "contoso", None).error == "stream error: upstream failed"
+    Service.script = [(200, [CONTEXT, ["not", "an", "event"]])]
+    assert ask(client, QUESTION, "contoso", None).error == "malformed stream line"
+
+
+def test_a_turn_that_times_out_is_a_failed_case(client: httpx.Client) -> None:
+    Service.script = [(200, "hang")]
+    with httpx.Client(base_url=client.base_url, timeout=0.2) as impatient:
+        turn = ask(impatient, QUESTION, "contoso", None)
+    assert turn.error is not None and turn.error.startswith("ReadTimeout")
 
 
 def test_refused_credentials_stop_the_run(client: httpx.Client) -> None:
