@@ -23,12 +23,14 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_NO_VERDICT)
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path | None, text: str, flag: str) -> None:
+    if path is None:
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     except OSError as error:
-        raise _fail(f"cannot write --json {path}: {error.strerror}") from None
+        raise _fail(f"cannot write {flag} {path}: {error.strerror}") from None
 
 
 def run(
@@ -37,6 +39,12 @@ def run(
         str, typer.Option("--set", help="Eval set (JSON lines), or `sample` for the sample corpus's set.")
     ],
     json_file: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")] = None,
+    termination_message: Annotated[
+        Path | None,
+        typer.Option(
+            "--termination-message", help="Write a compact verdict (< 4096 bytes), e.g. /dev/termination-log."
+        ),
+    ] = None,
     minimum: Annotated[
         list[str] | None,
         typer.Option("--min", help="METRIC=VALUE a score must reach, e.g. groundedness=0.8 (repeat)."),
@@ -72,6 +80,7 @@ def run(
     from chatfleet.eval.client import ServiceUnreachable
     from chatfleet.eval.report import Threshold, ThresholdError, render_table
     from chatfleet.eval.runner import run_eval
+    from chatfleet.eval.termination import termination_message as compact
 
     host = host.rstrip("/")
     if not re.match(r"^https?://[^/\s]+", host):
@@ -95,9 +104,10 @@ def run(
             wait_for_target_s=wait_for_target,
         )
     except (ServiceUnreachable, EmbedderUnavailable) as error:
+        _write(termination_message, compact({"error": str(error)}), "--termination-message")
         raise _fail(str(error)) from None
-    if json_file is not None:
-        _write(json_file, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    _write(json_file, json.dumps(report, indent=2, ensure_ascii=False) + "\n", "--json")
+    _write(termination_message, compact(report), "--termination-message")
     typer.echo(render_table(report))
     raise typer.Exit(EXIT_PASSED if report["passed"] else EXIT_THRESHOLD_FAILED)
 

@@ -70,8 +70,9 @@ def service(env: dict[str, str] | None = None, *args: str) -> Iterator[str]:
 
 def evaluate(url: str, eval_set: Path, out: Path) -> tuple[int, dict[str, Any], str]:
     """The installed CLI, as an app team's pipeline runs it; (exit code, report, stdout)."""
+    outputs = ("--json", str(out), "--termination-message", str(out.with_suffix(".message")))
     done = subprocess.run(
-        [*CLI, "eval", "run", "--host", url, "--set", str(eval_set), "--json", str(out), *THRESHOLDS],
+        [*CLI, "eval", "run", "--host", url, "--set", str(eval_set), *outputs, *THRESHOLDS],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -100,6 +101,8 @@ def test_the_healthy_service_passes(healthy: tuple[int, dict[str, Any], Path]) -
     assert report["metrics"]["recall_at_k"] == 1.0 and report["metrics"]["groundedness"] == 1.0
     assert report["promptVersions"]["answer"] == "1" and report["deployments"] == ["simulator"]
     assert all(c["retrieved"] for c in report["cases"])
+    message = json.loads(healthy[2].with_suffix(".message").read_text(encoding="utf-8"))
+    assert message["passed"] and message["metrics"] == report["metrics"]
 
 
 def test_a_missing_document_fails_retrieval_and_correctness(eval_set: Path, tmp_path: Path) -> None:

@@ -49,3 +49,14 @@ def test_compare_refuses_what_is_not_a_report(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["eval", "compare", str(base), str(base)])
     assert result.exit_code == 2
     assert "not a `chatfleet eval run --json` report" in result.stderr
+
+
+def test_an_unreachable_service_still_leaves_a_termination_message(tmp_path: Path) -> None:
+    message = tmp_path / "termination-log"
+    host = f"http://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(
+        app, ["eval", "run", "--host", host, "--set", "sample", "--termination-message", str(message)]
+    )
+    assert result.exit_code == 2
+    written = json.loads(message.read_text())
+    assert written["passed"] is False and written["error"].startswith(f"{host} is unreachable")
