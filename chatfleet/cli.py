@@ -32,9 +32,10 @@ def _register_parts() -> None:
     from chatfleet.chat import cli as chat_cli
     from chatfleet.controller import cli as controller_cli
     from chatfleet.devcluster import cli as devcluster_cli
+    from chatfleet.eval import cli as eval_cli
     from chatfleet.loadtests import cli as loadtests_cli
 
-    for part in (controller_cli, devcluster_cli, chat_cli, loadtests_cli, stack):
+    for part in (controller_cli, devcluster_cli, chat_cli, loadtests_cli, eval_cli, stack):
         part.register(app)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chatfleet.contracts.loadtest import TOKEN_ENV
+from chatfleet.contracts.loadtest import TOKEN_ENV, token_env_for
 from chatfleet.loadtests import schedule
 from chatfleet.loadtests.conversations import ConversationBook, default_conversations_path, load_conversations
 from chatfleet.loadtests.tenancy import TenantCorpus
@@ -30,11 +30,6 @@ LONG_ANSWER_MAX_TOKENS = 1024
 
 def default_corpus_dir() -> Path:
     return EXAMPLES_DIR / "corpus"
-
-
-def token_env_for(tenant: str) -> str:
-    """`CHATFLEET_LOADTEST_TOKEN_CONTOSO` holds the token of tenant contoso's test user."""
-    return f"{TOKEN_ENV}_{tenant.upper().replace('-', '_')}"
 
 
 def add_arguments(parser: Any) -> None:

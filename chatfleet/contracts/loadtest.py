@@ -19,6 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field
 EXIT_PASSED, EXIT_SLO_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 TOKEN_ENV = "CHATFLEET_LOADTEST_TOKEN"  # noqa: S105 - the variable's name: the gate's Job sets it from a Secret
 
+
+def token_env_for(tenant: str) -> str:
+    """`CHATFLEET_LOADTEST_TOKEN_CONTOSO` holds the token of tenant contoso's test user (load tests and
+    `chatfleet eval` read the same variables, so one Secret serves both)."""
+    return f"{TOKEN_ENV}_{tenant.upper().replace('-', '_')}"
+
 SUMMARY_KEYS = (
     "scenario",
     "host",

@@ -6,11 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
-import subprocess
-import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -24,7 +19,7 @@ from chatfleet.chat.config import Settings
 from chatfleet.chat.llm import DeploymentConfig
 from chatfleet.chat.sample_index import build_sample_index
 from chatfleet.chat.simulator.background import RunningSimulator
-from chatfleet.paths import REPO_ROOT
+from tests.helpers.serve import serve_subprocess
 from tests.helpers.simulator import sim_deployment, simulator_fixture
 
 pytestmark = pytest.mark.service
@@ -91,62 +86,6 @@ def parse_jsonl(text: str) -> list[dict[str, Any]]:
 def jsonl() -> Any:
     """`parse_jsonl` as a fixture (test modules cannot import each other under importlib mode)."""
     return parse_jsonl
-
-
-LISTENING = re.compile(r"listening on (http://\S+)")
-
-
-@dataclass
-class ServiceProcess:
-    """A `chatfleet serve` child; its output is drained by a thread (a full pipe would stall the server)."""
-
-    proc: subprocess.Popen[str]
-    url: str
-    output: list[str]
-
-    def log(self) -> str:
-        return "".join(self.output[-60:])
-
-
-@contextmanager
-def serve_subprocess(env: dict[str, str], *args: str) -> Iterator[ServiceProcess]:
-    """`chatfleet serve --port 0 ...` as a child process; always stopped."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CHATFLEET_")}
-    clean.update(env)
-    clean["PYTHONUNBUFFERED"] = "1"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chatfleet", "serve", "--port", "0", *args],
-        env=clean,
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output: list[str] = []
-    started = threading.Event()
-    url: list[str] = []
-
-    def drain() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            output.append(line)
-            if not url and (match := LISTENING.search(line)):
-                url.append(match.group(1))
-                started.set()
-        started.set()
-
-    threading.Thread(target=drain, name="serve-output", daemon=True).start()
-    try:
-        started.wait(60)
-        if not url:
-            proc.kill()
-            proc.wait(10)
-            raise RuntimeError("chatfleet serve did not start:\n" + "".join(output[-40:]))
-        yield ServiceProcess(proc, url[0], output)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
 
 
 class Stack:

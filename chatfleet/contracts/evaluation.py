@@ -1,0 +1,9 @@
+"""The eval verdict's contract: what `chatfleet eval run` exits with, for pipelines and a rollout gate.
+
+Exit codes: 0 every threshold held, 1 a threshold failed (the JSON report's `thresholds[].message` names
+metric, value and threshold), 2 usage error or no verdict possible (invalid eval set or threshold, service
+unreachable, credentials refused). The bearer token comes in the load tests' variables
+(`chatfleet.contracts.loadtest.TOKEN_ENV`, per tenant `token_env_for`), so one Secret serves both gates.
+"""
+
+EXIT_PASSED, EXIT_THRESHOLD_FAILED, EXIT_NO_VERDICT = 0, 1, 2

@@ -1,0 +1,143 @@
+"""The run's verdict: per-case results, metric averages, thresholds checked, as a table and a JSON report.
+
+The JSON report is what `chatfleet eval compare` reads and what an auditor keeps: every case with the
+answer, the sources retrieved and cited, and its scores; the averages; the thresholds and which failed;
+the prompt versions and deployments that produced the answers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+SCORE_METRICS = (
+    "recall_at_k",
+    "mrr",
+    "citation_validity",
+    "citation_coverage",
+    "groundedness",
+    "correctness",
+    "refusal_accuracy",
+)
+"""Averages over the cases each applies to, between 0 and 1; higher is better (`--min`)."""
+LATENCY_METRICS = ("ttft_p50_ms", "ttft_p95_ms", "latency_p50_ms", "latency_p95_ms")
+"""Per-turn latencies over all answered cases, in ms; lower is better (`--max`)."""
+ALL_METRICS = SCORE_METRICS + LATENCY_METRICS
+SHOWN_WEAK_CASES = 10  # the table lists this many cases that lost points; the report has them all
+
+
+class ThresholdError(ValueError):
+    """A `--min`/`--max` that cannot be checked (unknown metric, not a number, out of range)."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    metric: str
+    bound: str  # "min" | "max"
+    value: float
+
+    @classmethod
+    def parse(cls, text: str, bound: str) -> Threshold:
+        """`groundedness=0.8` (with --min) or `ttft_p95_ms=2000` (with --max)."""
+        name, sep, raw = text.partition("=")
+        name = name.strip()
+        allowed = SCORE_METRICS if bound == "min" else LATENCY_METRICS
+        if not sep or name not in allowed:
+            raise ThresholdError(
+                f"--{bound} {text!r}: expected METRIC=VALUE with METRIC one of {', '.join(allowed)}"
+            )
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ThresholdError(f"--{bound} {text!r}: {raw!r} is not a number") from None
+        if not math.isfinite(value) or value < 0 or (bound == "min" and value > 1):
+            limit = "between 0 and 1" if bound == "min" else "0 or more"
+            raise ThresholdError(f"--{bound} {text!r}: the value must be {limit}")
+        return cls(name, bound, value)
+
+    def holds(self, actual: float | None) -> bool:
+        if actual is None:
+            return False  # no case measured it: a gate must not pass on nothing
+        return actual >= self.value if self.bound == "min" else actual <= self.value
+
+    def describe(self, actual: float | None) -> str:
+        shown = "not measured" if actual is None else f"{actual:.3f}"
+        sign = ">=" if self.bound == "min" else "<="
+        return f"{self.metric} {shown} (needs {sign} {self.value:g})"
+
+
+def _mean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return round(sum(kept) / len(kept), 4) if kept else None
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 1) if values else None
+
+
+def aggregate(cases: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Metric averages and latency percentiles over the case results."""
+    metrics: dict[str, float | None] = {m: _mean([c["metrics"][m] for c in cases]) for m in SCORE_METRICS}
+    ttft = [c["ttftMs"] for c in cases if c["ttftMs"] is not None]
+    total = [c["latencyMs"] for c in cases if c["error"] is None]
+    metrics["ttft_p50_ms"] = _percentile(ttft, 50)
+    metrics["ttft_p95_ms"] = _percentile(ttft, 95)
+    metrics["latency_p50_ms"] = _percentile(total, 50)
+    metrics["latency_p95_ms"] = _percentile(total, 95)
+    return metrics
+
+
+def verdict(metrics: dict[str, float | None], thresholds: list[Threshold]) -> list[dict[str, Any]]:
+    """One entry per threshold, with the actual value and whether it held."""
+    return [
+        {
+            "metric": t.metric,
+            "bound": t.bound,
+            "threshold": t.value,
+            "actual": metrics.get(t.metric),
+            "passed": t.holds(metrics.get(t.metric)),
+            "message": t.describe(metrics.get(t.metric)),
+        }
+        for t in thresholds
+    ]
+
+
+def _cell(value: float | None, width: int) -> str:
+    return f"{'-' if value is None else f'{value:.3f}':>{width}}"
+
+
+def _shortfall(case: dict[str, Any]) -> str:
+    """What a case lost, e.g. `mrr 0.500, correctness 0.571`, or its error."""
+    if case["error"]:
+        return str(case["error"])
+    lost = [(m, v) for m, v in case["metrics"].items() if v is not None and v < 1]
+    return ", ".join(f"{m} {v:.3f}" for m, v in lost)
+
+
+def render_table(report: dict[str, Any]) -> str:
+    """Human summary: one row per metric with its threshold, then the failed thresholds."""
+    checks = {c["metric"]: c for c in report["thresholds"]}
+    lines = [f"eval set {report['set']} against {report['host']}: {len(report['cases'])} cases", ""]
+    lines.append(f"{'metric':<20} {'value':>10}  threshold")
+    for name in ALL_METRICS:
+        check = checks.get(name)
+        mark = ""
+        if check is not None:
+            sign = ">=" if check["bound"] == "min" else "<="
+            mark = f"{sign} {check['threshold']:g}  {'ok' if check['passed'] else 'FAILED'}"
+        lines.append(f"{name:<20} {_cell(report['metrics'][name], 10)}  {mark}".rstrip())
+    weak = [(c["id"], _shortfall(c)) for c in report["cases"]]
+    weak = [(case_id, why) for case_id, why in weak if why]
+    if weak:
+        lines.append("")
+        lines.append(f"{len(weak)} cases lost points:")
+        lines.extend(f"  {case_id}: {why}" for case_id, why in weak[:SHOWN_WEAK_CASES])
+        if len(weak) > SHOWN_WEAK_CASES:
+            lines.append(f"  ... and {len(weak) - SHOWN_WEAK_CASES} more (see the JSON report)")
+    lines.append("")
+    failed = [c["message"] for c in report["thresholds"] if not c["passed"]]
+    lines.append("PASSED" if report["passed"] else "FAILED: " + "; ".join(failed))
+    return "\n".join(lines)
