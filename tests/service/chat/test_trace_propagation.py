@@ -1,6 +1,10 @@
 """W3C trace context in and out: a caller's `traceparent` becomes the parent of the service's spans, and the
 upstream model call carries the trace on, so one trace shows client -> chat service -> Azure OpenAI."""
 
+import json
+import re
+from pathlib import Path
+
 import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -88,3 +92,39 @@ async def test_without_a_callers_trace_a_new_trace_starts_and_is_forwarded(servi
     _version, trace_id, parent_id, flags = forwarded.split("-")
     assert (trace_id, parent_id) == (f"{server.context.trace_id:032x}", f"{attempt.context.span_id:016x}")
     assert int(flags, 16) & 1  # sampled
+
+
+WORKBOOK = Path(__file__).resolve().parents[3] / "examples" / "azure-monitor" / "chatfleet-workbook.json"
+
+
+async def test_workbook_queries_read_attributes_the_spans_carry(service, spans) -> None:
+    """The Application Insights workbook filters and reads span attributes by name (customDimensions); each
+    one it names must be on the span kind its table stores: requests = SERVER spans, dependencies = the
+    Azure OpenAI attempt (CLIENT) and retrieval spans."""
+    async with service.client() as client, client.stream("POST", "/chat/stream", json=QUESTION) as response:
+        assert response.status_code == 200
+        await response.aread()
+    finished = {span.name: span for span in spans.get_finished_spans()}
+    server, attempt, retrieve = (
+        finished["chat /chat/stream"],
+        finished["chat gpt-4o-mini"],
+        finished["chatfleet.retrieve"],
+    )
+    assert server.attributes["chatfleet.ttft_ms"] > 0
+    queries = [
+        item["content"]["query"] for item in json.loads(WORKBOOK.read_text())["items"] if item["type"] == 3
+    ]
+    assert queries
+    for query in queries:
+        keys = set(re.findall(r'customDimensions\["([^"]+)"\]', query))
+        if query.startswith("requests"):
+            assert query.startswith('requests | where name startswith "chat /"') and server.name.startswith(
+                "chat /"
+            )
+            carried = server.attributes
+        elif 'name == "chatfleet.retrieve"' in query:
+            carried = retrieve.attributes
+        else:
+            assert attempt.name.startswith("chat ") and attempt.kind is SpanKind.CLIENT
+            carried = attempt.attributes
+        assert keys <= set(carried or {}), (query, keys - set(carried or {}))
