@@ -77,7 +77,7 @@ def end_success(
     span.set_attribute("gen_ai.response.finish_reasons", [finish_reason])
     span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
     span.set_attribute("gen_ai.usage.output_tokens", output_tokens)
-    span.set_attribute("chatfleet.llm.outcome", "success")  # the outcomes of chatfleet_upstream_requests_total
+    span.set_attribute("chatfleet.llm.outcome", "success")  # as chatfleet_upstream_requests_total counts
     span.end()
 
 
