@@ -99,6 +99,11 @@ class ServiceMetrics:
             "Citations removed because they named no retrieved source.",
             registry=r,
         )
+        self.history_dropped_total = Counter(
+            "chatfleet_history_dropped",
+            "Finished turns not recorded in the history because its write queue was full.",
+            registry=r,
+        )
 
     def tenant_label(self, tenant: str) -> str:
         return tenant if tenant in self.tenants else OTHER_TENANT
