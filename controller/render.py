@@ -87,7 +87,14 @@ def config_data(app_name: str, spec: ChatApplicationSpec) -> dict[str, str]:
         "CHATFLEET_TENANTS": json.dumps(spec.tenants),
         "CHATFLEET_OPENAI_DEPLOYMENTS": json.dumps(deployments, separators=(",", ":")),
         "CHATFLEET_SHUTDOWN_GRACE_S": str(SHUTDOWN_GRACE_SECONDS),
+        # Rendered either way: the service keeps history by default, an app opts in here.
+        "CHATFLEET_HISTORY_ENABLED": str(spec.history.store != "none").lower(),
     }
+    if spec.history.store != "none":
+        data |= {
+            "CHATFLEET_HISTORY_STORE": spec.history.store,
+            "CHATFLEET_HISTORY_RETENTION_DAYS": str(spec.history.retention_days),
+        }
     if spec.search:
         data |= {
             "CHATFLEET_SEARCH_BACKEND": "azure",
