@@ -152,3 +152,15 @@ def test_history_outlives_a_restart_and_can_be_turned_off(stack, tmp_path: Path)
     assert body["session_state"] is None
     assert off.status_code == 404 and "off" in off.json()["detail"]
     assert features["history"] is False
+
+
+async def test_the_sidebar_script_is_a_static_file_and_nothing_else_is_served(service) -> None:
+    async with service.client(None) as client:
+        page = (await client.get("/")).text
+        script = await client.get("/static/history.js")
+        others = [await client.get(f"/static/{name}") for name in ("index.html", "..%2Fconfig.py", "x.js")]
+    assert '<script src="/static/history.js"></script>' in page
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert "/chat_history/sessions" in script.text
+    assert script.headers["x-content-type-options"] == "nosniff"
+    assert [r.status_code for r in others] == [404, 404, 404]

@@ -1,4 +1,4 @@
-"""GET /: the chat UI, one static HTML page with inline JS and CSS (no CDN, no build step)."""
+"""GET /: the chat UI, one static HTML page (no CDN, no build step), and GET /static/<file>: its scripts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from functools import cache
 from importlib.resources import files
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
+
+from chatfleet.chat.problems import NOT_FOUND, ProblemError
 
 router = APIRouter(tags=["ui"], include_in_schema=False)
 
@@ -21,11 +23,28 @@ UI_HEADERS = {
 }
 
 
+# Served by name from this allow-list only: no path from the URL ever reaches the file system.
+STATIC_FILES = {"history.js": "text/javascript; charset=utf-8"}
+
+
 @cache
+def _read(name: str) -> str:
+    return files("chatfleet.chat.ui").joinpath(name).read_text(encoding="utf-8")
+
+
 def _page() -> str:
-    return files("chatfleet.chat.ui").joinpath("index.html").read_text(encoding="utf-8")
+    return _read("index.html")
 
 
 @router.get("/", response_class=HTMLResponse)
 async def index() -> HTMLResponse:
     return HTMLResponse(_page(), headers=UI_HEADERS)
+
+
+@router.get("/static/{name}")
+async def static(name: str) -> Response:
+    """The page's scripts as files of their own (a strict CSP allows scripts from 'self' only)."""
+    media_type = STATIC_FILES.get(name)
+    if media_type is None:
+        raise ProblemError(NOT_FOUND, "no such file")
+    return Response(_read(name), media_type=media_type, headers=UI_HEADERS)
