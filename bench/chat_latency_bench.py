@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION
 from chatfleet.contracts.citations import citation_id, source_line
@@ -86,8 +87,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str]) -> Iterator[str]:
-    """Runs a chatfleet command, yields the URL it prints, stops it with SIGTERM afterwards."""
+def process(args: list[str], env: dict[str, str]) -> Iterator[tuple[str, psutil.Process]]:
+    """Runs a chatfleet command, yields its URL and process, stops it with SIGTERM afterwards."""
     proc = subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO
     )
@@ -100,7 +101,7 @@ def process(args: list[str], env: dict[str, str]) -> Iterator[str]:
                 raise RuntimeError(f"{args[3]} exited with {proc.wait()}")
             match = LISTENING.search(line)
             if match:
-                yield match.group(1)
+                yield match.group(1), psutil.Process(proc.pid)
                 return
         raise RuntimeError(f"{args[3]} did not start")
     finally:
@@ -209,27 +210,45 @@ async def run_level(
     return out
 
 
+def cpu_seconds(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
 @dataclass
 class Timed:
-    """Samples of one service variant, and the wall time its runs took (for throughput)."""
+    """Samples of one service variant, the wall time its runs took (throughput) and the CPU time its process
+    spent (CPU per stream: what bounds a worker's throughput, and far less noisy on a shared machine)."""
 
+    proc: psutil.Process
     samples: Samples = field(default_factory=Samples)
     seconds: float = 0.0
+    cpu_s: float = 0.0
 
     async def run(
         self, concurrency: int, total: int, work: Callable[[int, Samples], Awaitable[None]]
     ) -> None:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds(self.proc)
         await run_level(concurrency, total, work, self.samples)
         self.seconds += time.perf_counter() - started
+        self.cpu_s += cpu_seconds(self.proc) - cpu
 
     def per_second(self) -> float:
         return (len(self.samples.ttft_s) / self.seconds) if self.seconds else float("nan")
 
+    def cpu_ms_per_stream(self) -> float:
+        return 1000 * self.cpu_s / len(self.samples.ttft_s) if self.samples.ttft_s else float("nan")
+
 
 async def measure(
-    sim_url: str, service_url: str, history_url: str, levels: list[int], per_level: int
+    sim_url: str,
+    plain: tuple[str, psutil.Process],
+    recording: tuple[str, psutil.Process],
+    levels: list[int],
+    per_level: int,
 ) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """`plain`: the service without history (the main rows); `recording`: the same with SQLite history."""
+    (service_url, service_proc), (history_url, history_proc) = plain, recording
     pairs = [(t, q) for t, qs in QUESTIONS.items() for q in qs]
     prompts = [answer_messages(q) for _, q in pairs]
     direct_url = (
@@ -256,7 +275,7 @@ async def measure(
             await run_level(min(concurrency, 8), 16, ask_service, Samples())
             await run_level(min(concurrency, 8), 16, ask_history, Samples())
             direct = await run_level(concurrency, total, ask_direct, Samples())
-            off, on = Timed(), Timed()
+            off, on = Timed(service_proc), Timed(history_proc)
             for _ in range(2):  # alternating halves: drift of the shared machine hits both alike
                 await off.run(concurrency, total // 2, ask_service)
                 await on.run(concurrency, total // 2, ask_history)
@@ -297,6 +316,8 @@ async def measure(
         history_row |= {
             "off_streams_per_s": off.per_second(),
             "on_streams_per_s": on.per_second(),
+            "off_cpu_ms_per_stream": off.cpu_ms_per_stream(),
+            "on_cpu_ms_per_stream": on.cpu_ms_per_stream(),
             "off_errors": off.samples.errors,
             "on_errors": on.samples.errors,
         }
@@ -332,7 +353,8 @@ def print_history(rows: list[dict[str, object]]) -> None:
     print(
         f"\nconversation history (same run, alternating halves)\n{'conc':>5} {'reqs':>5} | "
         f"{'off p50':>8} {'on p50':>8} {'added':>7} | {'off p99':>8} {'on p99':>8} {'added':>7} | "
-        f"{'overhead p50 off':>16} {'on':>6} | {'off streams/s':>13} {'on streams/s':>12} | errors off/on"
+        f"{'overhead p50 off':>16} {'on':>6} | {'off streams/s':>13} {'on streams/s':>12} | "
+        f"{'CPU ms/stream off':>17} {'on':>6} | errors off/on"
     )
     for r in rows:
         v = {k: f"{x:.2f}" if isinstance(x, float) else str(x) for k, x in r.items()}
@@ -341,6 +363,7 @@ def print_history(rows: list[dict[str, object]]) -> None:
             f"{v['history_added_p50_ms']:>7} | {v['off_p99_ms']:>8} {v['on_p99_ms']:>8} "
             f"{v['history_added_p99_ms']:>7} | {v['off_overhead_p50_ms']:>16} {v['on_overhead_p50_ms']:>6} | "
             f"{v['off_streams_per_s']:>13} {v['on_streams_per_s']:>12} | "
+            f"{v['off_cpu_ms_per_stream']:>17} {v['on_cpu_ms_per_stream']:>6} | "
             f"{v['off_errors']}/{v['on_errors']}",
             flush=True,
         )
@@ -371,7 +394,7 @@ def main() -> None:
         "--min-chunk-interval-ms",
         str(args.chunk_interval_ms),
     ]
-    with process(sim_args, env) as sim_url:
+    with process(sim_args, env) as (sim_url, _):
         deployments = [{"name": "sim", "endpoint": sim_url, "deployment": "gpt-4o-mini", "apiKey": "bench"}]
         service_env = {
             **env,
@@ -382,19 +405,19 @@ def main() -> None:
         serve = [*CHATFLEET, "serve", "--port", "0", "--dev"]
         with (
             tempfile.TemporaryDirectory(prefix="chat-bench-history-") as history_dir,
-            process(serve, {**service_env, "CHATFLEET_HISTORY_ENABLED": "false"}) as service_url,
+            process(serve, {**service_env, "CHATFLEET_HISTORY_ENABLED": "false"}) as service,
             process(
                 serve, {**service_env, "CHATFLEET_HISTORY_PATH": str(Path(history_dir) / "history.sqlite")}
-            ) as history_url,
+            ) as history,
         ):
             print(
                 f"simulator {sim_url} (TTFT {args.ttft_ms:g} ms, {args.tokens_per_second:g} tok/s); "
-                f"service {service_url} (1 worker, no history), {history_url} (1 worker, SQLite history); "
+                f"service {service[0]} (1 worker, no history), {history[0]} (1 worker, SQLite history); "
                 f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
             )
             print(HEADER)
             rows, history_rows = asyncio.run(
-                measure(sim_url, service_url, history_url, args.concurrency, args.requests_per_level)
+                measure(sim_url, service, history, args.concurrency, args.requests_per_level)
             )
             print_history(history_rows)
     if args.json:
