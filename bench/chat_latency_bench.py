@@ -11,6 +11,11 @@ loopback, then measures at each concurrency:
 Added TTFT = service percentile - direct percentile. Targets (issue 4): added p50 <= 3 ms and p99 <= 15 ms
 without retrieval at one worker; 256 concurrent streams with no error.
 
+Conversation history: two services run side by side, one with `CHATFLEET_HISTORY_ENABLED=false` (the rows
+above) and one recording every turn into a fresh SQLite file; each level alternates between them (off, on,
+off, on) and a second table compares their TTFT and throughput (completed streams per second). Target
+(issue 17): history adds at most 0.5 ms p50 at concurrency 1 and costs no throughput at 64.
+
 Usage: .venv/bin/python bench/chat_latency_bench.py [--concurrency 1 64 256] [--requests-per-level 400]
 """
 
@@ -24,6 +29,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION
 from chatfleet.contracts.citations import citation_id, source_line
@@ -80,8 +87,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str]) -> Iterator[str]:
-    """Runs a chatfleet command, yields the URL it prints, stops it with SIGTERM afterwards."""
+def process(args: list[str], env: dict[str, str]) -> Iterator[tuple[str, psutil.Process]]:
+    """Runs a chatfleet command, yields its URL and process, stops it with SIGTERM afterwards."""
     proc = subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO
     )
@@ -94,7 +101,7 @@ def process(args: list[str], env: dict[str, str]) -> Iterator[str]:
                 raise RuntimeError(f"{args[3]} exited with {proc.wait()}")
             match = LISTENING.search(line)
             if match:
-                yield match.group(1)
+                yield match.group(1), psutil.Process(proc.pid)
                 return
         raise RuntimeError(f"{args[3]} did not start")
     finally:
@@ -203,15 +210,52 @@ async def run_level(
     return out
 
 
+def cpu_seconds(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
+@dataclass
+class Timed:
+    """Samples of one service variant, the wall time its runs took (throughput) and the CPU time its process
+    spent (CPU per stream: what bounds a worker's throughput, and far less noisy on a shared machine)."""
+
+    proc: psutil.Process
+    samples: Samples = field(default_factory=Samples)
+    seconds: float = 0.0
+    cpu_s: float = 0.0
+
+    async def run(
+        self, concurrency: int, total: int, work: Callable[[int, Samples], Awaitable[None]]
+    ) -> None:
+        started, cpu = time.perf_counter(), cpu_seconds(self.proc)
+        await run_level(concurrency, total, work, self.samples)
+        self.seconds += time.perf_counter() - started
+        self.cpu_s += cpu_seconds(self.proc) - cpu
+
+    def per_second(self) -> float:
+        return (len(self.samples.ttft_s) / self.seconds) if self.seconds else float("nan")
+
+    def cpu_ms_per_stream(self) -> float:
+        return 1000 * self.cpu_s / len(self.samples.ttft_s) if self.samples.ttft_s else float("nan")
+
+
 async def measure(
-    sim_url: str, service_url: str, levels: list[int], per_level: int
-) -> list[dict[str, object]]:
+    sim_url: str,
+    plain: tuple[str, psutil.Process],
+    recording: tuple[str, psutil.Process],
+    levels: list[int],
+    per_level: int,
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """`plain`: the service without history (the main rows); `recording`: the same with SQLite history."""
+    (service_url, service_proc), (history_url, history_proc) = plain, recording
     pairs = [(t, q) for t, qs in QUESTIONS.items() for q in qs]
     prompts = [answer_messages(q) for _, q in pairs]
     direct_url = (
         f"{sim_url}/openai/deployments/gpt-4o-mini/chat/completions?api-version={DEFAULT_API_VERSION}"
     )
     rows = []
+    history_rows = []
     for concurrency in levels:
         total = max(per_level, concurrency * 2)
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -221,13 +265,21 @@ async def measure(
             def ask_service(i: int, out: Samples) -> Awaitable[None]:
                 return service_once(client, f"{service_url}/chat/stream", *pairs[i % len(pairs)], out)
 
+            def ask_history(i: int, out: Samples) -> Awaitable[None]:
+                return service_once(client, f"{history_url}/chat/stream", *pairs[i % len(pairs)], out)
+
             def ask_direct(i: int, out: Samples) -> Awaitable[None]:
                 return direct_once(client, direct_url, prompts[i % len(prompts)], out)
 
             # warm-up (connections, index caches, embedder) outside the measurement
             await run_level(min(concurrency, 8), 16, ask_service, Samples())
+            await run_level(min(concurrency, 8), 16, ask_history, Samples())
             direct = await run_level(concurrency, total, ask_direct, Samples())
-            service = await run_level(concurrency, total, ask_service, Samples())
+            off, on = Timed(service_proc), Timed(history_proc)
+            for _ in range(2):  # alternating halves: drift of the shared machine hits both alike
+                await off.run(concurrency, total // 2, ask_service)
+                await on.run(concurrency, total // 2, ask_history)
+            service = off.samples
         no_retrieval = [t - r for t, r in zip(service.ttft_s, service.retrieval_wait_s, strict=True)]
         overhead_no_retrieval = [
             o - r for o, r in zip(service.overhead_s, service.retrieval_wait_s, strict=True)
@@ -250,7 +302,27 @@ async def measure(
             row[f"overhead_noretr_p{int(q * 100)}_ms"] = percentile(overhead_no_retrieval, q) * 1000
         rows.append(row)
         print_row(row)
-    return rows
+        history_row: dict[str, object] = {"concurrency": concurrency, "requests": total}
+        for q in (0.5, 0.99):
+            name = f"p{int(q * 100)}"
+            history_row[f"off_{name}_ms"] = percentile(off.samples.ttft_s, q) * 1000
+            history_row[f"on_{name}_ms"] = percentile(on.samples.ttft_s, q) * 1000
+            history_row[f"history_added_{name}_ms"] = (
+                percentile(on.samples.ttft_s, q) - percentile(off.samples.ttft_s, q)
+            ) * 1000
+            # Per request, minus the upstream's own TTFT: the simulator's jitter cancels out.
+            history_row[f"off_overhead_{name}_ms"] = percentile(off.samples.overhead_s, q) * 1000
+            history_row[f"on_overhead_{name}_ms"] = percentile(on.samples.overhead_s, q) * 1000
+        history_row |= {
+            "off_streams_per_s": off.per_second(),
+            "on_streams_per_s": on.per_second(),
+            "off_cpu_ms_per_stream": off.cpu_ms_per_stream(),
+            "on_cpu_ms_per_stream": on.cpu_ms_per_stream(),
+            "off_errors": off.samples.errors,
+            "on_errors": on.samples.errors,
+        }
+        history_rows.append(history_row)
+    return rows, history_rows
 
 
 HEADER = (
@@ -275,6 +347,26 @@ def print_row(row: dict[str, object]) -> None:
         f"{row['error_kinds'] or ''}",
         flush=True,
     )
+
+
+def print_history(rows: list[dict[str, object]]) -> None:
+    print(
+        f"\nconversation history (same run, alternating halves)\n{'conc':>5} {'reqs':>5} | "
+        f"{'off p50':>8} {'on p50':>8} {'added':>7} | {'off p99':>8} {'on p99':>8} {'added':>7} | "
+        f"{'overhead p50 off':>16} {'on':>6} | {'off streams/s':>13} {'on streams/s':>12} | "
+        f"{'CPU ms/stream off':>17} {'on':>6} | errors off/on"
+    )
+    for r in rows:
+        v = {k: f"{x:.2f}" if isinstance(x, float) else str(x) for k, x in r.items()}
+        print(
+            f"{v['concurrency']:>5} {v['requests']:>5} | {v['off_p50_ms']:>8} {v['on_p50_ms']:>8} "
+            f"{v['history_added_p50_ms']:>7} | {v['off_p99_ms']:>8} {v['on_p99_ms']:>8} "
+            f"{v['history_added_p99_ms']:>7} | {v['off_overhead_p50_ms']:>16} {v['on_overhead_p50_ms']:>6} | "
+            f"{v['off_streams_per_s']:>13} {v['on_streams_per_s']:>12} | "
+            f"{v['off_cpu_ms_per_stream']:>17} {v['on_cpu_ms_per_stream']:>6} | "
+            f"{v['off_errors']}/{v['on_errors']}",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -302,7 +394,7 @@ def main() -> None:
         "--min-chunk-interval-ms",
         str(args.chunk_interval_ms),
     ]
-    with process(sim_args, env) as sim_url:
+    with process(sim_args, env) as (sim_url, _):
         deployments = [{"name": "sim", "endpoint": sim_url, "deployment": "gpt-4o-mini", "apiKey": "bench"}]
         service_env = {
             **env,
@@ -310,15 +402,26 @@ def main() -> None:
             "CHATFLEET_LOG_LEVEL": "WARNING",
             "CHATFLEET_TENANT_TOKENS_PER_MINUTE": "0",
         }
-        with process([*CHATFLEET, "serve", "--port", "0", "--dev"], service_env) as service_url:
+        serve = [*CHATFLEET, "serve", "--port", "0", "--dev"]
+        with (
+            tempfile.TemporaryDirectory(prefix="chat-bench-history-") as history_dir,
+            process(serve, {**service_env, "CHATFLEET_HISTORY_ENABLED": "false"}) as service,
+            process(
+                serve, {**service_env, "CHATFLEET_HISTORY_PATH": str(Path(history_dir) / "history.sqlite")}
+            ) as history,
+        ):
             print(
                 f"simulator {sim_url} (TTFT {args.ttft_ms:g} ms, {args.tokens_per_second:g} tok/s); "
-                f"service {service_url} (1 worker); python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+                f"service {service[0]} (1 worker, no history), {history[0]} (1 worker, SQLite history); "
+                f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
             )
             print(HEADER)
-            rows = asyncio.run(measure(sim_url, service_url, args.concurrency, args.requests_per_level))
+            rows, history_rows = asyncio.run(
+                measure(sim_url, service, history, args.concurrency, args.requests_per_level)
+            )
+            print_history(history_rows)
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        args.json.write_text(json.dumps({"levels": rows, "history": history_rows}, indent=2))
     worst = max(rows, key=lambda r: float(r["overhead_noretr_p99_ms"]))  # type: ignore[arg-type]
     print(
         "\nadded = service percentile - direct percentile (different requests; upstream noise included);\n"

@@ -90,7 +90,14 @@ def config_data(app_name: str, spec: ChatApplicationSpec) -> dict[str, str]:
         # For the dashboards' TTFT panel: the gate's SLO and the HPA's scale-out point, per app.
         "CHATFLEET_SLO_TTFT_P95_MS": f"{spec.rollout.load_test.slo.ttft_p95_ms:g}",
         "CHATFLEET_HPA_TTFT_P95_TARGET_MS": str(spec.scaling.ttft_p95_target_ms),
+        # Rendered either way: the service keeps history by default, an app opts in here.
+        "CHATFLEET_HISTORY_ENABLED": str(spec.history.store != "none").lower(),
     }
+    if spec.history.store != "none":
+        data |= {
+            "CHATFLEET_HISTORY_STORE": spec.history.store,
+            "CHATFLEET_HISTORY_RETENTION_DAYS": str(spec.history.retention_days),
+        }
     if spec.search:
         data |= {
             "CHATFLEET_SEARCH_BACKEND": "azure",

@@ -134,6 +134,12 @@ DOCUMENTS_NEED_LOCAL_INDEX = Cel(
     "documents, or ingest them into the search index with `chatfleet ingest --azure-search-endpoint`",
     check=lambda s: not (s.search and s.documents),
 )
+HISTORY_SQLITE_ONE_REPLICA = Cel(
+    rule="self.history.store != 'sqlite' || self.scaling.maxReplicas == 1",
+    message="history.store sqlite keeps one file per pod, so replicas would each see other conversations: "
+    "set scaling.minReplicas and scaling.maxReplicas to 1, or history.store none",
+    check=lambda s: s.history.store != "sqlite" or s.scaling.max_replicas == 1,
+)
 # The same shape `chatfleet ingest --tenant` accepts.
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$"
 
@@ -274,6 +280,19 @@ class DocumentSource(Model):
     )
 
 
+class History(Model):
+    """Server-side conversation history: the UI's sidebar of past conversations, per tenant and user."""
+
+    store: Literal["none", "sqlite"] = Field(
+        "none",
+        description="none: conversations live only in the browser tab. sqlite: one SQLite file in the pod's "
+        "emptyDir (kept across container restarts, lost with the pod); a single replica only.",
+    )
+    retention_days: Annotated[int, Field(le=3650), AT_LEAST_ONE] = Field(
+        30, description="Conversations idle longer than this many days are deleted."
+    )
+
+
 class Scaling(Model):
     """HorizontalPodAutoscaler bounds and targets; TTFT is the chat SLO the HPA guards."""
 
@@ -406,6 +425,7 @@ class ChatApplicationSpec(Model):
     scaling: Annotated[Scaling, MIN_LE_MAX] = _object(Scaling, "Autoscaling bounds and targets.")
     rollout: Annotated[Rollout, GATE_LONGER_THAN_TEST] = _object(Rollout, "Rollout strategy and its gate.")
     network: Network = _object(Network, "Network exposure.")
+    history: History = _object(History, "Conversation history (the UI's sidebar).")
     observability: Observability = _object(Observability, "Traces and telemetry.")
 
 
@@ -523,5 +543,5 @@ class ChatApplication(Model):
     api_version: Literal["chatfleet.dev/v1alpha1"] = Field("chatfleet.dev/v1alpha1", alias="apiVersion")
     kind: Literal["ChatApplication"] = "ChatApplication"
     metadata: ObjectMeta
-    spec: Annotated[ChatApplicationSpec, DOCUMENTS_NEED_LOCAL_INDEX]
+    spec: Annotated[ChatApplicationSpec, DOCUMENTS_NEED_LOCAL_INDEX, HISTORY_SQLITE_ONE_REPLICA]
     status: ChatApplicationStatus = Field(default_factory=ChatApplicationStatus)

@@ -3,7 +3,7 @@ live in tests/helpers (imported as `tests.helpers`), shared fixtures here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
 import pytest
@@ -16,3 +16,12 @@ def loopback_issuer() -> Callable[..., AbstractContextManager[LoopbackIssuer]]:
     """`with loopback_issuer(ISSUER, AUDIENCE, tid="contoso") as issuer:` inside a fixture of the scope the
     tests need (a fresh key set per test, or one per module or session)."""
     return serve_issuer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Services started by the tests (in process or as `chatfleet serve`) keep their default conversation
+    history under a temporary XDG data directory, never in the data directory of whoever runs the suite."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+        yield

@@ -6,12 +6,17 @@ detector vs Prompt Shields); the chain and routes see the same interfaces either
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from platformdirs import user_data_path
+
 from chatfleet.chat.auth import Authenticator
 from chatfleet.chat.budget import TenantBudget
 from chatfleet.chat.chain.guarding import TurnGuards
 from chatfleet.chat.chain.orchestrator import ChatChain
 from chatfleet.chat.config import Settings
 from chatfleet.chat.guards import build_screen
+from chatfleet.chat.history import HistoryRecorder, SqliteHistoryStore
 from chatfleet.chat.llm import LLMRouter
 from chatfleet.chat.prompts.library import PromptLibrary
 from chatfleet.chat.retrieval import Retriever, build_retriever
@@ -46,8 +51,31 @@ async def build_runtime(settings: Settings) -> Runtime:
     )
     runtime = Runtime(settings, metrics, prompts, router, retriever, authenticator, chain)
     runtime.closers.extend([router.aclose])
+    if settings.history_enabled:
+        runtime.history = await build_history(settings, metrics)
+        runtime.closers.append(runtime.history.aclose)
     for component in (retriever, authenticator, guards):
         close = getattr(component, "aclose", None)
         if close is not None:
             runtime.closers.append(close)
     return runtime
+
+
+def history_path(settings: Settings) -> Path:
+    """With no path configured, a file under the user's data directory, so a local service's conversations
+    survive a restart (XDG_DATA_HOME is honoured)."""
+    return settings.history_path or user_data_path("chatfleet") / "history.sqlite"
+
+
+async def build_history(settings: Settings, metrics: ServiceMetrics) -> HistoryRecorder:
+    """Opens (and migrates) the store before the first request, and starts the writer and the purge."""
+    store = await SqliteHistoryStore.open(history_path(settings))
+    recorder = HistoryRecorder(
+        store,
+        queue_size=settings.history_queue_size,
+        retention_s=settings.history_retention_days * 86400,
+        purge_interval_s=settings.history_purge_interval_s,
+        on_drop=metrics.history_dropped_total.inc,
+    )
+    recorder.start()
+    return recorder

@@ -153,6 +153,28 @@ class Settings(BaseSettings):
         200_000, ge=0, description="Per-tenant token budget per minute (0 = unlimited); over budget -> 429."
     )
 
+    # --- conversation history ----------------------------------------------------------------------
+    history_enabled: bool = Field(
+        True, description="Keep each finished turn server-side per tenant and user (the UI's sidebar)."
+    )
+    history_store: Literal["sqlite"] = Field(
+        "sqlite", description="Where history lives: `sqlite` (one file, a single replica)."
+    )
+    history_path: Path | None = Field(
+        None,
+        description="SQLite file of the history (default: history.sqlite in the user's data directory, "
+        "e.g. ~/.local/share/chatfleet).",
+    )
+    history_retention_days: float = Field(
+        30.0, gt=0, le=3650, description="Sessions idle longer than this are deleted by a periodic purge."
+    )
+    history_purge_interval_s: float = Field(
+        3600.0, ge=1, description="How often the retention purge runs (also once at start-up)."
+    )
+    history_queue_size: int = Field(
+        1000, ge=1, description="Finished turns waiting to be written; when full, a turn goes unrecorded."
+    )
+
     # --- input limits --------------------------------------------------------------------------------
     max_messages: int = Field(40, ge=1, le=1000, description="Messages per request.")
     max_message_chars: int = Field(8000, ge=1, description="Characters per message.")

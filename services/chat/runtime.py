@@ -9,6 +9,7 @@ from typing import Any
 from chatfleet.chat.auth import Authenticator
 from chatfleet.chat.chain.orchestrator import ChatChain
 from chatfleet.chat.config import Settings
+from chatfleet.chat.history import HistoryRecorder
 from chatfleet.chat.llm import LLMRouter
 from chatfleet.chat.prompts.library import PromptLibrary
 from chatfleet.chat.retrieval import Retriever
@@ -31,6 +32,7 @@ class Runtime:
     retriever: Retriever
     authenticator: Authenticator
     chain: ChatChain
+    history: HistoryRecorder | None = None
     draining: bool = False
     closers: list[Any] = field(default_factory=list)
 

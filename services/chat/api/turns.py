@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from chatfleet.chat.chain.failures import problem_for
 from chatfleet.chat.chain.turn import AnswerEnd, PreparedTurn, TurnOverrides
+from chatfleet.chat.history import Owner, TurnRecord, new_session_id, session_id_of
 from chatfleet.chat.llm import LLMError
 from chatfleet.chat.problems import CONTENT_FILTERED, INTERNAL, ProblemError
 from chatfleet.chat.retrieval import Principal
@@ -46,6 +47,7 @@ class StartedTurn:
     opening: bytes = b""
     parts: list[str] = field(default_factory=list)
     finished: bool = False
+    session_id: str | None = None
 
     def server_timing(self) -> str:
         """`Server-Timing` of the steps before the first token (what the latency benchmark subtracts)."""
@@ -96,6 +98,8 @@ class StartedTurn:
             metrics.input_tokens_total.labels(tenant).inc(end.input_tokens)
             if end.dropped:
                 metrics.citations_dropped_total.inc(len(end.dropped))
+            if error is None and end.finish_reason != "content_filter":
+                self._record(end)
         if error is not None:
             metrics.turn_problems_total.labels(tenant, _problem_slug(error)).inc()
             self.span.record_exception(error)
@@ -116,6 +120,41 @@ class StartedTurn:
             len(self.prepared.citations),
             (time.perf_counter() - self.started_at) * 1000,
         )
+
+
+    def _record(self, end: AnswerEnd) -> None:
+        """Hands the finished turn to the history writer (a queue put: nothing is written here)."""
+        history = self.runtime.history
+        if history is None or self.session_id is None or self.principal.oid is None:
+            return
+        cited = set(end.cited)
+        timings = dict(self.prepared.timings_ms)
+        if end.ttft_s is not None:
+            timings["model_ttft"] = round(end.ttft_s * 1000, 3)
+        timings["total"] = round((time.perf_counter() - self.started_at) * 1000, 3)
+        record = TurnRecord(
+            session_id=self.session_id,
+            question=self.prepared.question,
+            answer="".join(self.parts),
+            sources=[c.model_dump() for c in self.prepared.citations if c.id in cited],
+            prompt_versions=self.runtime.prompts.versions(),
+            deployment=end.deployment,
+            model=end.model,
+            timings_ms=timings,
+            created_at=time.time(),
+        )
+        history.submit(Owner(self.principal.tenant, self.principal.oid), record)
+
+
+def session_for(runtime: Runtime, principal: Principal, session_state: Any) -> str | None:
+    """The history session of a turn: the id the client sent back in `session_state`, a new one when it
+    sent none; None (nothing recorded, `session_state` echoed as is) without history, without a user id, or
+    when the client keeps its own state there."""
+    if runtime.history is None or principal.oid is None:
+        return None
+    if session_state is None:
+        return new_session_id()
+    return session_id_of(session_state)
 
 
 class TurnStream(StreamingResponse):

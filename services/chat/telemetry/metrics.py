@@ -111,6 +111,11 @@ class ServiceMetrics:
             "Citations removed because they named no retrieved source.",
             registry=r,
         )
+        self.history_dropped_total = Counter(
+            "chatfleet_history_dropped",
+            "Finished turns not recorded in the history because its write queue was full.",
+            registry=r,
+        )
 
         # The app's own lines on the dashboard's TTFT panel; absent when not configured (no fake zero line).
         for name, help_text, seconds in (

@@ -267,3 +267,20 @@ def test_gate_adds_a_canary_plane_and_stable_keeps_the_promoted_spec(app: ChatAp
 def test_without_uid_no_owner_reference(make_app) -> None:
     children = render(parse_application(make_app()))
     assert all("ownerReferences" not in c["metadata"] for c in children)
+
+
+def test_history_is_off_unless_the_app_opts_in(make_app) -> None:
+    default = one(render(parse_application(make_app())), "ConfigMap")["data"]
+    assert default["CHATFLEET_HISTORY_ENABLED"] == "false"
+    assert "CHATFLEET_HISTORY_STORE" not in default
+    single = make_app(
+        {
+            "spec": {
+                "history": {"store": "sqlite", "retentionDays": 7},
+                "scaling": {"minReplicas": 1, "maxReplicas": 1},
+            }
+        }
+    )
+    data = one(render(parse_application(single)), "ConfigMap")["data"]
+    assert data["CHATFLEET_HISTORY_ENABLED"] == "true"
+    assert (data["CHATFLEET_HISTORY_STORE"], data["CHATFLEET_HISTORY_RETENTION_DAYS"]) == ("sqlite", "7")

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from chatfleet.chat.api.deps import PrincipalDep, RuntimeDep
 from chatfleet.chat.api.limits import check_conversation, check_session_state, check_top
 from chatfleet.chat.api.problems import PROBLEM_MEDIA_TYPE
-from chatfleet.chat.api.turns import CONTENT_FILTER_STOP, StartedTurn, TurnStream, start_turn
+from chatfleet.chat.api.turns import CONTENT_FILTER_STOP, StartedTurn, TurnStream, session_for, start_turn
 from chatfleet.chat.chain.failures import stream_error_message
 from chatfleet.chat.chain.turn import AnswerEnd, PreparedTurn, TurnOverrides, end_thought
 from chatfleet.chat.llm import LLMError
@@ -81,7 +81,9 @@ async def chat(
     body: ChatRequest, request: Request, runtime: RuntimeDep, principal: PrincipalDep
 ) -> ChatResponse:
     """One answer as a whole, with its sources and the chain's thoughts."""
+    session_id = session_for(runtime, principal, body.session_state)
     turn = await _start(request, body, runtime, principal, "/chat")
+    turn.session_id = session_id
     end = await turn.collect()
     thoughts = [*turn.prepared.thoughts, end_thought(end)]
     followups = (
@@ -94,7 +96,7 @@ async def chat(
         context=ResponseContext(
             data_points=turn.prepared.data_points, thoughts=thoughts, followup_questions=followups
         ),
-        session_state=body.session_state,
+        session_state=session_id or body.session_state,
     )
 
 
@@ -106,14 +108,17 @@ async def chat_stream(
     body: ChatRequest, request: Request, runtime: RuntimeDep, principal: PrincipalDep
 ) -> TurnStream:
     """JSON lines: context first, then content deltas as the model writes them, then a closing line."""
+    session_id = session_for(runtime, principal, body.session_state)
+    session_state = session_id or body.session_state
     turn = await _start(
-        request, body, runtime, principal, "/chat/stream", lambda p: _context_line(p, body.session_state)
+        request, body, runtime, principal, "/chat/stream", lambda p: _context_line(p, session_state)
     )
+    turn.session_id = session_id
     headers = {**STREAM_HEADERS, "Server-Timing": turn.server_timing()}
-    return TurnStream(_jsonl(turn, body), turn, media_type=JSONL_MEDIA_TYPE, headers=headers)
+    return TurnStream(_jsonl(turn, session_state), turn, media_type=JSONL_MEDIA_TYPE, headers=headers)
 
 
-async def _jsonl(turn: StartedTurn, body: ChatRequest) -> AsyncIterator[bytes]:
+async def _jsonl(turn: StartedTurn, session_state: Any) -> AsyncIterator[bytes]:
     prepared = turn.prepared
     end: AnswerEnd | None = None
     error: BaseException | None = None
@@ -144,7 +149,7 @@ async def _jsonl(turn: StartedTurn, body: ChatRequest) -> AsyncIterator[bytes]:
                 {
                     "delta": {},
                     "context": {"thoughts": [end_thought(end).model_dump()], "followup_questions": followups},
-                    "session_state": body.session_state,
+                    "session_state": session_state,
                 }
             )
     except LLMError as exc:

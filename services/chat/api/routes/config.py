@@ -31,6 +31,7 @@ async def get_config(runtime: RuntimeDep) -> dict[str, Any]:
             "retrieval_modes": ["hybrid", "text", "vectors"],
             "semantic_ranker": s.search_backend == "azure",
             "query_rewrite": s.query_rewrite,
+            "history": runtime.history is not None,
         },
         "defaults": {
             "top": s.default_top,

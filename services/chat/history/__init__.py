@@ -1,0 +1,30 @@
+"""Conversation history: each finished turn kept server-side per tenant and user, behind `HistoryStore`."""
+
+from chatfleet.chat.history.models import (
+    Owner,
+    SessionDetail,
+    SessionPage,
+    SessionSummary,
+    StoredTurn,
+    TurnRecord,
+    new_session_id,
+    session_id_of,
+)
+from chatfleet.chat.history.recorder import HistoryRecorder
+from chatfleet.chat.history.sqlite_store import SqliteHistoryStore
+from chatfleet.chat.history.store import HistoryStore, InvalidCursor
+
+__all__ = [
+    "HistoryRecorder",
+    "HistoryStore",
+    "InvalidCursor",
+    "Owner",
+    "SessionDetail",
+    "SessionPage",
+    "SessionSummary",
+    "SqliteHistoryStore",
+    "StoredTurn",
+    "TurnRecord",
+    "new_session_id",
+    "session_id_of",
+]

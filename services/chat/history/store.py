@@ -1,0 +1,35 @@
+"""The store contract: SQLite implements it today; a PostgreSQL store for several replicas implements the same
+methods, so the recorder, the routes and the tests do not change with the store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from chatfleet.chat.history.models import Owner, SessionDetail, SessionPage, TurnRecord
+
+
+class InvalidCursor(ValueError):
+    """A continuation token this store did not issue."""
+
+
+class HistoryStore(Protocol):
+    """Every read and delete is scoped by the owner (tenant + user): another owner's sessions do not exist."""
+
+    async def add_turns(self, turns: Sequence[tuple[Owner, TurnRecord]]) -> None:
+        """Append turns (creating their sessions), all in one transaction."""
+        ...
+
+    async def list_sessions(self, owner: Owner, *, limit: int, cursor: str | None = None) -> SessionPage: ...
+
+    async def get_session(self, owner: Owner, session_id: str) -> SessionDetail | None: ...
+
+    async def delete_session(self, owner: Owner, session_id: str) -> bool: ...
+
+    async def delete_all(self, owner: Owner) -> int: ...
+
+    async def purge(self, older_than: float) -> int:
+        """Removes sessions whose last turn is older than `older_than` (epoch seconds): the retention."""
+        ...
+
+    async def aclose(self) -> None: ...
