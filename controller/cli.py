@@ -42,7 +42,11 @@ def crd_generate(
 ) -> None:
     """Generate the CRD from the pydantic spec model (the one source of truth)."""
     from chatfleet.controller.crd import CRD_PATH, crd_yaml
+    from chatfleet.paths import checkout_missing
 
+    if write and (missing := checkout_missing("chatfleet crd generate --write")):
+        typer.echo(f"error: {missing}; use --output FILE or stdout", err=True)
+        raise typer.Exit(2)
     text = crd_yaml()
     target = CRD_PATH if write else output
     if target is None:

@@ -19,7 +19,7 @@ from chatfleet.contracts.loadtest import TOKEN_ENV
 from chatfleet.loadtests import schedule
 from chatfleet.loadtests.conversations import ConversationBook, default_conversations_path, load_conversations
 from chatfleet.loadtests.tenancy import TenantCorpus
-from chatfleet.paths import EXAMPLES_DIR
+from chatfleet.paths import SAMPLE_CORPUS_DIR
 
 SCENARIOS = ("steady", "spike", "failover", "long-answers", "multi-tenant")
 FAULT_KINDS = ("error", "throttle")
@@ -29,7 +29,8 @@ LONG_ANSWER_MAX_TOKENS = 1024
 
 
 def default_corpus_dir() -> Path:
-    return EXAMPLES_DIR / "corpus"
+    """The sample corpus of the checkout, or the copy an installed wheel carries."""
+    return SAMPLE_CORPUS_DIR
 
 
 def token_env_for(tenant: str) -> str:
