@@ -17,6 +17,9 @@ import typer
 
 from chatfleet.contracts.loadtest import EXIT_PASSED, EXIT_SLO_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, TOKEN_ENV
 
+# the locustfile's own choices (options.py imports no Locust, so the CLI stays light)
+from chatfleet.loadtests.options import FaultKind, Scenario
+
 _TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
 
@@ -54,9 +57,7 @@ def loadtest(
     host: str | None = typer.Option(
         None, "--host", help="Base URL of the chat service, e.g. http://127.0.0.1:8000."
     ),
-    scenario: str = typer.Option(
-        "steady", "--scenario", help="steady | spike | failover | long-answers | multi-tenant."
-    ),
+    scenario: Annotated[Scenario, typer.Option("--scenario", help="Load scenario to run.")] = Scenario.STEADY,
     users: int = typer.Option(10, "--users", min=1, help="Concurrent users (spike: the base, peak is x5)."),
     spawn_rate: float | None = typer.Option(None, "--spawn-rate", min=0.01, help="Users started per second."),
     run_time: str = typer.Option("60s", "--run-time", help="Duration, e.g. 30s, 2m."),
@@ -85,7 +86,9 @@ def loadtest(
     fault_deployment: str = typer.Option(
         "", "--fault-deployment", help="Upstream failover breaks (default: busiest)."
     ),
-    fault_kind: str = typer.Option("error", "--fault-kind", help="error (503s) | throttle (429s)."),
+    fault_kind: Annotated[
+        FaultKind, typer.Option("--fault-kind", help="error (503s) or throttle (429s).")
+    ] = FaultKind.ERROR,
     token: str | None = typer.Option(
         None,
         "--token",
@@ -128,7 +131,7 @@ def loadtest(
         default_conversations_path,
         load_conversations,
     )
-    from chatfleet.loadtests.options import DEFAULT_TENANTS, FAULT_KINDS, SCENARIOS
+    from chatfleet.loadtests.options import DEFAULT_TENANTS
     from chatfleet.loadtests.runner import LoadGeneratorFailed, LoadTest, TargetUnreachable, run
     from chatfleet.loadtests.summary import (
         build_summary,
@@ -141,14 +144,6 @@ def loadtest(
     host = _require(host, "--host").rstrip("/")
     if not re.match(r"^https?://[^/\s]+", host):
         raise typer.BadParameter(f"'{host}' is not an http(s) URL", param_hint="--host")
-    if scenario not in SCENARIOS:
-        raise typer.BadParameter(
-            f"'{scenario}' is not one of {', '.join(SCENARIOS)}", param_hint="--scenario"
-        )
-    if fault_kind not in FAULT_KINDS:
-        raise typer.BadParameter(
-            f"'{fault_kind}' is not one of {', '.join(FAULT_KINDS)}", param_hint="--fault-kind"
-        )
     if scenario == "failover" and not simulator_admin:
         raise typer.BadParameter(
             "the failover scenario needs the simulator's URL", param_hint="--simulator-admin"
@@ -186,7 +181,7 @@ def loadtest(
 
     test = LoadTest(
         host=host,
-        scenario=scenario,
+        scenario=scenario.value,
         users=users,
         spawn_rate=spawn_rate or float(users),
         run_time_s=seconds,
@@ -194,7 +189,7 @@ def loadtest(
         tenants=tenants,
         simulator_admin=simulator_admin,
         fault_deployment=fault_deployment,
-        fault_kind=fault_kind,
+        fault_kind=fault_kind.value,
         csv_prefix=csv_prefix,
         html_report=html_report,
         conversations=str(conversations) if conversations else "",
@@ -212,7 +207,12 @@ def loadtest(
     except (TargetUnreachable, LoadGeneratorFailed) as error:
         now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         summary = build_summary(
-            empty_measurement(now), slo, scenario=scenario, host=host, users=users, run_time_seconds=seconds
+            empty_measurement(now),
+            slo,
+            scenario=scenario.value,
+            host=host,
+            users=users,
+            run_time_seconds=seconds,
         )
         summary["passed"] = False
         summary["error"] = str(error)

@@ -12,6 +12,7 @@ import itertools
 import os
 import threading
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,22 @@ from chatfleet.loadtests.conversations import ConversationBook, default_conversa
 from chatfleet.loadtests.tenancy import TenantCorpus
 from chatfleet.paths import SAMPLE_CORPUS_DIR
 
-SCENARIOS = ("steady", "spike", "failover", "long-answers", "multi-tenant")
-FAULT_KINDS = ("error", "throttle")
+
+class Scenario(StrEnum):
+    STEADY = "steady"
+    SPIKE = "spike"
+    FAILOVER = "failover"
+    LONG_ANSWERS = "long-answers"
+    MULTI_TENANT = "multi-tenant"
+
+
+class FaultKind(StrEnum):
+    ERROR = "error"  # the upstream answers 503
+    THROTTLE = "throttle"  # the upstream answers 429
+
+
+SCENARIOS = tuple(s.value for s in Scenario)
+FAULT_KINDS = tuple(k.value for k in FaultKind)
 DEFAULT_TENANTS = ("contoso", "fabrikam")
 SPIKE_FACTOR = 5
 LONG_ANSWER_MAX_TOKENS = 1024

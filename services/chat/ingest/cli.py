@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from chatfleet.chat.embeddings.factory import EmbedderName
 from chatfleet.chat.ingest.progress import ProgressBar
 
 if TYPE_CHECKING:
@@ -39,8 +40,8 @@ def ingest(
         typer.Option("--acl-group", help="Only members of this group may see them; repeatable."),
     ] = None,
     embedder: Annotated[
-        str, typer.Option("--embedder", envvar="CHATFLEET_EMBEDDER", help="wordllama (default) or minilm.")
-    ] = "wordllama",
+        EmbedderName, typer.Option("--embedder", envvar="CHATFLEET_EMBEDDER", help="Embedding model.")
+    ] = EmbedderName.WORDLLAMA,
     azure_search_endpoint: Annotated[
         str | None, typer.Option("--azure-search-endpoint", envvar="CHATFLEET_SEARCH_ENDPOINT")
     ] = None,
@@ -66,6 +67,7 @@ def ingest(
 
     Azure AI Search uses azure-identity; CHATFLEET_SEARCH_API_KEY is an explicit fallback.
     """
+    import apsw
     from azure.core.exceptions import AzureError
 
     from chatfleet.chat.embeddings import EmbedderUnavailable, load_embedder
@@ -80,11 +82,13 @@ def ingest(
         raise typer.BadParameter("give both --azure-search-endpoint and --azure-search-index")
     if index is None and not azure_search_endpoint:
         raise typer.BadParameter("give --index FILE and/or --azure-search-endpoint/--azure-search-index")
+    if index is not None and index.is_dir():
+        raise typer.BadParameter(f"{index} is a folder, not an index file", param_hint="--index")
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}", param_hint="PATH")
     try:
-        model = load_embedder(embedder)
+        model = load_embedder(embedder.value)
     except (ValueError, EmbedderUnavailable) as exc:
         raise typer.BadParameter(str(exc), param_hint="--embedder") from exc
 
@@ -105,6 +109,8 @@ def ingest(
                 )
             except IndexMismatch as exc:
                 raise typer.BadParameter(str(exc), param_hint="--index") from exc
+            except (OSError, apsw.Error) as exc:
+                raise typer.BadParameter(f"cannot open {index}: {exc}", param_hint="--index") from exc
             targets.append(local)
         if azure_search_endpoint and azure_search_index:
             from chatfleet.chat.ingest.azure_target import AzureSearchTarget
