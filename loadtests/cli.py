@@ -15,7 +15,14 @@ from typing import Annotated, Any
 
 import typer
 
-from chatfleet.contracts.loadtest import EXIT_PASSED, EXIT_SLO_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, TOKEN_ENV
+from chatfleet.contracts.loadtest import (
+    DEFAULT_SLO,
+    EXIT_PASSED,
+    EXIT_SLO_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    TOKEN_ENV,
+)
 
 # the locustfile's own choices (options.py imports no Locust, so the CLI stays light)
 from chatfleet.loadtests.options import FaultKind, Scenario
@@ -61,14 +68,21 @@ def loadtest(
     users: int = typer.Option(10, "--users", min=1, help="Concurrent users (spike: the base, peak is x5)."),
     spawn_rate: float | None = typer.Option(None, "--spawn-rate", min=0.01, help="Users started per second."),
     run_time: str = typer.Option("60s", "--run-time", help="Duration, e.g. 30s, 2m."),
-    slo_ttft_p95_ms: float | None = typer.Option(
-        None, "--slo-ttft-p95-ms", min=0, help="TTFT p95 limit (ms)."
+    slo_ttft_p95_ms: float = typer.Option(
+        DEFAULT_SLO.ttft_p95_ms, "--slo-ttft-p95-ms", min=0, help="TTFT p95 limit (ms); default: the CRD's."
     ),
-    slo_error_rate_percent: float | None = typer.Option(
-        None, "--slo-error-rate-percent", min=0, max=100, help="Error-rate limit (%)."
+    slo_error_rate_percent: float = typer.Option(
+        DEFAULT_SLO.error_rate_percent,
+        "--slo-error-rate-percent",
+        min=0,
+        max=100,
+        help="Error-rate limit (%); default: the CRD's.",
     ),
-    slo_min_tokens_per_second: float | None = typer.Option(
-        None, "--slo-min-tokens-per-second", min=0, help="Minimum median per-stream tokens/s."
+    slo_min_tokens_per_second: float = typer.Option(
+        DEFAULT_SLO.min_tokens_per_second,
+        "--slo-min-tokens-per-second",
+        min=0,
+        help="Minimum median per-stream tokens/s; default: the CRD's.",
     ),
     json_file: Annotated[Path | None, typer.Option("--json", help="Write the JSON summary here.")] = None,
     termination_message: Annotated[
@@ -120,6 +134,9 @@ def loadtest(
     calibrate_step_seconds: float = typer.Option(
         10.0, "--calibrate-step-seconds", min=1, help="Seconds per step."
     ),
+    progress_interval: float = typer.Option(
+        5.0, "--progress-interval", min=0, help="Seconds between progress lines on stderr (0: none)."
+    ),
 ) -> None:
     """Run a chat SLO load test headless and judge it; exit 0 only if every SLO holds."""
     if ctx.invoked_subcommand is not None:
@@ -150,11 +167,7 @@ def loadtest(
         )
     if calibrate and max_users is None:
         raise typer.BadParameter("--calibrate needs the highest step's user count", param_hint="--max-users")
-    slo = Slo(
-        _require(slo_ttft_p95_ms, "--slo-ttft-p95-ms"),
-        _require(slo_error_rate_percent, "--slo-error-rate-percent"),
-        _require(slo_min_tokens_per_second, "--slo-min-tokens-per-second"),
-    )
+    slo = Slo(slo_ttft_p95_ms, slo_error_rate_percent, slo_min_tokens_per_second)
     seconds = parse_run_time(run_time)
     tenants = tuple(tenant or ())
     if scenario == "multi-tenant" and len(set(tenants or DEFAULT_TENANTS)) < 2:
@@ -198,6 +211,7 @@ def loadtest(
         calibrate_max_users=max_users if calibrate and max_users else 0,
         calibrate_step_s=calibrate_step_seconds,
         wait_for_target_s=wait_for_target,
+        progress_interval_s=progress_interval,
         token=token,
     )
     code = EXIT_SLO_FAILED
