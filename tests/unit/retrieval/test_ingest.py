@@ -106,7 +106,7 @@ def test_cli_ingests_and_reports(tmp_path, docs):
     ("args", "message"),
     [
         (["--tenant", "bad tenant!"], "--tenant"),
-        (["--tenant", "t", "--index", "X", "--embedder", "nope"], "unknown embedder"),
+        (["--tenant", "t", "--index", "X", "--embedder", "nope"], "--embedder"),
         (["--tenant", "t"], "--index"),
         (["--tenant", "t", "--index", "X", "--azure-search-endpoint", "https://s.example"], "both"),
     ],
