@@ -9,6 +9,7 @@ wheel's (asserted, not assumed).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -21,8 +22,32 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+# What a source distribution of the package holds (setup.py's PACKAGE_DIRS and the project files).
+SOURCES = (
+    "setup.py",
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    "chatfleet",
+    "controller",
+    "services",
+    "loadtests",
+    "examples",
+)
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built from a copy of the sources: an in-tree build would leave build/ in the checkout, and the
+    copy proves the wheel needs nothing else of it."""
+    source = tmp_path_factory.mktemp("source")
+    for name in SOURCES:
+        if (REPO / name).is_dir():
+            shutil.copytree(
+                REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+            )
+        else:
+            shutil.copy2(REPO / name, source / name)
     out = tmp_path_factory.mktemp("dist")
     build = subprocess.run(
         [
@@ -35,7 +60,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-index",
             "-w",
             str(out),
-            str(REPO),
+            str(source),
         ],
         capture_output=True,
         text=True,
