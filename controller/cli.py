@@ -23,7 +23,12 @@ def render_command(
     if file != "-" and not Path(file).is_file():
         typer.echo(f"error: --file {file}: no such file", err=True)
         raise typer.Exit(2)
-    text = sys.stdin.read() if file == "-" else Path(file).read_text()
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        typer.echo(f"error: --file {file}: {reason}", err=True)
+        raise typer.Exit(2) from None
     try:
         apps = load_applications(text)
     except InvalidResource as problem:

@@ -35,6 +35,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("render-missing-file", ["render", "-f", "{tmp}/nope.yaml"], "nope.yaml"),
     ("render-malformed-yaml", ["render", "-f", "{tmp}/broken.yaml"], "not valid YAML"),
     ("render-folder", ["render", "-f", "{tmp}"], "no such file"),
+    ("render-binary-file", ["render", "-f", "{tmp}/binary.yaml"], "not UTF-8"),
     ("crd-output-unwritable", ["crd", "generate", "-o", "{tmp}/no/such/dir/crd.yaml"], "--output"),
     ("serve-port-not-a-number", ["serve", "--port", "eighty"], "--port"),
     ("serve-port-out-of-range", ["serve", "--port", "70000"], "--port"),
@@ -86,6 +87,11 @@ CASES: list[tuple[str, list[str], str]] = [
         "--conversations",
     ),
     (
+        "loadtest-binary-conversations",
+        ["loadtest", "--host", "http://h", "--conversations", "{tmp}/binary.yaml"],
+        "--conversations",
+    ),
+    (
         "loadtest-missing-conversations",
         ["loadtest", "--host", "http://h", "--conversations", "{tmp}/nope.jsonl", *SLOS],
         "--conversations",
@@ -103,6 +109,7 @@ CASES: list[tuple[str, list[str], str]] = [
 @pytest.mark.parametrize(("argv", "needle"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_one_error_and_a_nonzero_exit(tmp_path: Path, argv: list[str], needle: str) -> None:
     (tmp_path / "broken.yaml").write_text("spec: [unclosed\n")
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00binary")
     dead = str(closed_port())
     args = [a.replace("{tmp}", str(tmp_path)).replace("{dead}", dead) for a in argv]
     result = CliRunner().invoke(app, args)
