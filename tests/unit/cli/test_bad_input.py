@@ -47,6 +47,11 @@ CASES: list[tuple[str, list[str], str]] = [
         ["ingest", "{tmp}", "--tenant", "t", "--index", "{tmp}/i.db", "--embedder", "x"],
         "--embedder",
     ),
+    (
+        "ingest-index-not-sqlite",
+        ["ingest", "{tmp}", "--tenant", "t", "--index", "{tmp}/binary.yaml"],
+        "--index",
+    ),
     ("ingest-index-is-a-folder", ["ingest", "{tmp}", "--tenant", "t", "--index", "{tmp}"], "--index"),
     (
         "ingest-bad-search-url",
