@@ -4,7 +4,7 @@ controller/ -> chatfleet.controller, services/chat/ -> chatfleet.chat, loadtests
 so code reads as `chatfleet.<part>` while the repository keeps the layout of docs/architecture.md.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 PACKAGE_DIRS = {
     "chatfleet": "chatfleet",
@@ -16,19 +16,18 @@ PACKAGE_DIRS = {
     "chatfleet.sample_corpus": "examples/corpus",
 }
 
+# Namespace discovery: data folders without an __init__.py (loadtests/data, chat/guards/data, the corpus's
+# tenant folders) are packages of their own to setuptools, which warns about any it is not told of.
 packages = []
 for package, folder in PACKAGE_DIRS.items():
     packages.append(package)
-    packages += [f"{package}.{sub}" for sub in find_packages(folder)]
+    packages += [f"{package}.{sub}" for sub in find_namespace_packages(folder, exclude=["*__pycache__*"])]
 
 setup(
     packages=packages,
     package_dir=PACKAGE_DIRS,
-    # `data/*`: data folders without an __init__.py (loadtests/data, chat/guards/data) belong to the
-    # package too; a wheel (the container images) would otherwise leave them out.
     package_data={
         "": ["*.html", "*.js", "*.css", "*.yaml", "*.json", "*.md", "*.txt", "*.jsonl", "*.svg", "data/*"],
-        "chatfleet.sample_corpus": ["*/*.md"],
     },
     include_package_data=True,
 )

@@ -13,3 +13,15 @@ SAMPLE_CORPUS_DIR = next(
     (d for d in (EXAMPLES_DIR / "corpus", Path(__file__).resolve().parent / "sample_corpus") if d.is_dir()),
     EXAMPLES_DIR / "corpus",
 )
+
+
+def checkout_missing(command: str) -> str | None:
+    """Why `command` cannot run here, or None: the local stack and the tool builds read the repository's
+    tools/, crds/, examples/ and images/, which an installed wheel does not carry."""
+    if all(d.is_dir() for d in (TOOLS_DIR, CRDS_DIR, EXAMPLES_DIR)):
+        return None
+    return (
+        f"`{command}` needs a chatfleet source checkout (tools/, crds/, examples/, images/), and this "
+        f"chatfleet is installed at {REPO_ROOT / 'chatfleet'} without one: run it from a clone of the "
+        "repository"
+    )

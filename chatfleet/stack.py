@@ -31,7 +31,7 @@ from chatfleet.contracts.resource import CRD_NAME, GROUP, PLURAL, VERSION
 from chatfleet.devcluster.cluster import ClusterError
 from chatfleet.devcluster.supervisor import Supervisor
 from chatfleet.devcluster.tools import ToolBuildError
-from chatfleet.paths import CRDS_DIR, EXAMPLES_DIR, REPO_ROOT
+from chatfleet.paths import CRDS_DIR, EXAMPLES_DIR, REPO_ROOT, checkout_missing
 
 SAMPLE = EXAMPLES_DIR / "local-stack.yaml"
 STOP_GRACE_SECONDS = 15.0
@@ -338,6 +338,10 @@ def up(
     ] = False,
 ) -> None:
     """Bring up the whole local stack on embedded defaults and run the gated rollout once."""
+    missing = checkout_missing("chatfleet up")
+    if missing:
+        typer.echo(f"error: {missing}", err=True)
+        raise typer.Exit(2)
 
     def progress(message: str) -> None:
         typer.echo(f"[chatfleet up] {message}", err=True)

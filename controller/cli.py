@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
@@ -22,7 +23,12 @@ def render_command(
     if file != "-" and not Path(file).is_file():
         typer.echo(f"error: --file {file}: no such file", err=True)
         raise typer.Exit(2)
-    text = sys.stdin.read() if file == "-" else Path(file).read_text()
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        typer.echo(f"error: --file {file}: {reason}", err=True)
+        raise typer.Exit(2) from None
     try:
         apps = load_applications(text)
     except InvalidResource as problem:
@@ -42,13 +48,22 @@ def crd_generate(
 ) -> None:
     """Generate the CRD from the pydantic spec model (the one source of truth)."""
     from chatfleet.controller.crd import CRD_PATH, crd_yaml
+    from chatfleet.paths import checkout_missing
 
+    if write and (missing := checkout_missing("chatfleet crd generate --write")):
+        typer.echo(f"error: {missing}; use --output FILE or stdout", err=True)
+        raise typer.Exit(2)
     text = crd_yaml()
     target = CRD_PATH if write else output
     if target is None:
         typer.echo(text, nl=False)
         return
-    target.write_text(text)
+    try:
+        target.write_text(text)
+    except OSError as error:
+        flag = "--write" if write else "--output"
+        typer.echo(f"error: {flag} {target}: {error.strerror}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"wrote {target}", err=True)
 
 
@@ -67,6 +82,24 @@ def operator_run(
     peering: Annotated[
         str | None, typer.Option("--peering", help="Peering name; needed for more than one replica.")
     ] = None,
+    wait_for_cluster: Annotated[
+        float,
+        typer.Option(
+            "--wait-for-cluster",
+            min=0,
+            help="Seconds to wait for the API server to answer before giving up with exit 1.",
+        ),
+    ] = 60.0,
+    metrics_port: Annotated[
+        int,
+        typer.Option(
+            "--metrics-port",
+            envvar="CHATFLEET_OPERATOR_METRICS_PORT",
+            min=0,
+            max=65535,
+            help="Port of the operator's Prometheus /metrics endpoint (0: off; the chart uses 9090).",
+        ),
+    ] = 0,
 ) -> None:
     """Run the operator against the cluster of KUBECONFIG (or the in-cluster service account).
 
@@ -76,11 +109,24 @@ def operator_run(
     if all_namespaces and namespace:
         typer.echo("error: --namespace and --all-namespaces exclude each other", err=True)
         raise typer.Exit(2)
-    from chatfleet.controller.runtime import run_operator
+    if liveness is not None:
+        url = urlsplit(liveness)
+        if url.scheme != "http" or not url.hostname or url.port is None:
+            raise typer.BadParameter(
+                f"'{liveness}' is not an http://HOST:PORT/PATH URL", param_hint="--liveness"
+            )
+    from chatfleet.controller.runtime import StartupError, run_operator, wait_for_api_server
 
-    scope = f"namespaces {', '.join(namespace)}" if namespace else "all namespaces"
-    typer.echo(f"chatfleet operator: watching {scope}", err=True)
-    run_operator(namespaces=namespace or [], liveness=liveness, peering=peering)
+    try:
+        server = wait_for_api_server(wait_for_cluster)
+        scope = f"namespaces {', '.join(namespace)}" if namespace else "all namespaces"
+        typer.echo(f"chatfleet operator: API server {server}, watching {scope}", err=True)
+        run_operator(
+            namespaces=namespace or [], liveness=liveness, peering=peering, metrics_port=metrics_port
+        )
+    except StartupError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
 
 
 def register(app: typer.Typer) -> None:

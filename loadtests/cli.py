@@ -15,7 +15,17 @@ from typing import Annotated, Any
 
 import typer
 
-from chatfleet.contracts.loadtest import EXIT_PASSED, EXIT_SLO_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, TOKEN_ENV
+from chatfleet.contracts.loadtest import (
+    DEFAULT_SLO,
+    EXIT_PASSED,
+    EXIT_SLO_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    TOKEN_ENV,
+)
+
+# the locustfile's own choices (options.py imports no Locust, so the CLI stays light)
+from chatfleet.loadtests.options import FaultKind, Scenario
 
 _TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
@@ -54,20 +64,25 @@ def loadtest(
     host: str | None = typer.Option(
         None, "--host", help="Base URL of the chat service, e.g. http://127.0.0.1:8000."
     ),
-    scenario: str = typer.Option(
-        "steady", "--scenario", help="steady | spike | failover | long-answers | multi-tenant."
-    ),
+    scenario: Annotated[Scenario, typer.Option("--scenario", help="Load scenario to run.")] = Scenario.STEADY,
     users: int = typer.Option(10, "--users", min=1, help="Concurrent users (spike: the base, peak is x5)."),
     spawn_rate: float | None = typer.Option(None, "--spawn-rate", min=0.01, help="Users started per second."),
     run_time: str = typer.Option("60s", "--run-time", help="Duration, e.g. 30s, 2m."),
-    slo_ttft_p95_ms: float | None = typer.Option(
-        None, "--slo-ttft-p95-ms", min=0, help="TTFT p95 limit (ms)."
+    slo_ttft_p95_ms: float = typer.Option(
+        DEFAULT_SLO.ttft_p95_ms, "--slo-ttft-p95-ms", min=0, help="TTFT p95 limit (ms); default: the CRD's."
     ),
-    slo_error_rate_percent: float | None = typer.Option(
-        None, "--slo-error-rate-percent", min=0, max=100, help="Error-rate limit (%)."
+    slo_error_rate_percent: float = typer.Option(
+        DEFAULT_SLO.error_rate_percent,
+        "--slo-error-rate-percent",
+        min=0,
+        max=100,
+        help="Error-rate limit (%); default: the CRD's.",
     ),
-    slo_min_tokens_per_second: float | None = typer.Option(
-        None, "--slo-min-tokens-per-second", min=0, help="Minimum median per-stream tokens/s."
+    slo_min_tokens_per_second: float = typer.Option(
+        DEFAULT_SLO.min_tokens_per_second,
+        "--slo-min-tokens-per-second",
+        min=0,
+        help="Minimum median per-stream tokens/s; default: the CRD's.",
     ),
     json_file: Annotated[Path | None, typer.Option("--json", help="Write the JSON summary here.")] = None,
     termination_message: Annotated[
@@ -85,7 +100,9 @@ def loadtest(
     fault_deployment: str = typer.Option(
         "", "--fault-deployment", help="Upstream failover breaks (default: busiest)."
     ),
-    fault_kind: str = typer.Option("error", "--fault-kind", help="error (503s) | throttle (429s)."),
+    fault_kind: Annotated[
+        FaultKind, typer.Option("--fault-kind", help="error (503s) or throttle (429s).")
+    ] = FaultKind.ERROR,
     token: str | None = typer.Option(
         None,
         "--token",
@@ -117,6 +134,9 @@ def loadtest(
     calibrate_step_seconds: float = typer.Option(
         10.0, "--calibrate-step-seconds", min=1, help="Seconds per step."
     ),
+    progress_interval: float = typer.Option(
+        5.0, "--progress-interval", min=0, help="Seconds between progress lines on stderr (0: none)."
+    ),
 ) -> None:
     """Run a chat SLO load test headless and judge it; exit 0 only if every SLO holds."""
     if ctx.invoked_subcommand is not None:
@@ -128,7 +148,7 @@ def loadtest(
         default_conversations_path,
         load_conversations,
     )
-    from chatfleet.loadtests.options import DEFAULT_TENANTS, FAULT_KINDS, SCENARIOS
+    from chatfleet.loadtests.options import DEFAULT_TENANTS
     from chatfleet.loadtests.runner import LoadGeneratorFailed, LoadTest, TargetUnreachable, run
     from chatfleet.loadtests.summary import (
         build_summary,
@@ -141,25 +161,13 @@ def loadtest(
     host = _require(host, "--host").rstrip("/")
     if not re.match(r"^https?://[^/\s]+", host):
         raise typer.BadParameter(f"'{host}' is not an http(s) URL", param_hint="--host")
-    if scenario not in SCENARIOS:
-        raise typer.BadParameter(
-            f"'{scenario}' is not one of {', '.join(SCENARIOS)}", param_hint="--scenario"
-        )
-    if fault_kind not in FAULT_KINDS:
-        raise typer.BadParameter(
-            f"'{fault_kind}' is not one of {', '.join(FAULT_KINDS)}", param_hint="--fault-kind"
-        )
     if scenario == "failover" and not simulator_admin:
         raise typer.BadParameter(
             "the failover scenario needs the simulator's URL", param_hint="--simulator-admin"
         )
     if calibrate and max_users is None:
         raise typer.BadParameter("--calibrate needs the highest step's user count", param_hint="--max-users")
-    slo = Slo(
-        _require(slo_ttft_p95_ms, "--slo-ttft-p95-ms"),
-        _require(slo_error_rate_percent, "--slo-error-rate-percent"),
-        _require(slo_min_tokens_per_second, "--slo-min-tokens-per-second"),
-    )
+    slo = Slo(slo_ttft_p95_ms, slo_error_rate_percent, slo_min_tokens_per_second)
     seconds = parse_run_time(run_time)
     tenants = tuple(tenant or ())
     if scenario == "multi-tenant" and len(set(tenants or DEFAULT_TENANTS)) < 2:
@@ -186,7 +194,7 @@ def loadtest(
 
     test = LoadTest(
         host=host,
-        scenario=scenario,
+        scenario=scenario.value,
         users=users,
         spawn_rate=spawn_rate or float(users),
         run_time_s=seconds,
@@ -194,7 +202,7 @@ def loadtest(
         tenants=tenants,
         simulator_admin=simulator_admin,
         fault_deployment=fault_deployment,
-        fault_kind=fault_kind,
+        fault_kind=fault_kind.value,
         csv_prefix=csv_prefix,
         html_report=html_report,
         conversations=str(conversations) if conversations else "",
@@ -203,6 +211,7 @@ def loadtest(
         calibrate_max_users=max_users if calibrate and max_users else 0,
         calibrate_step_s=calibrate_step_seconds,
         wait_for_target_s=wait_for_target,
+        progress_interval_s=progress_interval,
         token=token,
     )
     code = EXIT_SLO_FAILED
@@ -212,7 +221,12 @@ def loadtest(
     except (TargetUnreachable, LoadGeneratorFailed) as error:
         now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         summary = build_summary(
-            empty_measurement(now), slo, scenario=scenario, host=host, users=users, run_time_seconds=seconds
+            empty_measurement(now),
+            slo,
+            scenario=scenario.value,
+            host=host,
+            users=users,
+            run_time_seconds=seconds,
         )
         summary["passed"] = False
         summary["error"] = str(error)

@@ -55,6 +55,8 @@ def load_conversations(path: Path | None = None) -> list[Conversation]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConversationFileError(f"{path}: cannot read ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConversationFileError(f"{path}: not UTF-8 text") from None
     conversations = [
         _parse(line, f"{path}:{number}")
         for number, line in enumerate(text.splitlines(), start=1)

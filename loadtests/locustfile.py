@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from argparse import Namespace
 from datetime import UTC, datetime
@@ -21,10 +22,9 @@ from locust import LoadTestShape, events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-from chatfleet.contracts.loadtest import Slo
 from chatfleet.loadtests.faults import FaultInjectionError, FaultInjector
-from chatfleet.loadtests.measurement import measure, measure_steps
-from chatfleet.loadtests.options import add_arguments, plan_for
+from chatfleet.loadtests.measurement import measure, measure_steps, progress_line
+from chatfleet.loadtests.options import add_arguments, plan_for, slo_from_options
 from chatfleet.loadtests.summary import failing, verdicts
 from chatfleet.loadtests.users import ChatUser
 
@@ -59,6 +59,7 @@ class _Run:
     peak_users: int = 0
     injector: FaultInjector | None = None
     pending_fault: gevent.Greenlet | None = None
+    progress: gevent.Greenlet | None = None
     fault_errors: list[str] = []
 
 
@@ -86,6 +87,8 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     _Run.started_wall, _Run.started_iso = time.time(), _now_iso()
     _Run.finished_iso, _Run.fault_errors, _Run.peak_users, _Run.injector = "", [], 0, None
     options = _options(environment)
+    if options.headless and options.progress_interval > 0:
+        _Run.progress = gevent.spawn(_report_progress, environment, options.progress_interval)
     if plan.scenario == "failover" and not plan.calibrating:
         if not options.simulator_admin:
             _Run.fault_errors.append("failover needs --simulator-admin")
@@ -95,6 +98,19 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         # a cold service may not have called any upstream yet: wait for one, at most half of the rest
         wait = (plan.schedule.duration - fault_at) / 2
         _Run.pending_fault = gevent.spawn_later(fault_at, _inject, _Run.injector, wait)
+
+
+def _report_progress(environment: Environment, interval_s: float) -> None:
+    """Headless runs otherwise print nothing until the end (`chatfleet loadtest` passes --only-summary)."""
+    while True:
+        gevent.sleep(interval_s)
+        runner = environment.runner
+        users = runner.user_count if runner is not None else 0
+        print(
+            progress_line(environment.stats, users, time.time() - _Run.started_wall),
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _inject(injector: FaultInjector, wait_s: float) -> None:
@@ -111,6 +127,9 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
         return
     _Run.finished_iso = _now_iso()
     _Run.duration_s = time.time() - _Run.started_wall
+    if _Run.progress is not None:
+        _Run.progress.kill()
+        _Run.progress = None
     if _Run.pending_fault is not None:
         _Run.pending_fault.kill()  # a run stopped early must not break the upstream after it ended
         _Run.pending_fault = None
@@ -119,11 +138,6 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
             _Run.injector.restore()
         except (FaultInjectionError, httpx.HTTPError) as error:
             log.error("chatfleet failover: could not restore the upstream: %s", error)
-
-
-def _slo(options: Any) -> Slo | None:
-    limits = (options.slo_ttft_p95_ms, options.slo_error_rate_percent, options.slo_min_tokens_per_second)
-    return None if any(limit is None for limit in limits) else Slo(*limits)
 
 
 @events.quitting.add_listener
@@ -149,9 +163,8 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         result["steps"] = measure_steps(environment.stats, plan.schedule)
     if options.summary_file:
         Path(options.summary_file).write_text(json.dumps(result, indent=2), encoding="utf-8")
-    slo = _slo(options)
-    if slo is not None and not plan.calibrating:
-        bad = failing({"verdicts": verdicts(result, slo, plan.scenario)})
+    if not plan.calibrating:
+        bad = failing({"verdicts": verdicts(result, slo_from_options(options), plan.scenario)})
         for verdict in bad:
             log.error(
                 "SLO %s failed: measured %s, limit %s", verdict["slo"], verdict["measured"], verdict["limit"]

@@ -105,3 +105,16 @@ def measure_steps(stats: RequestStats, schedule: Schedule) -> list[dict[str, Any
             }
         )
     return steps
+
+
+def progress_line(stats: RequestStats, users: int, elapsed_s: float) -> str:
+    """One line of a headless run so far: users, chat requests/s (last seconds), TTFT p95, errors."""
+    requests = _merged(stats, "POST")
+    ttft = _merged(stats, TTFT_ROW)
+    rps = sum(e.current_rps for (_, method), e in stats.entries.items() if method == "POST")
+    p95 = f"{ttft.get_response_time_percentile(0.95):.0f} ms" if ttft.num_requests else "-"
+    share = 100 * requests.num_failures / requests.num_requests if requests.num_requests else 0.0
+    return (
+        f"[chatfleet] {elapsed_s:.0f}s users={users} req/s={rps:.1f} requests={requests.num_requests} "
+        f"ttft_p95={p95} errors={requests.num_failures} ({share:.1f}%)"
+    )

@@ -12,72 +12,126 @@ import itertools
 import os
 import threading
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from chatfleet.contracts.loadtest import TOKEN_ENV, token_env_for
+from chatfleet.contracts.loadtest import DEFAULT_SLO, TOKEN_ENV, Slo, token_env_for
 from chatfleet.loadtests import schedule
 from chatfleet.loadtests.conversations import ConversationBook, default_conversations_path, load_conversations
 from chatfleet.loadtests.tenancy import TenantCorpus
-from chatfleet.paths import EXAMPLES_DIR
+from chatfleet.paths import SAMPLE_CORPUS_DIR
 
-SCENARIOS = ("steady", "spike", "failover", "long-answers", "multi-tenant")
-FAULT_KINDS = ("error", "throttle")
+
+class Scenario(StrEnum):
+    STEADY = "steady"
+    SPIKE = "spike"
+    FAILOVER = "failover"
+    LONG_ANSWERS = "long-answers"
+    MULTI_TENANT = "multi-tenant"
+
+
+class FaultKind(StrEnum):
+    ERROR = "error"  # the upstream answers 503
+    THROTTLE = "throttle"  # the upstream answers 429
+
+
+SCENARIOS = tuple(s.value for s in Scenario)
+FAULT_KINDS = tuple(k.value for k in FaultKind)
 DEFAULT_TENANTS = ("contoso", "fabrikam")
 SPIKE_FACTOR = 5
 LONG_ANSWER_MAX_TOKENS = 1024
 
 
 def default_corpus_dir() -> Path:
-    return EXAMPLES_DIR / "corpus"
+    """The sample corpus of the checkout, or the copy an installed wheel carries."""
+    return SAMPLE_CORPUS_DIR
+
+
+def _in_web_ui(action: Any, shown: bool = True) -> None:
+    """Locust's form lists the actions its own add_argument marks; an argument group's add_argument is
+    plain argparse's, so the marks are set here (without them the web UI showed none of these options)."""
+    action.include_in_web_ui = shown
+    action.is_secret = action.is_required = action.is_multiple = False
 
 
 def add_arguments(parser: Any) -> None:
-    """Registers the options on Locust's parser (called from the init_command_line_parser event)."""
+    """Registers the options on Locust's parser (called from the init_command_line_parser event).
+
+    The scenario, tenants, think times, SLOs and fault settings appear in the web UI's form; file paths
+    and the calibration/summary plumbing of `chatfleet loadtest` do not.
+    """
     group = parser.add_argument_group("chatfleet", "Chat SLO scenarios (chatfleet.loadtests)")
-    group.add_argument("--scenario", choices=SCENARIOS, default="steady", help="Load scenario to run.")
-    group.add_argument(
+
+    def option(*flags: str, web_ui: bool = True, **kwargs: Any) -> None:
+        _in_web_ui(group.add_argument(*flags, **kwargs), web_ui)
+
+    option("--scenario", choices=SCENARIOS, default="steady", help="Load scenario to run.")
+    option(
         "--tenants",
         default="",
         help="Comma-separated tenants the users act for; users alternate between them "
         f"(default: {DEFAULT_TENANTS[0]}, or {','.join(DEFAULT_TENANTS)} for multi-tenant).",
     )
-    group.add_argument(
-        "--conversations", default=str(default_conversations_path()), help="JSON-lines conversations file."
+    option(
+        "--conversations",
+        default=str(default_conversations_path()),
+        web_ui=False,
+        help="JSON-lines conversations file.",
     )
-    group.add_argument(
+    option(
         "--corpus-dir",
         default=str(default_corpus_dir()),
+        web_ui=False,
         help="Folder <tenant>/<documents> used to check that citations stay within the user's tenant.",
     )
-    group.add_argument(
-        "--think-time-min", type=float, default=0.5, help="Seconds a user waits between turns."
+    option("--think-time-min", type=float, default=0.5, help="Seconds a user waits between turns.")
+    option("--think-time-max", type=float, default=2.0, help="Upper bound of the wait between turns.")
+    option("--slo-ttft-p95-ms", type=float, default=DEFAULT_SLO.ttft_p95_ms, help="TTFT p95 SLO (ms).")
+    option(
+        "--slo-error-rate-percent",
+        type=float,
+        default=DEFAULT_SLO.error_rate_percent,
+        help="Error-rate SLO (%%).",
     )
-    group.add_argument(
-        "--think-time-max", type=float, default=2.0, help="Upper bound of the wait between turns."
+    option(
+        "--slo-min-tokens-per-second",
+        type=float,
+        default=DEFAULT_SLO.min_tokens_per_second,
+        help="Per-stream tokens/s SLO.",
     )
-    group.add_argument("--slo-ttft-p95-ms", type=float, default=None, help="TTFT p95 SLO (ms).")
-    group.add_argument("--slo-error-rate-percent", type=float, default=None, help="Error-rate SLO (%%).")
-    group.add_argument(
-        "--slo-min-tokens-per-second", type=float, default=None, help="Per-stream tokens/s SLO."
+    option(
+        "--summary-file",
+        default="",
+        web_ui=False,
+        help="Write the run's measurements (JSON) here when Locust quits.",
     )
-    group.add_argument(
-        "--summary-file", default="", help="Write the run's measurements (JSON) here when Locust quits."
-    )
-    group.add_argument(
-        "--simulator-admin", default="", help="Simulator base URL whose /_sim API injects faults."
-    )
-    group.add_argument("--fault-deployment", default="", help="Upstream to break (default: the busiest one).")
-    group.add_argument(
-        "--fault-kind", choices=FAULT_KINDS, default="error", help="error: 503s; throttle: 429s."
-    )
-    group.add_argument(
+    option("--simulator-admin", default="", help="Simulator base URL whose /_sim API injects faults.")
+    option("--fault-deployment", default="", help="Upstream to break (default: the busiest one).")
+    option("--fault-kind", choices=FAULT_KINDS, default="error", help="error: 503s; throttle: 429s.")
+    option(
         "--fault-at", type=float, default=1 / 3, help="Fraction of the run time after which the fault starts."
     )
-    group.add_argument(
-        "--calibrate-max-users", type=int, default=0, help="Stepped calibration up to N users."
+    option(
+        "--calibrate-max-users", type=int, default=0, web_ui=False, help="Stepped calibration up to N users."
     )
-    group.add_argument("--calibrate-step-seconds", type=float, default=10.0, help="Duration of each step.")
+    option("--calibrate-step-seconds", type=float, default=10.0, web_ui=False, help="Duration of each step.")
+    option(
+        "--progress-interval",
+        type=float,
+        default=5.0,
+        web_ui=False,
+        help="Headless runs: seconds between progress lines on stderr (0: none).",
+    )
+
+
+def slo_from_options(options: Any) -> Slo:
+    """The SLOs of this run; the web UI hands numbers back as typed (floats), the command line too."""
+    return Slo(
+        float(options.slo_ttft_p95_ms),
+        float(options.slo_error_rate_percent),
+        float(options.slo_min_tokens_per_second),
+    )
 
 
 @dataclass
@@ -144,14 +198,35 @@ class RunPlan:
         return os.environ.get(token_env_for(tenant)) or os.environ.get(TOKEN_ENV) or None
 
 
-_plans: dict[int, RunPlan] = {}
+PLAN_OPTIONS = (
+    "scenario",
+    "tenants",
+    "conversations",
+    "corpus_dir",
+    "think_time_min",
+    "think_time_max",
+    "calibrate_max_users",
+    "calibrate_step_seconds",
+    "num_users",
+    "spawn_rate",
+    "run_time",
+)
+_plans: dict[int, tuple[tuple[Any, ...], RunPlan]] = {}
 _plans_lock = threading.Lock()
 
 
 def plan_for(environment: Any) -> RunPlan:
-    """The plan of this process, built on first use: workers only know the options once the master spawns."""
+    """The plan of the options in force now, built on first use and again whenever they change.
+
+    Workers only know the options once the master spawns; the web UI's form changes them between runs
+    (a second run with another user count must use it, not the first run's plan).
+    """
+    options = environment.parsed_options
+    values = tuple(getattr(options, name, None) for name in PLAN_OPTIONS)
     key = id(environment)
     with _plans_lock:
-        if key not in _plans:
-            _plans[key] = RunPlan.from_options(environment.parsed_options)
-        return _plans[key]
+        cached = _plans.get(key)
+        if cached is None or cached[0] != values:
+            cached = (values, RunPlan.from_options(options))
+            _plans[key] = cached
+        return cached[1]

@@ -66,6 +66,7 @@ class LoadTest:
     calibrate_max_users: int = 0
     calibrate_step_s: float = 10.0
     wait_for_target_s: float = 0.0
+    progress_interval_s: float = 5.0
     token: str | None = field(default=None, repr=False)
 
 
@@ -108,6 +109,8 @@ def _common_args(test: LoadTest, summary_file: Path) -> list[str]:
         str(test.slo.error_rate_percent),
         "--slo-min-tokens-per-second",
         str(test.slo.min_tokens_per_second),
+        "--progress-interval",
+        str(test.progress_interval_s),
     ]
     if test.tenants:
         args += ["--tenants", ",".join(test.tenants)]

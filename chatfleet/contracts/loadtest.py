@@ -62,6 +62,11 @@ class Slo:
         }
 
 
+DEFAULT_SLO = Slo(ttft_p95_ms=1500.0, error_rate_percent=1.0, min_tokens_per_second=20.0)
+"""What `chatfleet loadtest` and the locustfile judge by when no --slo-* flag says otherwise: the
+ChatApplication spec's own defaults (spec.rollout.loadTest.slo), so an SRE's run judges like the gate."""
+
+
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 

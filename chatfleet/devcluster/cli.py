@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from chatfleet.paths import checkout_missing
+
 dev_app = typer.Typer(help="Local development stack: a real control plane on loopback.", no_args_is_help=True)
 tools_app = typer.Typer(help="Go tools built from source and cached in tools/bin.", no_args_is_help=True)
 dev_app.add_typer(tools_app, name="tools")
@@ -20,6 +22,15 @@ dev_app.add_typer(images_app, name="images")
 def register(app: typer.Typer) -> None:
     """Adds `chatfleet dev` to the root CLI."""
     app.add_typer(dev_app, name="dev")
+
+
+@dev_app.callback()
+def _needs_checkout(ctx: typer.Context) -> None:
+    """Every `chatfleet dev` command builds or runs what the repository holds (tools/, images/)."""
+    missing = checkout_missing(f"chatfleet dev {ctx.invoked_subcommand}")
+    if missing:
+        typer.echo(f"error: {missing}", err=True)
+        raise typer.Exit(2)
 
 
 def _echo_err(message: str) -> None:

@@ -13,6 +13,7 @@ import logging
 from typing import Any, Literal
 
 from chatfleet.contracts.resource import KIND
+from chatfleet.controller import metrics
 from chatfleet.controller.context import AppKey, OperatorContext
 from chatfleet.controller.drift import needs_apply
 from chatfleet.controller.handlers.reconcile import reconcile_by_name, refresh_status
@@ -73,7 +74,8 @@ async def on_child_event(ctx: OperatorContext, event_type: str | None, body: dic
             return
         ctx.pending.add(key)
         try:
-            await asyncio.sleep(ctx.settings.debounce_seconds)
+            with metrics.queued():
+                await asyncio.sleep(ctx.settings.debounce_seconds)
         finally:
             ctx.pending.discard(key)
         await loop.run_in_executor(ctx.executor, reconcile_by_name, ctx, *key)

@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from chatfleet.contracts.resource import API_VERSION, KIND
+from chatfleet.controller import metrics
 from chatfleet.controller import naming as n
 from chatfleet.controller.cel import parse_duration
 from chatfleet.controller.conditions import set_condition
@@ -168,8 +169,13 @@ def _degraded(ctx: OperatorContext, body: dict[str, Any], reason: str, message: 
 def reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False) -> None:
     """Serialised reconcile of one resource body; `created`: brand new, so no child can exist yet."""
     key: AppKey = (body["metadata"]["namespace"], body["metadata"]["name"])
-    with ctx.lock_for(key):
-        _reconcile(ctx, body, created)
+    lock = ctx.lock_for(key)
+    with metrics.queued():
+        lock.acquire()
+    try:
+        metrics.observe_reconcile(lambda: _reconcile(ctx, body, created))
+    finally:
+        lock.release()
 
 
 def refresh_status(ctx: OperatorContext, namespace: str, name: str, deployment: dict[str, Any]) -> None:
@@ -191,31 +197,37 @@ def refresh_status(ctx: OperatorContext, namespace: str, name: str, deployment: 
 
 def reconcile_by_name(ctx: OperatorContext, namespace: str, name: str) -> None:
     """Reconcile from a fresh read (child events, timers): the body a handler got may be stale by now."""
-    with ctx.lock_for((namespace, name)):
+    lock = ctx.lock_for((namespace, name))
+    with metrics.queued():
+        lock.acquire()
+    try:
         body = ctx.kube.get(KIND, namespace, name)
         if body is None:
             ctx.forget((namespace, name))
             return
-        _reconcile(ctx, body)
+        metrics.observe_reconcile(lambda: _reconcile(ctx, body))
+    finally:
+        lock.release()
 
 
-def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False) -> None:
+def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False) -> str:
+    """One reconcile; returns its outcome for the metrics: ok, invalid or degraded (raises on errors)."""
     meta = body["metadata"]
     if meta.get("deletionTimestamp"):
-        return  # owner references hand the children to the garbage collector
+        return "ok"  # owner references hand the children to the garbage collector
     ctx.reconciles += 1
     try:
         app = ChatApplication.model_validate(body)
     except ValidationError as error:
         _invalid(ctx, body, error)
-        return
+        return "invalid"
     key: AppKey = (app.metadata.namespace, app.metadata.name)
     try:
         inputs_digest = read_inputs(app, lambda name: ctx.kube.get("ConfigMap", app.metadata.namespace, name))
     except InputsError as error:
         log.warning("%s/%s: %s", *key, error)
         _degraded(ctx, body, error.reason, str(error))
-        return
+        return "degraded"
     now = now_utc()
     spec_revision = revision(app.metadata.name, app.spec, inputs_digest)
     plan = machine.plan(
@@ -247,6 +259,8 @@ def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False
         log.warning("%s/%s: %s", *key, apply_error)
 
     if apply_error is None:
+        if plan.verdict is not None:
+            metrics.gate_outcome(plan.verdict.passed, plan.verdict.reason)
         for run_name in plan.cancel_runs:
             ctx.runner.cancel(run_name, app.metadata.namespace)
         if plan.start_run:
@@ -263,3 +277,4 @@ def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False
         post_event(ctx, body, event)
     if apply_error:
         raise ReconcileError(apply_error)
+    return "ok"

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from chatfleet.chat.embeddings.factory import EmbedderName
 from chatfleet.chat.ingest import cli as ingest_cli
 from chatfleet.chat.simulator import cli as simulator_cli
 from chatfleet.contracts.endpoints import is_loopback_host
@@ -33,8 +34,8 @@ def ingest_sample(
         typer.Option("--index", envvar="CHATFLEET_INDEX_PATH", help="Local index file to build."),
     ],
     embedder: Annotated[
-        str, typer.Option("--embedder", envvar="CHATFLEET_EMBEDDER", help="wordllama (default) or minilm.")
-    ] = "wordllama",
+        EmbedderName, typer.Option("--embedder", envvar="CHATFLEET_EMBEDDER", help="Embedding model.")
+    ] = EmbedderName.WORDLLAMA,
 ) -> None:
     """Build a local index of the packaged two-tenant sample corpus (contoso, fabrikam).
 
@@ -42,9 +43,15 @@ def ingest_sample(
     minimal app answers out of the box."""
     import asyncio
 
+    import apsw
+
     from chatfleet.chat.sample_index import CORPUS_DIR, build_sample_index
 
-    path = asyncio.run(build_sample_index(index, embedder))
+    try:
+        path = asyncio.run(build_sample_index(index, embedder.value))
+    except (OSError, apsw.Error) as error:
+        typer.echo(f"error: --index {index}: cannot write the index: {error}", err=True)
+        raise typer.Exit(1) from None
     tenants = sorted(p.name for p in CORPUS_DIR.iterdir() if p.is_dir())
     typer.echo(f"sample corpus ({', '.join(tenants)}) indexed into {path}")
 

@@ -1,10 +1,19 @@
 """Chooses an embedder by name (settings: CHATFLEET_EMBEDDER); one instance per process."""
 
+from enum import StrEnum
 from functools import cache
 
 from chatfleet.chat.embeddings.base import Embedder
 
-EMBEDDER_NAMES: tuple[str, ...] = ("minilm", "wordllama")
+
+class EmbedderName(StrEnum):
+    """The embedders by name, a typed choice for the CLI's --embedder."""
+
+    MINILM = "minilm"
+    WORDLLAMA = "wordllama"
+
+
+EMBEDDER_NAMES: tuple[str, ...] = tuple(e.value for e in EmbedderName)
 
 
 @cache

@@ -142,14 +142,19 @@ class AzureSearchTarget:
         self._index = index
         self._dim = dim
 
-    def ensure_index(self) -> bool:
-        """Creates the index when missing; returns True if it was created."""
+    def exists(self) -> bool:
         try:
             self._index_client.get_index(self._index)
-            return False
-        except ResourceNotFoundError:
-            self._index_client.create_index(index_schema(self._index, self._dim))
             return True
+        except ResourceNotFoundError:
+            return False
+
+    def ensure_index(self) -> bool:
+        """Creates the index when missing; returns True if it was created."""
+        if self.exists():
+            return False
+        self._index_client.create_index(index_schema(self._index, self._dim))
+        return True
 
     def _source_filter(self, tenant: str, source: str) -> str:
         return f"tenant eq {odata_literal(tenant)} and source eq {odata_literal(source)}"

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from chatfleet.chat.embeddings.factory import EmbedderName
+from chatfleet.chat.ingest.progress import ProgressBar
+
+if TYPE_CHECKING:
+    from chatfleet.chat.ingest.pipeline import IngestReport
 
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$")  # the same shape auth accepts
 
@@ -32,8 +40,8 @@ def ingest(
         typer.Option("--acl-group", help="Only members of this group may see them; repeatable."),
     ] = None,
     embedder: Annotated[
-        str, typer.Option("--embedder", envvar="CHATFLEET_EMBEDDER", help="wordllama (default) or minilm.")
-    ] = "wordllama",
+        EmbedderName, typer.Option("--embedder", envvar="CHATFLEET_EMBEDDER", help="Embedding model.")
+    ] = EmbedderName.WORDLLAMA,
     azure_search_endpoint: Annotated[
         str | None, typer.Option("--azure-search-endpoint", envvar="CHATFLEET_SEARCH_ENDPOINT")
     ] = None,
@@ -42,17 +50,28 @@ def ingest(
     ] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=50, max=2000, help="Chunk size.")] = 400,
     overlap: Annotated[float, typer.Option("--overlap", min=0.0, max=0.45, help="Overlap fraction.")] = 0.15,
-    force: Annotated[bool, typer.Option("--force", help="Re-ingest even unchanged files.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Re-ingest even unchanged files; lets --prune delete all of a tenant's documents."
+        ),
+    ] = False,
     prune: Annotated[
         bool, typer.Option("--prune", help="Delete this tenant's sources that are not among these files.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be indexed and pruned; change nothing.")
     ] = False,
 ) -> None:
     """Chunk, embed and index documents for one tenant; changed files are replaced, unchanged skipped.
 
     Azure AI Search uses azure-identity; CHATFLEET_SEARCH_API_KEY is an explicit fallback.
     """
+    import apsw
+    from azure.core.exceptions import AzureError
+
     from chatfleet.chat.embeddings import EmbedderUnavailable, load_embedder
-    from chatfleet.chat.ingest.pipeline import IngestTarget, ingest_paths
+    from chatfleet.chat.ingest.pipeline import IngestTarget, PruneWouldEmptyTenant, ingest_paths
     from chatfleet.chat.retrieval.local_index import IndexMismatch, LocalIndex
 
     if not TENANT_PATTERN.match(tenant):
@@ -63,23 +82,35 @@ def ingest(
         raise typer.BadParameter("give both --azure-search-endpoint and --azure-search-index")
     if index is None and not azure_search_endpoint:
         raise typer.BadParameter("give --index FILE and/or --azure-search-endpoint/--azure-search-index")
+    if index is not None and index.is_dir():
+        raise typer.BadParameter(f"{index} is a folder, not an index file", param_hint="--index")
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}", param_hint="PATH")
     try:
-        model = load_embedder(embedder)
+        model = load_embedder(embedder.value)
     except (ValueError, EmbedderUnavailable) as exc:
         raise typer.BadParameter(str(exc), param_hint="--embedder") from exc
 
     targets: list[IngestTarget] = []
     local: LocalIndex | None = None
     azure = None
+    scratch = tempfile.TemporaryDirectory(prefix="chatfleet-dry-run-")
+
+    def empty_index() -> LocalIndex:
+        """A dry run against an index that does not exist yet compares with a real, empty one."""
+        return LocalIndex(Path(scratch.name) / "empty.db", model, readers=1)
+
     try:
         if index is not None:
             try:
-                local = LocalIndex(index, model, readers=1)
+                local = (
+                    empty_index() if dry_run and not index.exists() else LocalIndex(index, model, readers=1)
+                )
             except IndexMismatch as exc:
                 raise typer.BadParameter(str(exc), param_hint="--index") from exc
+            except (OSError, apsw.Error) as exc:
+                raise typer.BadParameter(f"cannot open {index}: {exc}", param_hint="--index") from exc
             targets.append(local)
         if azure_search_endpoint and azure_search_index:
             from chatfleet.chat.ingest.azure_target import AzureSearchTarget
@@ -95,21 +126,37 @@ def ingest(
                 dim=model.dim,
                 api_key=os.environ.get("CHATFLEET_SEARCH_API_KEY") or None,
             )
-            if azure.ensure_index():
-                typer.echo(f"created Azure AI Search index {azure_search_index}")
-            targets.append(azure)
-        report = ingest_paths(
-            paths,
-            tenant=tenant,
-            embedder=model,
-            targets=targets,
-            acl_oids=acl_oid or [],
-            acl_groups=acl_group or [],
-            max_tokens=max_tokens,
-            overlap=overlap,
-            force=force,
-            prune=prune,
-        )
+            if dry_run and not azure.exists():
+                typer.echo(f"would create Azure AI Search index {azure_search_index}")
+                if local is None:
+                    local = empty_index()
+                    targets.append(local)
+            else:
+                if not dry_run and azure.ensure_index():
+                    typer.echo(f"created Azure AI Search index {azure_search_index}")
+                targets.append(azure)
+        with ProgressBar(enabled=sys.stderr.isatty()) as bar:
+            report = ingest_paths(
+                paths,
+                tenant=tenant,
+                embedder=model,
+                targets=targets,
+                acl_oids=acl_oid or [],
+                acl_groups=acl_group or [],
+                max_tokens=max_tokens,
+                overlap=overlap,
+                force=force,
+                prune=prune,
+                allow_empty=force,
+                dry_run=dry_run,
+                on_progress=bar.update,
+            )
+    except PruneWouldEmptyTenant as exc:
+        typer.echo(f"error: {exc}; nothing changed (add --force to empty the tenant)", err=True)
+        raise typer.Exit(code=1) from None
+    except AzureError as exc:
+        typer.echo(f"error: --azure-search-endpoint {azure_search_endpoint}: {exc}", err=True)
+        raise typer.Exit(code=1) from None
     finally:
         if local is not None:
             import asyncio
@@ -117,12 +164,27 @@ def ingest(
             asyncio.run(local.aclose())
         if azure is not None:
             azure.close()
-    typer.echo(
-        f"tenant {tenant}: {report.files} files, {report.ingested} ingested, {report.unchanged} unchanged, "
-        f"{report.pruned} pruned, "
-        f"{report.chunks} chunks in {report.seconds:.2f}s ({report.chunks_per_second:.0f} chunks/s)"
-    )
+        scratch.cleanup()
     for failure in report.failures:
-        typer.echo(f"skipped: {failure}", err=True)
+        typer.echo(f"failed: {failure}", err=True)
+    typer.echo(summary(tenant, report))
     if report.failures:
         raise typer.Exit(code=1)
+
+
+def summary(tenant: str, report: IngestReport) -> str:
+    """The closing lines: every file is indexed, unchanged, skipped (type not read) or failed."""
+    lines = []
+    if report.dry_run:
+        lines += [f"would index: {source}" for source in report.ingested_sources]
+        lines += [f"would prune: {source}" for source in report.pruned_sources]
+    counts = (
+        f"tenant {tenant}: {report.ingested} indexed, {report.unchanged} unchanged, "
+        f"{report.skipped} skipped, {len(report.failures)} failed, {report.pruned} pruned"
+    )
+    if report.dry_run:
+        lines.append(f"{counts} (dry run: nothing changed)")
+    else:
+        rate = f"{report.chunks_per_second:.0f} chunks/s"
+        lines.append(f"{counts}; {report.chunks} chunks in {report.seconds:.2f}s ({rate})")
+    return "\n".join(lines)

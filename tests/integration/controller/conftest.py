@@ -37,7 +37,6 @@ FAST_SETTINGS = {
 }
 
 
-
 @pytest.fixture(scope="session")
 def cel_table() -> dict[str, Any]:
     return yaml.safe_load(CASES_FILE.read_text())
@@ -107,7 +106,10 @@ class OperatorProcess:
     def __init__(self, cluster: LocalCluster, log_dir: Path, namespaces: list[str], **env: str) -> None:
         self.log_path = log_dir / f"operator-{uuid.uuid4().hex[:6]}.log"
         self.liveness = f"http://127.0.0.1:{free_port()}/healthz"
+        metrics_port = free_port()
+        self.metrics = f"http://127.0.0.1:{metrics_port}/metrics"
         args = [sys.executable, "-m", "chatfleet", "operator", "run", "--liveness", self.liveness]
+        args += ["--metrics-port", str(metrics_port)]
         for ns in namespaces:
             args += ["--namespace", ns]
         self._log = self.log_path.open("wb")

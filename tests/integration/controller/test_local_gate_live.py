@@ -109,3 +109,8 @@ def test_local_process_gate_promotes_then_rolls_back(
     assert "ttft" in degraded["message"].lower() and "limit 1" in degraded["message"]
     deployment = kube.get("Deployment", ns, "local")
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example/chat:2.0.0"
+    # the operator's own metrics count both verdicts (scraped over HTTP, as Prometheus does)
+    scraped = httpx.get(operator.metrics, timeout=5).text
+    outcomes = "chatfleet_operator_gate_outcomes_total"
+    assert f'{outcomes}{{reason="SLOFailed",result="failed"}} 1.0' in scraped, scraped
+    assert f'{outcomes}{{reason="SLOsMet",result="passed"}} 1.0' in scraped

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from chatfleet.contracts.resource import KIND
 from chatfleet.controller import naming as n
@@ -226,3 +227,34 @@ def test_liveness_endpoint_answers(operator, wait) -> None:
             return False
 
     wait(alive, 30, "liveness endpoint\n" + operator.log())
+
+
+def test_metrics_count_reconciles_after_a_create(
+    operator, kube: KubeClient, namespace: str, app_doc, wait
+) -> None:
+    """The operator's /metrics, scraped over HTTP after real reconciles against the API server."""
+
+    def scrape() -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        text = httpx.get(operator.metrics, timeout=5).text
+        return {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    kube.create(app_doc("metered", namespace))
+    wait(lambda: converged(kube, namespace, "metered"), 60, "children converged\n" + operator.log())
+    samples = wait(
+        lambda: (
+            (s := scrape())
+            and s[("chatfleet_operator_reconciles_total", frozenset({("outcome", "ok")}))] >= 1
+            and s
+        ),
+        30,
+        "a counted reconcile\n" + operator.log(),
+    )
+    assert samples[("chatfleet_operator_reconcile_duration_seconds_count", frozenset())] >= 1
+    assert samples[("chatfleet_operator_reconcile_duration_seconds_sum", frozenset())] > 0
+    assert ("chatfleet_operator_reconciles_total", frozenset({("outcome", "error")})) in samples
+    assert samples[("chatfleet_operator_reconciles_in_flight", frozenset())] >= 0
+    assert samples[("chatfleet_operator_queue_depth", frozenset())] >= 0

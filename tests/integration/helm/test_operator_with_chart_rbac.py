@@ -108,8 +108,13 @@ def test_operator_reconciles_with_only_the_charts_permissions(
     pod = deployment.spec.template.spec
     (container,) = pod.containers
     port = free_port()
+    metrics_port = free_port()  # the chart's fixed ports could be taken on a shared test host
     args = [
-        f"--liveness=http://127.0.0.1:{port}/healthz" if a.startswith("--liveness=") else a
+        f"--liveness=http://127.0.0.1:{port}/healthz"
+        if a.startswith("--liveness=")
+        else f"--metrics-port={metrics_port}"
+        if a.startswith("--metrics-port=")
+        else a
         for a in container.args
     ]
     assert f"--namespace={TEAM}" in args and "--peering=chatfleet" in args

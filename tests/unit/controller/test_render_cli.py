@@ -83,7 +83,8 @@ def test_operator_run_watches_every_namespace_unless_told_and_says_which(
 ) -> None:
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr("chatfleet.controller.runtime.run_operator", lambda **kw: calls.append(kw))
+    monkeypatch.setattr("chatfleet.controller.runtime.wait_for_api_server", lambda wait_s: "https://api:6443")
     result = CliRunner().invoke(app, ["operator", "run", *args])
     assert result.exit_code == 0, result.output
-    assert calls == [{"namespaces": namespaces, "liveness": None, "peering": None}]
+    assert calls == [{"namespaces": namespaces, "liveness": None, "peering": None, "metrics_port": 0}]
     assert said in result.stderr

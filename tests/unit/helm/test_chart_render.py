@@ -79,7 +79,7 @@ def test_operator_command_exists_and_probes_hit_its_liveness_endpoint(render: Re
     assert "--all-namespaces" in args and "--peering=chatfleet" in args
     liveness = next(a for a in args if a.startswith("--liveness="))
     assert liveness == "--liveness=http://0.0.0.0:8080/healthz"
-    assert container["ports"] == [{"name": "health", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["ports"][0] == {"name": "health", "containerPort": 8080, "protocol": "TCP"}
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
     # The same arguments parse with the installed CLI (an unknown option would exit 2).
@@ -187,7 +187,11 @@ def test_kopf_peering_crds_are_the_ones_the_installed_kopf_watches() -> None:
 def test_network_policy_allows_only_api_server_and_dns(render: Render) -> None:
     policy = one(render({"networkPolicy.apiServer.cidrs": ["10.0.0.1/32"]}), "NetworkPolicy")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
-    assert policy["ingress"] == []
+    assert policy["ingress"] == [{"ports": [{"protocol": "TCP", "port": 9090}]}]  # the metrics port only
+    assert one(render({"operator.metricsPort": 0}), "NetworkPolicy")["spec"]["ingress"] == []
+    scrapers = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    limited = one(render({"networkPolicy.metricsFrom": scrapers}), "NetworkPolicy")["spec"]["ingress"]
+    assert limited == [{"ports": [{"protocol": "TCP", "port": 9090}], "from": scrapers}]
     api, dns = policy["egress"]
     assert api["to"] == [{"ipBlock": {"cidr": "10.0.0.1/32"}}]
     assert {p["port"] for p in api["ports"]} == {443, 6443}
@@ -220,12 +224,13 @@ def test_prometheus_adapter_rules_publish_the_metrics_the_hpa_reads(render: Rend
 
 
 def test_service_monitor_selects_the_services_the_operator_renders(render: Render) -> None:
-    monitor = one(
+    monitors = of_kind(
         render(
             {"metrics.serviceMonitor.enabled": True, "metrics.serviceMonitor.labels": {"release": "prom"}}
         ),
         "ServiceMonitor",
     )
+    (monitor,) = [m for m in monitors if m["metadata"]["name"].endswith("-chat-services")]
     assert monitor["metadata"]["labels"]["release"] == "prom"
     assert monitor["spec"]["namespaceSelector"] == {"any": True}
     (endpoint,) = monitor["spec"]["endpoints"]
@@ -236,6 +241,30 @@ def test_service_monitor_selects_the_services_the_operator_renders(render: Rende
         assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
         assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
     assert endpoint["path"] == "/metrics"
+
+
+def test_operator_metrics_port_service_and_monitor(render: Render) -> None:
+    container = operator_container(render())
+    assert "--metrics-port=9090" in container["args"]
+    assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in container["ports"]
+    manifests = render(
+        {"metrics.serviceMonitor.enabled": True, "metrics.serviceMonitor.labels": {"release": "p"}}
+    )
+    monitor = next(
+        m for m in of_kind(manifests, "ServiceMonitor") if m["metadata"]["name"].endswith("-operator")
+    )
+    service = next(
+        m for m in of_kind(manifests, "Service") if m["metadata"]["name"].endswith("-operator-metrics")
+    )
+    pod_labels = one(manifests, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["metadata"]["labels"]["release"] == "p"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [service["metadata"]["namespace"]]}
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"] == "metrics"
+    off = render({"metrics.serviceMonitor.enabled": True, "operator.metricsPort": 0})
+    assert "--metrics-port=0" in operator_container(off)["args"]
+    assert len(of_kind(off, "ServiceMonitor")) == 1 and not of_kind(off, "Service")
 
 
 def test_optional_metrics_objects_are_off_by_default(render: Render) -> None:

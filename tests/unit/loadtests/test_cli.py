@@ -26,7 +26,7 @@ def invoke(*args: str) -> tuple[int, str]:
         (["--host", "http://127.0.0.1:9", "--scenario", "chaos", *SLO_ARGS], "--scenario"),
         (["--host", "http://127.0.0.1:9", "--run-time", "soon", *SLO_ARGS], "--run-time"),
         (["--host", "http://127.0.0.1:9", "--users", "0", *SLO_ARGS], "--users"),
-        (["--host", "http://127.0.0.1:9", "--slo-ttft-p95-ms", "100"], "--slo-error-rate-percent"),
+        (["--host", "http://127.0.0.1:9", "--slo-error-rate-percent", "101"], "--slo-error-rate-percent"),
         (["--host", "http://127.0.0.1:9", "--scenario", "failover", *SLO_ARGS], "--simulator-admin"),
         (["--host", "http://127.0.0.1:9", "--calibrate", *SLO_ARGS], "--max-users"),
         (
@@ -52,7 +52,6 @@ def test_run_time_spans() -> None:
     assert parse_run_time("2m") == 120
     assert parse_run_time("1h30m") == 5400
     assert parse_run_time("1m30s") == 90
-
 
 
 def test_unreachable_target_exits_3_and_still_writes_both_summaries(tmp_path: Path) -> None:
@@ -82,3 +81,22 @@ def test_locustfile_path_points_at_an_existing_locustfile() -> None:
     path = Path(output.strip())
     assert path.name == "locustfile.py"
     assert "ScenarioShape" in path.read_text()
+
+
+def test_slo_defaults_are_the_crds(tmp_path: Path) -> None:
+    """Without --slo-* flags a run judges by the ChatApplication spec's default SLOs, as the gate does."""
+    from chatfleet.contracts.loadtest import DEFAULT_SLO
+    from chatfleet.controller.spec import Slo as SpecSlo
+
+    spec = SpecSlo()
+    assert (DEFAULT_SLO.ttft_p95_ms, DEFAULT_SLO.error_rate_percent, DEFAULT_SLO.min_tokens_per_second) == (
+        spec.ttft_p95_ms,
+        spec.error_rate_percent,
+        spec.min_tokens_per_second,
+    )
+    summary_file = tmp_path / "summary.json"
+    code, _ = invoke(
+        "--host", f"http://127.0.0.1:{free_port()}", "--wait-for-target", "0", "--json", str(summary_file)
+    )
+    assert code == 3
+    assert json.loads(summary_file.read_text())["slo"] == DEFAULT_SLO.as_json()
