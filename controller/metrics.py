@@ -33,10 +33,13 @@ QUEUE_DEPTH = Gauge(
     "Reconciles asked for and not started: child events in their debounce and reconciles waiting for "
     "the resource's lock.",
 )
+# `namespace` and `app` name the ChatApplication (scrape with honorLabels, as the chart's ServiceMonitor
+# does, so they are not renamed to exported_*): the dashboards show each app's gate history.
 GATE_OUTCOMES = Counter(
     "chatfleet_operator_gate_outcomes_total",
-    "Load-test gate verdicts by result (passed, failed) and reason (e.g. SloFailed, TimedOut).",
-    ["result", "reason"],
+    "Gate verdicts per app by result (passed, failed) and reason (e.g. SLOFailed, GateTimedOut; BakeFailed "
+    "for a promoted revision rolled back during its bake).",
+    ["namespace", "app", "result", "reason"],
 )
 for _outcome in ("ok", "invalid", "degraded", "error"):
     RECONCILES.labels(_outcome)  # every outcome exported at 0, so rate() and alerts see a series at once
@@ -74,5 +77,5 @@ def observe_reconcile(run: Callable[[], str]) -> str:
     return outcome
 
 
-def gate_outcome(passed: bool, reason: str) -> None:
-    GATE_OUTCOMES.labels("passed" if passed else "failed", reason).inc()
+def gate_outcome(namespace: str, app: str, passed: bool, reason: str) -> None:
+    GATE_OUTCOMES.labels(namespace, app, "passed" if passed else "failed", reason).inc()

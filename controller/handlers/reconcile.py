@@ -260,7 +260,9 @@ def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False
 
     if apply_error is None:
         if plan.verdict is not None:
-            metrics.gate_outcome(plan.verdict.passed, plan.verdict.reason)
+            metrics.gate_outcome(*key, plan.verdict.passed, plan.verdict.reason)
+        if plan.bake_failure is not None:
+            metrics.gate_outcome(*key, False, "BakeFailed")
         for run_name in plan.cancel_runs:
             ctx.runner.cancel(run_name, app.metadata.namespace)
         if plan.start_run:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from chatfleet.contracts.resource import KIND
 from chatfleet.controller import naming as n
@@ -73,9 +74,7 @@ def test_local_process_gate_promotes_then_rolls_back(
     doc = app_doc("local", ns, {"spec": gated(10_000)})
     doc["metadata"]["annotations"] = {n.LOADTEST_HOST_ANNOTATION: chat_service}
     kube.create(doc)
-    wait(
-        lambda: (kube.get(KIND, ns, "local").get("status") or {}).get("revision"), 30, "deployed"
-    )
+    wait(lambda: (kube.get(KIND, ns, "local").get("status") or {}).get("revision"), 30, "deployed")
 
     def patch(spec: dict) -> str:
         """Changes the spec; returns the new revision."""
@@ -112,5 +111,11 @@ def test_local_process_gate_promotes_then_rolls_back(
     # the operator's own metrics count both verdicts (scraped over HTTP, as Prometheus does)
     scraped = httpx.get(operator.metrics, timeout=5).text
     outcomes = "chatfleet_operator_gate_outcomes_total"
-    assert f'{outcomes}{{reason="SLOFailed",result="failed"}} 1.0' in scraped, scraped
-    assert f'{outcomes}{{reason="SLOsMet",result="passed"}} 1.0' in scraped
+    counted = {
+        (s.labels["namespace"], s.labels["app"], s.labels["result"], s.labels["reason"]): s.value
+        for family in text_string_to_metric_families(scraped)
+        for s in family.samples
+        if s.name == outcomes
+    }
+    expected = {(ns, "local", "failed", "SLOFailed"): 1.0, (ns, "local", "passed", "SLOsMet"): 1.0}
+    assert counted == expected, scraped

@@ -37,8 +37,12 @@ def test_queue_depth_counts_waits_and_gate_outcomes_by_reason() -> None:
     with metrics.queued(), metrics.queued():
         assert sample("chatfleet_operator_queue_depth") == before + 2
     assert sample("chatfleet_operator_queue_depth") == before
-    failed = sample("chatfleet_operator_gate_outcomes_total", result="failed", reason="SloFailed")
-    metrics.gate_outcome(False, "SloFailed")
-    metrics.gate_outcome(True, "Passed")
-    assert sample("chatfleet_operator_gate_outcomes_total", result="failed", reason="SloFailed") == failed + 1
-    assert sample("chatfleet_operator_gate_outcomes_total", result="passed", reason="Passed") >= 1
+    app = {"namespace": "team-a", "app": "bot"}
+    failed = sample("chatfleet_operator_gate_outcomes_total", **app, result="failed", reason="SloFailed")
+    metrics.gate_outcome("team-a", "bot", False, "SloFailed")
+    metrics.gate_outcome("team-a", "bot", True, "Passed")
+    assert (
+        sample("chatfleet_operator_gate_outcomes_total", **app, result="failed", reason="SloFailed")
+        == failed + 1
+    )
+    assert sample("chatfleet_operator_gate_outcomes_total", **app, result="passed", reason="Passed") >= 1
