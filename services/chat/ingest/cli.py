@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -46,13 +47,29 @@ def ingest(
     prune: Annotated[
         bool, typer.Option("--prune", help="Delete this tenant's sources that are not among these files.")
     ] = False,
+    screen_policy: Annotated[
+        str,
+        typer.Option(
+            "--screen-policy",
+            envvar="CHATFLEET_INGEST_SCREEN_POLICY",
+            help="Passages the injection screen flags: flag (index, report), quarantine (leave out of the "
+            "index, report) or refuse (skip the whole document, exit 1).",
+        ),
+    ] = "quarantine",
+    report_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--report", help="Write the run's report (counts, flagged passages) as JSON to this file."
+        ),
+    ] = None,
 ) -> None:
-    """Chunk, embed and index documents for one tenant; changed files are replaced, unchanged skipped.
+    """Chunk, screen, embed and index documents for one tenant; changed files are replaced, unchanged skipped.
 
     Azure AI Search uses azure-identity; CHATFLEET_SEARCH_API_KEY is an explicit fallback.
     """
     from chatfleet.chat.embeddings import EmbedderUnavailable, load_embedder
     from chatfleet.chat.ingest.pipeline import IngestTarget, ingest_paths
+    from chatfleet.chat.ingest.screening import POLICIES, PassageScreen
     from chatfleet.chat.retrieval.local_index import IndexMismatch, LocalIndex
 
     if not TENANT_PATTERN.match(tenant):
@@ -63,6 +80,8 @@ def ingest(
         raise typer.BadParameter("give both --azure-search-endpoint and --azure-search-index")
     if index is None and not azure_search_endpoint:
         raise typer.BadParameter("give --index FILE and/or --azure-search-endpoint/--azure-search-index")
+    if screen_policy not in POLICIES:
+        raise typer.BadParameter(f"one of {', '.join(POLICIES)}", param_hint="--screen-policy")
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}", param_hint="PATH")
@@ -109,6 +128,7 @@ def ingest(
             overlap=overlap,
             force=force,
             prune=prune,
+            screen=PassageScreen(screen_policy),  # type: ignore[arg-type]  # checked against POLICIES above
         )
     finally:
         if local is not None:
@@ -122,7 +142,17 @@ def ingest(
         f"{report.pruned} pruned, "
         f"{report.chunks} chunks in {report.seconds:.2f}s ({report.chunks_per_second:.0f} chunks/s)"
     )
+    for flagged in report.flagged:
+        typer.echo(
+            f"flagged: {flagged.id} rules={','.join(flagged.rules)} score={flagged.score:.2f} "
+            f"sha256={flagged.sha256} -> {flagged.action}"
+        )
     for failure in report.failures:
         typer.echo(f"skipped: {failure}", err=True)
-    if report.failures:
+    for source in report.refused:
+        typer.echo(f"refused: {source} (passages flagged by the injection screen)", err=True)
+    if report_file is not None:
+        document = {"tenant": tenant, "screen_policy": screen_policy, **report.as_json()}
+        report_file.write_text(json.dumps(document, indent=2) + "\n")
+    if report.failures or report.refused:
         raise typer.Exit(code=1)

@@ -3,7 +3,8 @@
 Each source is identified by (tenant, path relative to the argument it came from). A content hash over
 the bytes, the chunker settings, the embedder and the ACLs decides: unchanged -> skipped; changed ->
 its chunks are replaced atomically; new -> added. A file that cannot be read is reported and skipped
-without touching what the index already has for it.
+without touching what the index already has for it. With a `PassageScreen` every chunk is screened for
+planted instructions before it is written (`ingest.screening`: flag, quarantine or refuse).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from chatfleet.chat.embeddings import Embedder
 from chatfleet.chat.ingest.chunking import CHUNKER_VERSION, DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
 from chatfleet.chat.ingest.loaders import SUPPORTED_SUFFIXES, UnreadableDocument, load_chunks
+from chatfleet.chat.ingest.screening import FlaggedPassage, PassageScreen
 from chatfleet.chat.retrieval.local_index import ChunkRecord
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,21 @@ class IngestReport:
     chunks: int = 0
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
+    flagged: list[FlaggedPassage] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The run as a reviewer or a pipeline reads it: passages by id, rules and digest, not their text."""
+        return {
+            "files": self.files,
+            "ingested": self.ingested,
+            "unchanged": self.unchanged,
+            "pruned": self.pruned,
+            "chunks": self.chunks,
+            "failures": self.failures,
+            "refused": self.refused,
+            "flagged": [f.as_json() for f in self.flagged],
+        }
 
     @property
     def chunks_per_second(self) -> float:
@@ -81,11 +98,21 @@ def discover(paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:
             raise FileNotFoundError(f"{root}: no such file or folder")
 
 
-def content_hash(data: bytes, *, embedder: str, max_tokens: int, overlap: float, acl: Sequence[str]) -> str:
+def content_hash(
+    data: bytes,
+    *,
+    embedder: str,
+    max_tokens: int,
+    overlap: float,
+    acl: Sequence[str],
+    screen: str | None = None,
+) -> str:
     digest = hashlib.sha256()
     header = (
         f"chunker={CHUNKER_VERSION};embedder={embedder};max={max_tokens};overlap={overlap};acl={sorted(acl)}"
     )
+    if screen is not None:  # a file indexed under another policy (or none) is screened again
+        header += f";screen={screen}"
     digest.update(header.encode())
     digest.update(data)
     return digest.hexdigest()
@@ -103,9 +130,12 @@ def ingest_paths(
     overlap: float = DEFAULT_OVERLAP,
     force: bool = False,
     prune: bool = False,
+    screen: PassageScreen | None = None,
 ) -> IngestReport:
     """Ingests every file under `paths` for `tenant` into all `targets`; with `prune`, the tenant's sources
-    that are not among these files are deleted (documents removed from the folder disappear from answers)."""
+    that are not among these files are deleted (documents removed from the folder disappear from answers).
+    With `screen`, flagged chunks are listed in `report.flagged` and handled by its policy; a refused
+    document is listed in `report.refused` and its sources are not pruned."""
     if not targets:
         raise ValueError("no ingestion target: give a local index and/or Azure AI Search")
     report = IngestReport()
@@ -120,7 +150,12 @@ def ingest_paths(
                 raise UnreadableDocument(f"{file}: larger than {MAX_FILE_BYTES // 2**20} MiB")
             data = file.read_bytes()
             digest = content_hash(
-                data, embedder=embedder.name, max_tokens=max_tokens, overlap=overlap, acl=acl
+                data,
+                embedder=embedder.name,
+                max_tokens=max_tokens,
+                overlap=overlap,
+                acl=acl,
+                screen=screen.name if screen else None,
             )
             stale = [t for t in targets if force or t.source_hash(tenant, source) != digest]
             if not stale:
@@ -132,6 +167,16 @@ def ingest_paths(
             log.warning("skipped %s: %s", file, exc)
             continue
         records = [ChunkRecord(i, c.title, c.content) for i, c in enumerate(chunks)]
+        if screen is not None:
+            flagged = screen.flagged(source, [r.content for r in records])
+            report.flagged += flagged
+            if flagged and screen.policy == "refuse":
+                report.refused.append(source)
+                log.warning("refused %s: %d passages flagged by the injection screen", file, len(flagged))
+                continue
+            if screen.policy == "quarantine":
+                quarantined = {f.chunk for f in flagged}
+                records = [r for r in records if r.chunk not in quarantined]
         vectors = embedder.embed([f"{r.title}\n{r.content}" for r in records])
         for target in stale:
             target.replace_source(
