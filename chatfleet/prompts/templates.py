@@ -27,6 +27,9 @@ REQUIRED_TEMPLATES: dict[str, tuple[str, frozenset[str]]] = {
     "answer": ("chat", frozenset({"question", "sources"})),
     "no_sources": ("text", frozenset({"question"})),
 }
+# Variables a template may also use; the chain passes them only to a template that declares them.
+# `boundary`: a random marker per turn that fences the answer prompt's sources (answer@2 and later).
+OPTIONAL_VARIABLES: dict[str, frozenset[str]] = {"answer": frozenset({"boundary"})}
 ID_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$"
 
@@ -199,10 +202,12 @@ def select(
         required = selected.get(pid)
         if required is None:
             raise PromptTemplateError(f"required prompt {pid!r} is missing")
-        if required.kind != kind or required.variables != variables:
+        optional = OPTIONAL_VARIABLES.get(pid, frozenset())
+        if required.kind != kind or required.variables - optional != variables:
+            also = f" (may also use {sorted(optional)})" if optional else ""
             raise PromptTemplateError(
                 f"prompt {required.ref} ({required.origin}) must be kind {kind} "
-                f"with variables {sorted(variables)}"
+                f"with variables {sorted(variables)}{also}"
             )
     return prompts, selected
 

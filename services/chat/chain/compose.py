@@ -4,6 +4,7 @@ no-sources answer). Run again when the screen withholds a source after a first c
 from __future__ import annotations
 
 import re
+import secrets
 
 from chatfleet.chat.chain.turn import PreparedTurn
 from chatfleet.chat.prompts.library import PromptLibrary
@@ -18,6 +19,11 @@ _WHITESPACE = re.compile(r"\s+")
 def one_line(text: str) -> str:
     """A source is one `[id]: text` line so no document text can start a fake source line."""
     return _WHITESPACE.sub(" ", text).strip()
+
+
+def no_sources_answer(prompts: PromptLibrary, question: str) -> str:
+    """The fixed answer when no source can ground one (nothing retrieved, or an uncited answer replaced)."""
+    return prompts.get("no_sources").render_text(question=one_line(question)[:QUESTION_ECHO_CHARS])
 
 
 def compose(
@@ -36,6 +42,7 @@ def compose(
         for h in kept
     ]
     thoughts = turn.thoughts = list(steps)
+    turn.withheld = [h.id for h in rejected]
     if rejected:
         thoughts.append(
             Thought(
@@ -46,14 +53,18 @@ def compose(
     if not turn.citations:
         prompt = prompts.get("no_sources")
         turn.prompt_messages = None
-        turn.fixed_answer = prompt.render_text(question=one_line(question)[:QUESTION_ECHO_CHARS])
+        turn.fixed_answer = no_sources_answer(prompts, question)
         thoughts.append(
             Thought(title="No relevant sources: answered without the model", props={"prompt": prompt.ref})
         )
         return
     prompt = prompts.get("answer")
     sources = "\n".join(source_line(c.id, one_line(c.content)) for c in turn.citations)
-    rendered = prompt.render_chat(question=question, sources=sources)
+    values = {"question": question, "sources": sources}
+    if "boundary" in prompt.variables:
+        # Fresh per composition: a document cannot contain the line that closes its own fence.
+        values["boundary"] = secrets.token_hex(8)
+    rendered = prompt.render_chat(**values)
     turn.prompt_messages = [
         {"role": "system", "content": rendered.system},
         *history,
