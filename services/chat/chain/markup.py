@@ -108,12 +108,15 @@ class MarkupFilter:
         return self._emit(rest)
 
     def _safe_end(self, buffer: str) -> int:
-        """Where the released part ends: after the last whitespace outside an open tag, or the whole
-        buffer when its last word cannot turn into markup or a link."""
+        """Where the released part ends: after the last whitespace outside a tag (a closed one or the open
+        one at the end), or the whole buffer when its last word cannot turn into markup or a link."""
         open_tag = _OPEN_TAG.search(buffer)
         limit = open_tag.start() if open_tag else len(buffer)
+        tags = [(m.start(), m.end()) for m in _TAG.finditer(buffer, 0, limit)]
         end = limit
-        while end > 0 and not buffer[end - 1].isspace():
+        while end > 0 and not (
+            buffer[end - 1].isspace() and not any(start < end - 1 < stop for start, stop in tags)
+        ):
             end -= 1
         tail = buffer[end:limit]
         if open_tag is None and not (_TRIGGERS & set(tail)) and not "www".startswith(tail.lower() or "-"):

@@ -115,6 +115,16 @@ def test_every_split_of_an_attack_is_neutralised() -> None:
             assert out.startswith("Hi ") and out.endswith(" done"), (cut, out)
 
 
+@pytest.mark.parametrize("size", range(1, 9))
+def test_token_sized_chunks(size: int) -> None:
+    """Model tokens are a few characters: a tag with spaces inside arrives in many pieces."""
+    attack = (
+        'in <a href="https://evil.example/x" title="t">the page</a> and <!-- a b --> www.evil.example/z end'
+    )
+    out = streamed([attack[i : i + size] for i in range(0, len(attack), size)])
+    assert out == f"in the page and  {LINK_REMOVED} end"
+
+
 def test_plain_words_stream_without_waiting() -> None:
     f = MarkupFilter(ALLOWED)
     assert f.feed("Restart the") == "Restart the"
