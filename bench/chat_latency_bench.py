@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import re
+import secrets
 import statistics
 import subprocess
 import sys
@@ -113,7 +114,11 @@ def answer_messages(question: str) -> list[dict[str, str]]:
     sources = "\n".join(
         source_line(citation_id(p.name, 0), " ".join(p.read_text().split())[:600]) for p in corpus
     )
-    rendered = PromptLibrary.load().get("answer").render_chat(question=question, sources=sources)
+    prompt = PromptLibrary.load().get("answer")
+    values = {"question": question, "sources": sources}
+    if "boundary" in prompt.variables:  # answer@2 fences the sources with a per-turn marker
+        values["boundary"] = secrets.token_hex(8)
+    rendered = prompt.render_chat(**values)
     return [{"role": "system", "content": rendered.system}, {"role": "user", "content": rendered.user}]
 
 

@@ -95,6 +95,15 @@ class MarkupFilter:
     _last: str = ""
 
     def feed(self, text: str) -> str:
+        if not self._held and self._last != "<" and _TRIGGERS.isdisjoint(text):
+            # The common token: nothing in it can be markup or a link (`www.` needs its dot), so it passes
+            # unchanged, but a last word that may be the start of `www.` waits for what follows.
+            start = len(text.rstrip("wW"))
+            if start < len(text) and (start == 0 or text[start - 1].isspace()) and len(text) - start <= 3:
+                text, self._held = text[:start], text[start:]
+            if text:
+                self._last = text[-1]
+            return text
         buffer = self._held + text
         cut = self._safe_end(buffer)
         self._held = buffer[cut:]
@@ -110,16 +119,20 @@ class MarkupFilter:
     def _safe_end(self, buffer: str) -> int:
         """Where the released part ends: after the last whitespace outside a tag (a closed one or the open
         one at the end), or the whole buffer when its last word cannot turn into markup or a link."""
-        open_tag = _OPEN_TAG.search(buffer)
+        open_tag = _OPEN_TAG.search(buffer) if "<" in buffer else None
         limit = open_tag.start() if open_tag else len(buffer)
-        tags = [(m.start(), m.end()) for m in _TAG.finditer(buffer, 0, limit)]
+        tags = (
+            [(m.start(), m.end()) for m in _TAG.finditer(buffer, 0, limit)]
+            if open_tag or "<" in buffer
+            else []
+        )
         end = limit
         while end > 0 and not (
             buffer[end - 1].isspace() and not any(start < end - 1 < stop for start, stop in tags)
         ):
             end -= 1
         tail = buffer[end:limit]
-        if open_tag is None and not (_TRIGGERS & set(tail)) and not "www".startswith(tail.lower() or "-"):
+        if open_tag is None and _TRIGGERS.isdisjoint(tail) and not "www".startswith(tail.lower() or "-"):
             return len(buffer)
         return end
 
@@ -134,16 +147,23 @@ class MarkupFilter:
         return out
 
     def neutralise(self, text: str) -> str:
-        """One complete piece of answer text, neutralised (also used for whole texts such as a footer)."""
-        text = _decoded(text)
-        text, comments = _COMMENT.subn("", text)
-        text = _AUTOLINK.sub(self._autolink, text)
-        text, tags = _TAG.subn("", text)
-        text = _LONE_TAG_OPEN.sub("< ", text)
-        self.tags += comments + tags
-        text = _URL.sub(self._url, text)
-        text = _LINK_DESTINATION.sub(self._destination, text)
-        return _REFERENCE_DEFINITION.sub("] :", text)
+        """One complete piece of answer text, neutralised (also used for whole texts such as a footer).
+        Each pass runs only when its pattern's first character is present (the filter runs per token)."""
+        if "&" in text:
+            text = _decoded(text)
+        if "<" in text:
+            text, comments = _COMMENT.subn("", text)
+            text = _AUTOLINK.sub(self._autolink, text)
+            text, tags = _TAG.subn("", text)
+            text = _LONE_TAG_OPEN.sub("< ", text)
+            self.tags += comments + tags
+        if "/" in text or ":" in text or "." in text:
+            text = _URL.sub(self._url, text)
+        if "](" in text:
+            text = _LINK_DESTINATION.sub(self._destination, text)
+        if "]:" in text:
+            text = _REFERENCE_DEFINITION.sub("] :", text)
+        return text
 
     def _autolink(self, match: re.Match[str]) -> str:
         """`<url>`: an allowed one stays as the bare URL (renderers link it), so the tag pass keeps it."""

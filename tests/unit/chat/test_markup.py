@@ -138,6 +138,9 @@ def test_an_unclosed_tag_is_released_neutralised() -> None:
     f = MarkupFilter(ALLOWED)
     out = f.feed("a <script " + "x" * 3000) + f.flush()
     assert out.startswith("a < script ")
+    f = MarkupFilter(ALLOWED)
+    out = f.feed("x" * 3000 + "<") + f.feed("script>alert(1)") + f.flush()
+    assert "<script" not in out and out.endswith("< script>alert(1)")
 
 
 @pytest.mark.parametrize(
