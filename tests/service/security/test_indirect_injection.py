@@ -53,7 +53,10 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("indirect")
     docs = root / "docs"
     docs.mkdir()
-    (docs / "pairing.md").write_text(f"# Pairing\n\n{MARKUP}\n", encoding="utf-8")
+    # The heading becomes the chunk's title, which the OpenAI route lists under "Sources:".
+    (docs / "pairing.md").write_text(
+        f"# Pairing <img src=x onerror=alert(1)>\n\n{MARKUP}\n", encoding="utf-8"
+    )
     (docs / "warranty.md").write_text(
         "# Warranty\n\nThe thermostat warranty lasts two years from the date of purchase.\n\n"
         f"# Notice\n\n{PLANTED}\n",
@@ -159,6 +162,8 @@ async def test_markup_and_links_from_sources_are_neutralised(served: tuple[str, 
     assert "showPairingAnimation()" in text and "the pairing page" in text, "the text of removed tags stays"
     assert "evil.example" not in text and "(link removed)" in text
     assert "https://docs.contoso.com/thermostat/pairing" in text, "allow-listed host kept"
+    if route.startswith("/v1"):
+        assert "[pairing.md#0]: Pairing" in text and "onerror" not in text, "the Sources list is neutralised"
     if end:
         assert end["removed_markup"]["links"] >= 1 and end["removed_markup"]["tags"] >= 4
     assert _metric(app, "chatfleet_answer_markup_removed_total", {"kind": "link"}) > links_before

@@ -32,13 +32,14 @@ FINISH_REASONS = {"stop", "length", "content_filter", "tool_calls"}
 
 
 def _sources_footer(prepared: PreparedTurn, cited: list[str]) -> str:
-    """The cited sources as text; titles come from documents, so the answer's markup policy applies."""
+    """The cited sources as text; titles and names come from documents, so the answer's markup policy
+    applies to them."""
     by_id = {c.id: c for c in prepared.citations}
-    lines = [f"[{cid}]: {by_id[cid].title} ({by_id[cid].source})" for cid in cited if cid in by_id]
-    if not lines:
-        return ""
-    markup = MarkupFilter(LinkPolicy.of(prepared.options.link_hosts))
-    return "\n\nSources:\n" + markup.neutralise("\n".join(lines))
+    clean = MarkupFilter(LinkPolicy.of(prepared.options.link_hosts)).neutralise
+    lines = [
+        f"[{cid}]: {clean(by_id[cid].title)} ({clean(by_id[cid].source)})" for cid in cited if cid in by_id
+    ]
+    return "\n\nSources:\n" + "\n".join(lines) if lines else ""
 
 
 def _finish_reason(end: AnswerEnd) -> str:
