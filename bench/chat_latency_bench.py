@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import re
-import secrets
 import statistics
 import subprocess
 import sys
@@ -114,11 +113,7 @@ def answer_messages(question: str) -> list[dict[str, str]]:
     sources = "\n".join(
         source_line(citation_id(p.name, 0), " ".join(p.read_text().split())[:600]) for p in corpus
     )
-    prompt = PromptLibrary.load().get("answer")
-    values = {"question": question, "sources": sources}
-    if "boundary" in prompt.variables:  # answer@2 fences the sources with a per-turn marker
-        values["boundary"] = secrets.token_hex(8)
-    rendered = prompt.render_chat(**values)
+    rendered = PromptLibrary.load().get("answer").render_chat(question=question, sources=sources)
     return [{"role": "system", "content": rendered.system}, {"role": "user", "content": rendered.user}]
 
 

@@ -4,7 +4,6 @@ no-sources answer). Run again when the screen withholds a source after a first c
 from __future__ import annotations
 
 import re
-import secrets
 
 from chatfleet.chat.chain.turn import PreparedTurn
 from chatfleet.chat.prompts.library import PromptLibrary
@@ -60,11 +59,9 @@ def compose(
         return
     prompt = prompts.get("answer")
     sources = "\n".join(source_line(c.id, one_line(c.content)) for c in turn.citations)
-    values = {"question": question, "sources": sources}
-    if "boundary" in prompt.variables:
-        # Fresh per composition: a document cannot contain the line that closes its own fence.
-        values["boundary"] = secrets.token_hex(8)
-    rendered = prompt.render_chat(**values)
+    # answer@2 fences the sources with a marker drawn afresh for each render: a document cannot contain the
+    # line that closes its own fence.
+    rendered = prompt.render_chat(question=question, sources=sources)
     turn.prompt_messages = [
         {"role": "system", "content": rendered.system},
         *history,
