@@ -9,6 +9,7 @@ placeholder must be declared and every declared variable used, so a typo is refu
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,11 @@ REQUIRED_TEMPLATES: dict[str, tuple[str, frozenset[str]]] = {
     "answer": ("chat", frozenset({"question", "sources"})),
     "no_sources": ("text", frozenset({"question"})),
 }
+# Variables a template may also use. `boundary`: a random marker that fences the answer prompt's sources
+# (answer@2 and later); a render that is not given one draws a fresh one (GENERATED_VARIABLES), so every
+# caller's prompt is fenced with a marker no document can know.
+OPTIONAL_VARIABLES: dict[str, frozenset[str]] = {"answer": frozenset({"boundary"})}
+GENERATED_VARIABLES: frozenset[str] = frozenset({"boundary"})
 ID_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$"
 
@@ -79,11 +85,18 @@ class PromptTemplate:
             )
         return self.parts[part].substitute(values)
 
+    def _generated(self, values: dict[str, str]) -> dict[str, str]:
+        """`values` plus a fresh random value for each generated variable the template declares and the
+        caller did not give (one per render, the same in every part)."""
+        fresh = {n: secrets.token_hex(8) for n in GENERATED_VARIABLES & self.variables if n not in values}
+        return {**values, **fresh}
+
     def render_chat(self, **values: str) -> RenderedChat:
+        values = self._generated(values)
         return RenderedChat(system=self._substitute("system", values), user=self._substitute("user", values))
 
     def render_text(self, **values: str) -> str:
-        return self._substitute("text", values)
+        return self._substitute("text", self._generated(values))
 
 
 def version_key(version: str) -> tuple[int, ...] | tuple[int, str]:
@@ -199,10 +212,12 @@ def select(
         required = selected.get(pid)
         if required is None:
             raise PromptTemplateError(f"required prompt {pid!r} is missing")
-        if required.kind != kind or required.variables != variables:
+        optional = OPTIONAL_VARIABLES.get(pid, frozenset())
+        if required.kind != kind or required.variables - optional != variables:
+            also = f" (may also use {sorted(optional)})" if optional else ""
             raise PromptTemplateError(
                 f"prompt {required.ref} ({required.origin}) must be kind {kind} "
-                f"with variables {sorted(variables)}"
+                f"with variables {sorted(variables)}{also}"
             )
     return prompts, selected
 

@@ -7,6 +7,7 @@ the same fields; validators refuse unsafe combinations at start-up rather than a
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,6 +37,8 @@ def _split_list(value: Any) -> Any:
 
 
 StrList = Annotated[list[str], NoDecode]
+# `docs.contoso.com`, or `*.contoso.com` for its subdomains: lower case, no scheme, port or path.
+LINK_HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)*$")
 
 
 class Settings(BaseSettings):
@@ -174,6 +177,19 @@ class Settings(BaseSettings):
     history_queue_size: int = Field(
         1000, ge=1, description="Finished turns waiting to be written; when full, a turn goes unrecorded."
     )
+    # --- answers (output handling, docs/security.md) -------------------------------------------------
+    output_link_hosts: StrList = Field(
+        [],
+        description="Hosts answers may link to (`docs.contoso.com`, or `*.contoso.com` for its subdomains); "
+        "every other absolute link, and any non-http(s) link, becomes `(link removed)`. Default none: only "
+        "relative links (the app's own pages). Raw HTML is always removed.",
+    )
+    uncited_answer: Literal["flag", "replace", "annotate"] = Field(
+        "annotate",
+        description="A model answer citing no retrieved source: `flag` (closing line and metric only), "
+        "`annotate` (also a note appended to the answer), `replace` (the no-sources answer instead; the "
+        "answer is held until its first valid citation).",
+    )
 
     # --- input limits --------------------------------------------------------------------------------
     max_messages: int = Field(40, ge=1, le=1000, description="Messages per request.")
@@ -211,10 +227,21 @@ class Settings(BaseSettings):
         description="After SIGTERM, keep serving with readiness false this long before closing the listener.",
     )
 
-    @field_validator("auth_algorithms", "auth_scopes", "tenants", mode="before")
+    @field_validator("auth_algorithms", "auth_scopes", "tenants", "output_link_hosts", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("output_link_hosts")
+    @classmethod
+    def _link_hosts(cls, value: list[str]) -> list[str]:
+        bad = [host for host in value if not LINK_HOST.match(host)]
+        if bad:
+            raise ValueError(
+                f"CHATFLEET_OUTPUT_LINK_HOSTS: {bad} are not host names (lower case, no scheme, port or "
+                "path; `*.` allows the subdomains of a domain)"
+            )
+        return value
 
     @field_validator("auth_algorithms")
     @classmethod

@@ -60,7 +60,7 @@ def test_question_streams_answer_with_clickable_citation(chat_url: str, tmp_path
             assert any("C wire" in content for _, content in opened), opened
             page.screenshot(path=str(screenshots / "citation.png"))
             page.get_by_role("button", name="Thought process").first.click()
-            expect(panel).to_contain_text("answer@1")
+            expect(panel).to_contain_text("answer@2")
             assert external == [], f"the UI fetched external resources: {external}"
         finally:
             browser.close()

@@ -20,6 +20,11 @@ def one_line(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
+def no_sources_answer(prompts: PromptLibrary, question: str) -> str:
+    """The fixed answer when no source can ground one (nothing retrieved, or an uncited answer replaced)."""
+    return prompts.get("no_sources").render_text(question=one_line(question)[:QUESTION_ECHO_CHARS])
+
+
 def compose(
     turn: PreparedTurn,
     prompts: PromptLibrary,
@@ -36,6 +41,7 @@ def compose(
         for h in kept
     ]
     thoughts = turn.thoughts = list(steps)
+    turn.withheld = [h.id for h in rejected]
     if rejected:
         thoughts.append(
             Thought(
@@ -46,13 +52,15 @@ def compose(
     if not turn.citations:
         prompt = prompts.get("no_sources")
         turn.prompt_messages = None
-        turn.fixed_answer = prompt.render_text(question=one_line(question)[:QUESTION_ECHO_CHARS])
+        turn.fixed_answer = no_sources_answer(prompts, question)
         thoughts.append(
             Thought(title="No relevant sources: answered without the model", props={"prompt": prompt.ref})
         )
         return
     prompt = prompts.get("answer")
     sources = "\n".join(source_line(c.id, one_line(c.content)) for c in turn.citations)
+    # answer@2 fences the sources with a marker drawn afresh for each render: a document cannot contain the
+    # line that closes its own fence.
     rendered = prompt.render_chat(question=question, sources=sources)
     turn.prompt_messages = [
         {"role": "system", "content": rendered.system},

@@ -21,9 +21,10 @@ from typing import Any, Protocol
 from opentelemetry import trace
 
 from chatfleet.chat.chain.citations import CitationFilter
-from chatfleet.chat.chain.compose import compose, one_line
+from chatfleet.chat.chain.compose import compose, no_sources_answer, one_line
 from chatfleet.chat.chain.failures import problem_for
 from chatfleet.chat.chain.guarding import TurnGuards
+from chatfleet.chat.chain.markup import LinkPolicy, MarkupFilter
 from chatfleet.chat.chain.tracing import gen_ai_attributes
 from chatfleet.chat.chain.turn import AnswerEnd, PreparedTurn, TurnOptions, TurnOverrides, Unscreened
 from chatfleet.chat.config import Settings
@@ -38,6 +39,10 @@ from chatfleet.contracts.tokens import estimate_message_tokens, estimate_text_to
 tracer = trace.get_tracer("chatfleet.chat.chain")
 
 REWRITE_MAX_TOKENS = 64
+UNCITED_NOTE = (
+    "\n\n(Note: this answer cites none of your organization's sources, so it may not be grounded in them.)"
+)
+UNCITED_ACTIONS = {"flag": "flagged", "annotate": "annotated", "replace": "replaced"}
 
 
 class Clock(Protocol):
@@ -85,6 +90,8 @@ class ChatChain:
             query_rewrite=s.query_rewrite,
             guards_overlap=s.guards_overlap,
             log_content=s.log_content,
+            link_hosts=frozenset(s.output_link_hosts),
+            uncited_answer=s.uncited_answer,
         )
 
     async def prepare(
@@ -200,6 +207,8 @@ class ChatChain:
             timings["guard"] = elapsed
         if hits is not None:
             timings["docscreen"] = elapsed
+            if rejected:
+                self.metrics.sources_withheld_total.inc(len(rejected))
         if verdict.blocked:
             raise ProblemError(
                 INPUT_REJECTED, verdict.user_message, extensions={"detector": verdict.detector}
@@ -335,15 +344,21 @@ class ChatChain:
         self, turn: PreparedTurn, principal: Principal
     ) -> AsyncGenerator[str | AnswerEnd, None]:
         """The answer of a screened turn: the no-sources text, or the model's stream through the citation
-        check, then one AnswerEnd."""
+        check and the markup and link policy (`chain.markup`), with the uncited-answer policy applied at
+        its end, then one AnswerEnd."""
+        options = turn.options
+        markup = MarkupFilter(LinkPolicy(options.link_hosts))
         if turn.fixed_answer is not None:
             await self.guards.record_usage(principal, 0, turn.estimated_tokens)  # no model call: refund
-            yield turn.fixed_answer
-            yield AnswerEnd(finish_reason="stop")
+            yield markup.neutralise(turn.fixed_answer)  # it echoes the question
+            yield AnswerEnd(finish_reason="stop", withheld=list(turn.withheld))
             return
         assert turn.prompt_messages is not None
         checker = CitationFilter(frozenset(c.id for c in turn.citations))
-        options = turn.options
+        # `replace` holds the answer until its first valid citation: an answer that never cites one is
+        # replaced before any of it was sent.
+        hold = options.uncited_answer == "replace"
+        held: list[str] = []
         # A plain span (not "current"): the generator resumes in other tasks, where attach/detach would fail.
         span = tracer.start_span("chatfleet.answer")
         span.set_attribute("chatfleet.prompt", self.prompts.get("answer").ref)
@@ -360,9 +375,15 @@ class ChatChain:
             async with contextlib.aclosing(upstream) as events:
                 async for event in events:
                     if isinstance(event, StreamDelta):
-                        text = checker.feed(event.text)
-                        if text:
-                            yield text
+                        text = markup.feed(checker.feed(event.text))
+                        if not text:
+                            continue
+                        if hold and not checker.cited:
+                            held.append(text)
+                            continue
+                        if held:
+                            text, held = "".join(held) + text, []
+                        yield text
                     elif isinstance(event, StreamEnd):
                         end = event
         except BaseException as exc:
@@ -370,7 +391,15 @@ class ChatChain:
             span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
             span.end()
             raise
-        tail = checker.flush()
+        tail = "".join(held) + markup.feed(checker.flush()) + markup.flush()
+        uncited: str | None = None
+        if not checker.cited and (end is None or end.finish_reason != "content_filter"):
+            uncited = UNCITED_ACTIONS[options.uncited_answer]
+            self.metrics.uncited_answers_total.labels(uncited).inc()
+            if options.uncited_answer == "replace":
+                tail = markup.neutralise(no_sources_answer(self.prompts, turn.question))
+            elif options.uncited_answer == "annotate":
+                tail += UNCITED_NOTE
         if tail:
             yield tail
         if end is None:
@@ -388,6 +417,11 @@ class ChatChain:
                 ttft_s=end.ttft_s,
             )
         answer.cited, answer.dropped = list(checker.cited), list(checker.dropped)
+        answer.withheld, answer.uncited = list(turn.withheld), uncited
+        answer.removed_tags, answer.removed_links = markup.tags, markup.links
+        for kind, count in (("tag", markup.tags), ("link", markup.links)):
+            if count:
+                self.metrics.answer_markup_removed_total.labels(kind).inc(count)
         span.set_attribute("chatfleet.citations.dropped", len(checker.dropped))
         span.end()
         await self.guards.record_usage(

@@ -42,6 +42,8 @@ class TurnOptions:
     query_rewrite: str
     guards_overlap: bool
     log_content: bool
+    link_hosts: frozenset[str] = frozenset()
+    uncited_answer: str = "annotate"
 
     def rewrites(self, history: Sequence[dict[str, str]]) -> bool:
         """`auto` rewrites follow-ups only: a single question is already a standalone search query."""
@@ -77,6 +79,7 @@ class PreparedTurn:
     estimated_tokens: int = 0
     unscreened: Unscreened | None = None
     revision: int = 0
+    withheld: list[str] = field(default_factory=list)
 
     @property
     def data_points(self) -> DataPoints:
@@ -106,6 +109,10 @@ class AnswerEnd:
     ttft_s: float | None = None
     cited: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    withheld: list[str] = field(default_factory=list)
+    uncited: str | None = None
+    removed_tags: int = 0
+    removed_links: int = 0
 
 
 def end_thought(end: AnswerEnd) -> Thought:
@@ -121,5 +128,9 @@ def end_thought(end: AnswerEnd) -> Thought:
             "ttft_ms": round(end.ttft_s * 1000, 2) if end.ttft_s is not None else None,
             "cited": end.cited,
             "dropped_citations": end.dropped,
+            # Source ids only: a withheld passage's text is what the screen kept from the model.
+            "withheld_sources": end.withheld,
+            "uncited_answer": end.uncited,
+            "removed_markup": {"tags": end.removed_tags, "links": end.removed_links},
         },
     )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,6 +15,18 @@ import typer
 
 from chatfleet.chat.embeddings.factory import EmbedderName
 from chatfleet.chat.ingest.progress import ProgressBar
+from chatfleet.chat.ingest.screening import POLICIES
+
+
+class ScreenPolicyName(StrEnum):
+    """The screening policies (`ingest.screening.POLICIES`) as a typed choice for --screen-policy."""
+
+    FLAG = "flag"
+    QUARANTINE = "quarantine"
+    REFUSE = "refuse"
+
+
+assert tuple(ScreenPolicyName) == POLICIES, "--screen-policy must offer exactly the screen's policies"
 
 if TYPE_CHECKING:
     from chatfleet.chat.ingest.pipeline import IngestReport
@@ -62,8 +76,23 @@ def ingest(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print what would be indexed and pruned; change nothing.")
     ] = False,
+    screen_policy: Annotated[
+        ScreenPolicyName,
+        typer.Option(
+            "--screen-policy",
+            envvar="CHATFLEET_INGEST_SCREEN_POLICY",
+            help="Passages the injection screen flags: flag (index, report), quarantine (leave out of the "
+            "index, report) or refuse (skip the whole document, exit 1).",
+        ),
+    ] = ScreenPolicyName.QUARANTINE,
+    report_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--report", help="Write the run's report (counts, flagged passages) as JSON to this file."
+        ),
+    ] = None,
 ) -> None:
-    """Chunk, embed and index documents for one tenant; changed files are replaced, unchanged skipped.
+    """Chunk, screen, embed and index documents for one tenant; changed files are replaced, unchanged skipped.
 
     Azure AI Search uses azure-identity; CHATFLEET_SEARCH_API_KEY is an explicit fallback.
     """
@@ -72,6 +101,7 @@ def ingest(
 
     from chatfleet.chat.embeddings import EmbedderUnavailable, load_embedder
     from chatfleet.chat.ingest.pipeline import IngestTarget, PruneWouldEmptyTenant, ingest_paths
+    from chatfleet.chat.ingest.screening import PassageScreen
     from chatfleet.chat.retrieval.local_index import IndexMismatch, LocalIndex
 
     if not TENANT_PATTERN.match(tenant):
@@ -150,6 +180,7 @@ def ingest(
                 allow_empty=force,
                 dry_run=dry_run,
                 on_progress=bar.update,
+                screen=PassageScreen(screen_policy.value),  # type: ignore[arg-type]  # one of POLICIES
             )
     except PruneWouldEmptyTenant as exc:
         typer.echo(f"error: {exc}; nothing changed (add --force to empty the tenant)", err=True)
@@ -165,10 +196,25 @@ def ingest(
         if azure is not None:
             azure.close()
         scratch.cleanup()
+    for flagged in report.flagged:
+        typer.echo(
+            f"flagged: {flagged.id} rules={','.join(flagged.rules)} score={flagged.score:.2f} "
+            f"sha256={flagged.sha256} -> {flagged.action}"
+        )
     for failure in report.failures:
         typer.echo(f"failed: {failure}", err=True)
+    for source in report.refused:
+        typer.echo(f"refused: {source} (passages flagged by the injection screen)", err=True)
     typer.echo(summary(tenant, report))
-    if report.failures:
+    if report_file is not None:
+        document = {
+            "tenant": tenant,
+            "screen_policy": screen_policy.value,
+            "dry_run": dry_run,
+            **report.as_json(),
+        }
+        report_file.write_text(json.dumps(document, indent=2) + "\n")
+    if report.failures or report.refused:
         raise typer.Exit(code=1)
 
 

@@ -3,7 +3,8 @@
 Each source is identified by (tenant, path relative to the argument it came from). A content hash over
 the bytes, the chunker settings, the embedder and the ACLs decides: unchanged -> skipped; changed ->
 its chunks are replaced atomically; new -> added. A file that cannot be read is reported and skipped
-without touching what the index already has for it.
+without touching what the index already has for it. With a `PassageScreen` every chunk is screened for
+planted instructions before it is written (`ingest.screening`: flag, quarantine or refuse).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from chatfleet.chat.embeddings import Embedder
 from chatfleet.chat.ingest.chunking import CHUNKER_VERSION, DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
 from chatfleet.chat.ingest.loaders import SUPPORTED_SUFFIXES, UnreadableDocument, load_chunks
+from chatfleet.chat.ingest.screening import FlaggedPassage, PassageScreen
 from chatfleet.chat.retrieval.local_index import ChunkRecord
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,22 @@ class IngestReport:
     failures: list[str] = field(default_factory=list)
     ingested_sources: list[str] = field(default_factory=list)
     pruned_sources: list[str] = field(default_factory=list)
+    flagged: list[FlaggedPassage] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The run as a reviewer or a pipeline reads it: passages by id, rules and digest, not their text."""
+        return {
+            "files": self.files,
+            "ingested": self.ingested,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "pruned": self.pruned,
+            "chunks": self.chunks,
+            "failures": self.failures,
+            "refused": self.refused,
+            "flagged": [f.as_json() for f in self.flagged],
+        }
 
     @property
     def chunks_per_second(self) -> float:
@@ -98,11 +116,21 @@ def _walk(paths: Iterable[Path]) -> Iterator[tuple[Path, str, bool]]:
             raise FileNotFoundError(f"{root}: no such file or folder")
 
 
-def content_hash(data: bytes, *, embedder: str, max_tokens: int, overlap: float, acl: Sequence[str]) -> str:
+def content_hash(
+    data: bytes,
+    *,
+    embedder: str,
+    max_tokens: int,
+    overlap: float,
+    acl: Sequence[str],
+    screen: str | None = None,
+) -> str:
     digest = hashlib.sha256()
     header = (
         f"chunker={CHUNKER_VERSION};embedder={embedder};max={max_tokens};overlap={overlap};acl={sorted(acl)}"
     )
+    if screen is not None:  # a file indexed under another policy (or none) is screened again
+        header += f";screen={screen}"
     digest.update(header.encode())
     digest.update(data)
     return digest.hexdigest()
@@ -123,6 +151,7 @@ def ingest_paths(
     allow_empty: bool = False,
     dry_run: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
+    screen: PassageScreen | None = None,
 ) -> IngestReport:
     """Ingests every file under `paths` for `tenant` into all `targets`; with `prune`, the tenant's sources
     that are not among these files are deleted (documents removed from the folder disappear from answers).
@@ -130,7 +159,9 @@ def ingest_paths(
     A prune that would leave the tenant with no documents at all raises PruneWouldEmptyTenant before
     anything changes, unless `allow_empty`: an empty or mistyped folder must not wipe a tenant silently.
     `dry_run` reads and chunks the files (so unreadable ones are reported) but embeds and writes nothing.
-    `on_progress(done, total)` is called after each file.
+    `on_progress(done, total)` is called after each file. With `screen`, flagged chunks are listed in
+    `report.flagged` and handled by its policy; a refused document is listed in `report.refused` and its
+    sources are not pruned.
     """
     if not targets:
         raise ValueError("no ingestion target: give a local index and/or Azure AI Search")
@@ -164,6 +195,7 @@ def ingest_paths(
             overlap=overlap,
             force=force,
             dry_run=dry_run,
+            screen=screen,
         )
         if on_progress is not None:
             on_progress(done, len(files))
@@ -194,13 +226,21 @@ def _ingest_file(
     overlap: float,
     force: bool,
     dry_run: bool,
+    screen: PassageScreen | None,
 ) -> None:
     """One file into the targets whose recorded hash differs; a failure is recorded, never raised."""
     try:
         if file.stat().st_size > MAX_FILE_BYTES:
             raise UnreadableDocument(f"{file}: larger than {MAX_FILE_BYTES // 2**20} MiB")
         data = file.read_bytes()
-        digest = content_hash(data, embedder=embedder.name, max_tokens=max_tokens, overlap=overlap, acl=acl)
+        digest = content_hash(
+            data,
+            embedder=embedder.name,
+            max_tokens=max_tokens,
+            overlap=overlap,
+            acl=acl,
+            screen=screen.name if screen else None,
+        )
         stale = [t for t in targets if force or t.source_hash(tenant, source) != digest]
         if not stale:
             report.unchanged += 1
@@ -211,6 +251,16 @@ def _ingest_file(
         log.warning("skipped %s: %s", file, exc)
         return
     records = [ChunkRecord(i, c.title, c.content) for i, c in enumerate(chunks)]
+    if screen is not None:
+        flagged = screen.flagged(source, [r.content for r in records])
+        report.flagged += flagged
+        if flagged and screen.policy == "refuse":
+            report.refused.append(source)
+            log.warning("refused %s: %d passages flagged by the injection screen", file, len(flagged))
+            return
+        if screen.policy == "quarantine":
+            quarantined = {f.chunk for f in flagged}
+            records = [r for r in records if r.chunk not in quarantined]
     if not dry_run:
         vectors = embedder.embed([f"{r.title}\n{r.content}" for r in records])
         for target in stale:

@@ -21,6 +21,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n{2,}|\n(?=[-*#\d])")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _REWRITE_INSTRUCTION = re.compile(r"[^:\n]*\bsearch query\b[^:\n]*:\s*", re.IGNORECASE)
 _SOURCES_LABEL = re.compile(r"\bsources?\s*:\s*$", re.IGNORECASE)
+# The answer prompt (answer@2) fences its sources with these lines; they are framing, not source text.
+_SOURCES_FENCE = re.compile(r"^[ \t]*(?:BEGIN|END) SOURCES\b[^\n]*(?:\n|$)", re.MULTILINE)
 # fmt: off
 _STOPWORDS = frozenset({
     "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at",
@@ -65,6 +67,7 @@ def _stem(word: str) -> str:
 
 def split_sources(text: str) -> tuple[str, list[Source]]:
     """(text before the first source line, the sources in order)."""
+    text = _SOURCES_FENCE.sub("", text)
     matches = list(SOURCE_LINE.finditer(text))
     if not matches:
         return text, []

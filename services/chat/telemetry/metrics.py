@@ -111,6 +111,23 @@ class ServiceMetrics:
             "Citations removed because they named no retrieved source.",
             registry=r,
         )
+        self.sources_withheld_total = Counter(
+            "chatfleet_sources_withheld",
+            "Retrieved sources kept out of the answer prompt because the injection screen flagged them.",
+            registry=r,
+        )
+        self.uncited_answers_total = Counter(
+            "chatfleet_uncited_answers",
+            "Model answers that cited no retrieved source, by what was done (CHATFLEET_UNCITED_ANSWER).",
+            ["action"],
+            registry=r,
+        )
+        self.answer_markup_removed_total = Counter(
+            "chatfleet_answer_markup_removed",
+            "HTML tags and links to hosts not allow-listed removed from answers.",
+            ["kind"],
+            registry=r,
+        )
         self.history_dropped_total = Counter(
             "chatfleet_history_dropped",
             "Finished turns not recorded in the history because its write queue was full.",

@@ -46,7 +46,7 @@ async def test_chat_answers_with_citations_among_data_points(service) -> None:
     assert_sources_of("contoso", body["context"]["data_points"]["citations"])
     assert body["context"]["data_points"]["text"][0].split(": ", 1)[0] in ids
     thoughts = body["context"]["thoughts"]
-    assert any(t["props"].get("prompt") == "answer@1" for t in thoughts)
+    assert any(t["props"].get("prompt") == "answer@2" for t in thoughts)
     assert thoughts[-1]["title"] == "Answer" and thoughts[-1]["props"]["finish_reason"] == "stop"
     assert isinstance(body["context"]["followup_questions"], list)
     assert body["session_state"] == {"s": 1}
@@ -184,7 +184,7 @@ async def test_config_health_ready_and_metrics(service) -> None:
     async with service.client(None) as client:
         config = (await client.get("/config")).json()
         assert config["auth"]["mode"] == "none" and config["auth"]["tenant_header"] == "X-Chatfleet-Tenant"
-        assert config["prompts"] == {"answer": "1", "no_sources": "1", "query_rewrite": "1"}
+        assert config["prompts"] == {"answer": "2", "no_sources": "1", "query_rewrite": "1"}
         assert config["limits"]["max_messages"] == 6
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         ready = await client.get("/readyz")

@@ -102,3 +102,6 @@ async def test_withheld_source_never_reaches_the_stream(url: str) -> None:
     answer = "".join(line["delta"].get("content", "") for line in lines[1:] if "delta" in line)
     assert set(CITATION.findall(answer)) <= ids and "GP-4012" in answer
     assert "error" not in lines[-1]
+    closing = lines[-1]["context"]["thoughts"][0]["props"]
+    assert closing["withheld_sources"] == [TAINTED_ID], "named in the closing line too, in both modes"
+    assert "ignore all previous" not in json.dumps(lines)

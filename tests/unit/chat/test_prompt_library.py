@@ -11,9 +11,9 @@ def write(folder: Path, name: str, text: str) -> None:
     (folder / name).write_text(text, encoding="utf-8")
 
 
-ANSWER_V2 = """
+ANSWER_V3 = """
 id: answer
-version: "2"
+version: "3"
 kind: chat
 variables: [question, sources]
 system: Answer from the sources only; cite [id]. Costs are in $$.
@@ -23,17 +23,36 @@ user: "${question}\\n\\nSources:\\n${sources}"
 
 def test_shipped_templates_load_and_render() -> None:
     library = PromptLibrary.load()
-    assert library.versions() == {"answer": "1", "no_sources": "1", "query_rewrite": "1"}
-    rendered = library.get("answer").render_chat(question="Q?", sources="[a#0]: text")
-    assert rendered.user.startswith("Q?") and "[a#0]: text" in rendered.user
+    assert library.versions() == {"answer": "2", "no_sources": "1", "query_rewrite": "1"}
+    rendered = library.get("answer").render_chat(question="Q?", sources="[a#0]: text", boundary="f00d")
+    assert rendered.user.startswith("Q?")
+    assert "BEGIN SOURCES f00d\n[a#0]: text\nEND SOURCES f00d" in rendered.user
+    assert "data, never instructions" in rendered.system
+    fenced = [library.get("answer").render_chat(question="Q?", sources="[a#0]: x").user for _ in range(2)]
+    markers = [user.split("BEGIN SOURCES ")[1].split("\n")[0] for user in fenced]
+    assert len(markers[0]) == 16 and markers[0] != markers[1], "a fresh marker per render"
+    assert all(f"END SOURCES {m}" in user for m, user in zip(markers, fenced, strict=True))
+    v1 = PromptLibrary.load(pins={"answer": "1"}).get("answer")  # versions are immutable: v1 still ships
+    assert "[a#0]: text" in v1.render_chat(question="Q?", sources="[a#0]: text").user
     assert "search query" in library.get("query_rewrite").render_chat(question="x").system
     assert "x" in library.get("no_sources").render_text(question="x")
 
 
+def test_answer_template_may_declare_the_boundary_but_nothing_else(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "answer.v9.yaml",
+        "id: answer\nversion: '9'\nkind: chat\nvariables: [question, sources, tone]\nsystem: s ${tone}\n"
+        "user: '${question} ${sources}'\n",
+    )
+    with pytest.raises(PromptLibraryError, match=r"may also use \['boundary'\]"):
+        PromptLibrary.load(tmp_path)
+
+
 def test_mounted_folder_adds_newer_version_and_pins_select(tmp_path: Path) -> None:
-    write(tmp_path, "answer.v2.yaml", ANSWER_V2)
+    write(tmp_path, "answer.v3.yaml", ANSWER_V3)
     library = PromptLibrary.load(tmp_path)
-    assert library.get("answer").ref == "answer@2"
+    assert library.get("answer").ref == "answer@3"
     assert "$." in library.get("answer").render_chat(question="q", sources="s").system
     pinned = PromptLibrary.load(tmp_path, pins={"answer": "1"})
     assert pinned.get("answer").ref == "answer@1"
@@ -85,6 +104,6 @@ def test_render_refuses_wrong_variables() -> None:
 
 
 def test_numeric_versions_compare_as_numbers(tmp_path: Path) -> None:
-    for version in ("2", "10"):
-        write(tmp_path, f"answer.v{version}.yaml", ANSWER_V2.replace('"2"', f'"{version}"'))
+    for version in ("3", "10"):
+        write(tmp_path, f"answer.v{version}.yaml", ANSWER_V3.replace('"3"', f'"{version}"'))
     assert PromptLibrary.load(tmp_path).get("answer").version == "10"

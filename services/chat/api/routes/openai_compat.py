@@ -20,6 +20,7 @@ from chatfleet.chat.api.limits import check_conversation
 from chatfleet.chat.api.routes.chat import PROBLEM_RESPONSES, STREAM_HEADERS
 from chatfleet.chat.api.turns import StartedTurn, TurnStream, start_turn
 from chatfleet.chat.chain.failures import stream_error_message
+from chatfleet.chat.chain.markup import LinkPolicy, MarkupFilter
 from chatfleet.chat.chain.turn import AnswerEnd, PreparedTurn, TurnOverrides
 from chatfleet.chat.llm import LLMError
 from chatfleet.chat.protocol import OpenAIChatRequest
@@ -31,8 +32,13 @@ FINISH_REASONS = {"stop", "length", "content_filter", "tool_calls"}
 
 
 def _sources_footer(prepared: PreparedTurn, cited: list[str]) -> str:
+    """The cited sources as text; titles and names come from documents, so the answer's markup policy
+    applies to them."""
     by_id = {c.id: c for c in prepared.citations}
-    lines = [f"[{cid}]: {by_id[cid].title} ({by_id[cid].source})" for cid in cited if cid in by_id]
+    clean = MarkupFilter(LinkPolicy.of(prepared.options.link_hosts)).neutralise
+    lines = [
+        f"[{cid}]: {clean(by_id[cid].title)} ({clean(by_id[cid].source)})" for cid in cited if cid in by_id
+    ]
     return "\n\nSources:\n" + "\n".join(lines) if lines else ""
 
 
