@@ -180,7 +180,7 @@ def ingest(
                 allow_empty=force,
                 dry_run=dry_run,
                 on_progress=bar.update,
-                screen=PassageScreen(screen_policy.value),  # type: ignore[arg-type]  # one of POLICIES
+                screen=PassageScreen(screen_policy.value),
             )
     except PruneWouldEmptyTenant as exc:
         typer.echo(f"error: {exc}; nothing changed (add --force to empty the tenant)", err=True)
