@@ -43,7 +43,7 @@ CLI = (sys.executable, "-m", "chatfleet")
 FAST_SIMULATOR = ("--simulator-ttft-ms", "5", "--simulator-tokens-per-second", "5000")
 BROKEN_ANSWER_PROMPT = """\
 id: answer
-version: "2"
+version: "3"
 description: The question moved into the system message by mistake; the user message holds only sources.
 kind: chat
 variables: [question, sources]
@@ -99,7 +99,7 @@ def test_the_healthy_service_passes(healthy: tuple[int, dict[str, Any], Path]) -
     assert code == 0, report["thresholds"]
     assert report["passed"] and len(report["cases"]) == len(CASES)
     assert report["metrics"]["recall_at_k"] == 1.0 and report["metrics"]["groundedness"] == 1.0
-    assert report["promptVersions"]["answer"] == "1" and report["deployments"] == ["simulator"]
+    assert report["promptVersions"]["answer"] == "2" and report["deployments"] == ["simulator"]
     assert all(c["retrieved"] for c in report["cases"])
     message = json.loads(healthy[2].with_suffix(".message").read_text(encoding="utf-8"))
     assert message["passed"] and message["metrics"] == report["metrics"]
@@ -140,12 +140,12 @@ def test_a_broken_prompt_fails_and_compare_names_the_regressions(
 ) -> None:
     prompts = tmp_path / "prompts"
     prompts.mkdir()
-    (prompts / "answer.v2.yaml").write_text(BROKEN_ANSWER_PROMPT, encoding="utf-8")
+    (prompts / "answer.v3.yaml").write_text(BROKEN_ANSWER_PROMPT, encoding="utf-8")
     out = tmp_path / "report.json"
     with service({"CHATFLEET_PROMPTS_DIR": str(prompts)}) as url:
         code, report, _ = evaluate(url, eval_set, out)
     assert code == 1
-    assert report["promptVersions"]["answer"] == "2"
+    assert report["promptVersions"]["answer"] == "3"
     assert {"citation_coverage", "correctness", "refusal_accuracy"} <= failed_metrics(report)
     assert report["metrics"]["recall_at_k"] == 1.0  # retrieval was fine: the prompt lost the answer
 
