@@ -32,7 +32,6 @@ ROUTES = frozenset(
         "/config",
         "/healthz",
         "/readyz",
-        "/metrics",
     }
 )
 

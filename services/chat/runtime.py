@@ -11,6 +11,7 @@ from chatfleet.chat.chain.orchestrator import ChatChain
 from chatfleet.chat.config import Settings
 from chatfleet.chat.llm import LLMRouter
 from chatfleet.chat.prompts.library import PromptLibrary
+from chatfleet.chat.request_rate import UserRateLimit
 from chatfleet.chat.retrieval import Retriever
 from chatfleet.chat.telemetry.metrics import ServiceMetrics
 
@@ -31,6 +32,7 @@ class Runtime:
     retriever: Retriever
     authenticator: Authenticator
     chain: ChatChain
+    user_rate: UserRateLimit = field(default_factory=lambda: UserRateLimit(0))
     draining: bool = False
     closers: list[Any] = field(default_factory=list)
 

@@ -74,8 +74,9 @@ def test_probed_paths_are_routes_of_the_chat_service(
     container = chat_container(sample_children)
     probed = {container[p]["httpGet"]["path"] for p in ("startupProbe", "livenessProbe", "readinessProbe")}
     assert probed == {"/healthz", "/readyz"}
-    for path in probed | {"/metrics"}:
+    for path in probed:
         assert "get" in paths[path], path
+    assert "/metrics" not in paths, "metrics are served on their own port, never the user port"
     health = final_stage("chat")["HEALTHCHECK"]
     assert any("/healthz" in part for part in health)
 
