@@ -62,7 +62,7 @@ def test_create_makes_every_child_and_reports_ready(
     kube.create(app_doc("support", namespace, {"spec": {"scaling": {"minReplicas": 1, "maxReplicas": 3}}}))
     wait(lambda: converged(kube, namespace, "support"), 60, "children converged\n" + operator.log())
     live = children(kube, namespace, "support")
-    assert sorted(k for k, _ in live) == sorted(CHILD_KINDS)
+    assert sorted(k for k, _ in live) == sorted([*CHILD_KINDS, "Service"])  # the app's and <app>-metrics
     for obj in live.values():
         (owner,) = obj["metadata"]["ownerReferences"]
         assert owner["kind"] == KIND and owner["name"] == "support" and owner["controller"]

@@ -50,7 +50,8 @@ def chat_container(children: list[dict[str, Any]]) -> dict[str, Any]:
 def test_chat_pod_runs_the_images_own_command_on_its_port(sample_children: list[dict[str, Any]]) -> None:
     container = chat_container(sample_children)
     assert "command" not in container and "args" not in container, "the image's ENTRYPOINT+CMD serve"
-    (port,) = container["ports"]
+    assert [p["name"] for p in container["ports"]] == ["http", "metrics"]
+    port = container["ports"][0]
     assert (port["name"], port["containerPort"]) == ("http", int(final_stage("chat")["EXPOSE"][0]))
     cmd = final_stage("chat")["CMD"]
     assert cmd[cmd.index("--port") + 1] == str(port["containerPort"])
