@@ -190,7 +190,7 @@ def test_reconcile_of_an_unchanged_resource_makes_zero_writes(
     )
     kube.create(app_doc("count", private_namespace))
     reconcile(ctx, kube.get(KIND, private_namespace, "count"))
-    assert counted.writes == 7 + 1 + 1, counted.calls  # seven children, the status, the "Deployed" event
+    assert counted.writes == 8 + 1 + 1, counted.calls  # eight children, the status, the "Deployed" event
 
     def settled() -> bool:
         status = kube.get("Deployment", private_namespace, "count").get("status", {})
