@@ -24,6 +24,11 @@ from typing import ClassVar
 from chatfleet.chat.coalesced_http import CoalescingHttpToolsProtocol
 from chatfleet.chat.problems import HEADER_TOO_LARGE
 
+# After a 431 the client may still be sending its headers: closing a socket with unread bytes makes the
+# kernel send a reset, which can destroy the 431 before the client reads it. So the write side is shut
+# (FIN after the response), further bytes are read and dropped, and the socket closes this much later.
+LINGER_S = 2.0
+
 
 @dataclass(frozen=True)
 class ReadDeadlines:
@@ -60,6 +65,7 @@ class DeadlineHttpProtocol(CoalescingHttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._in_headers = True
         self._header_bytes = 0
+        self._discarding = False
         self._arm(self.deadlines.header_timeout_s)  # a connection that never sends a byte
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -67,14 +73,18 @@ class DeadlineHttpProtocol(CoalescingHttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
         super().data_received(data)
         if not self._in_headers or self.transport.is_closing():
             return
         self._header_bytes += len(data)  # the header block is still incomplete after this chunk
         if self._header_bytes > self.deadlines.max_header_bytes:
             self._disarm()
+            self._discarding = True
             self.transport.write(_too_large_response(self.deadlines.max_header_bytes))
-            self.transport.close()
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
