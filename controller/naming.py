@@ -15,6 +15,8 @@ WORKLOAD_IDENTITY_USE = "azure.workload.identity/use"
 WORKLOAD_IDENTITY_CLIENT_ID = "azure.workload.identity/client-id"
 
 CHAT_PORT = 8000
+METRICS_PORT = 9464  # /metrics only; not on the app's Services, only the metrics Service (for scrapers)
+METRICS_PATH = "/metrics"
 PROMPTS_DIR = "/etc/chatfleet/prompts"
 DOCUMENTS_DIR = "/etc/chatfleet/documents"  # one sub-folder per spec.documents entry
 INDEX_DIR = "/var/lib/chatfleet/index"  # the pod's emptyDir; the init containers fill it
@@ -44,6 +46,11 @@ def stable_name(app: str) -> str:
 
 def canary_name(app: str) -> str:
     return f"{app}-canary"
+
+
+def metrics_name(app: str) -> str:
+    """The headless Service the ServiceMonitor selects: every chat pod of the app, metrics port only."""
+    return f"{app}-metrics"
 
 
 def config_name(app: str, revision: str) -> str:

@@ -92,12 +92,19 @@ def config_data(app_name: str, spec: ChatApplicationSpec) -> dict[str, str]:
         "CHATFLEET_HPA_TTFT_P95_TARGET_MS": str(spec.scaling.ttft_p95_target_ms),
         # Rendered either way: the service keeps history by default, an app opts in here.
         "CHATFLEET_HISTORY_ENABLED": str(spec.history.store != "none").lower(),
+        "CHATFLEET_METRICS_PORT": str(n.METRICS_PORT),
     }
     if spec.history.store != "none":
         data |= {
             "CHATFLEET_HISTORY_STORE": spec.history.store,
             "CHATFLEET_HISTORY_RETENTION_DAYS": str(spec.history.retention_days),
         }
+    if spec.auth.required_scopes:
+        data["CHATFLEET_AUTH_REQUIRED_SCOPES"] = json.dumps(spec.auth.required_scopes)
+    if spec.auth.required_roles:
+        data["CHATFLEET_AUTH_REQUIRED_ROLES"] = json.dumps(spec.auth.required_roles)
+    if spec.rate_limit.user_requests_per_minute:
+        data["CHATFLEET_USER_REQUESTS_PER_MINUTE"] = str(spec.rate_limit.user_requests_per_minute)
     if spec.search:
         data |= {
             "CHATFLEET_SEARCH_BACKEND": "azure",
@@ -215,7 +222,10 @@ def pod_template(
     container = {
         "name": "chat",
         "image": spec.image,
-        "ports": [{"name": "http", "containerPort": n.CHAT_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": n.CHAT_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": n.METRICS_PORT, "protocol": "TCP"},
+        ],
         "envFrom": [{"configMapRef": {"name": config}}],
         "env": _secret_env(spec),
         "resources": resources,
@@ -248,6 +258,10 @@ def pod_template(
             },
             "annotations": {
                 n.REVISION: revision,
+                # for Prometheus set-ups that discover pods by annotation rather than a ServiceMonitor
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": str(n.METRICS_PORT),
+                "prometheus.io/path": n.METRICS_PATH,
                 **({n.INPUTS_DIGEST: inputs_digest} if inputs_digest else {}),
             },
         },
@@ -323,6 +337,24 @@ def _plane(app: ChatApplication, spec: ChatApplicationSpec, track: str, inputs_d
             },
         },
     ]
+
+
+def _metrics_service(app: ChatApplication) -> Manifest:
+    """Headless, over the pods of both tracks: what the chart's ServiceMonitor scrapes (per pod). The
+    app's own Services, which users and ingress reach, carry only the http port."""
+    name = app.metadata.name
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(app, n.metrics_name(name), component="metrics"),
+        "spec": {
+            "clusterIP": "None",
+            "selector": {"app.kubernetes.io/name": "chatfleet-chat", n.INSTANCE: name},
+            "ports": [
+                {"name": "metrics", "port": n.METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"}
+            ],
+        },
+    }
 
 
 def _quantity_from_ms(ms: int) -> str:
@@ -401,6 +433,15 @@ def _network_policy(app: ChatApplication) -> Manifest:
     spec = app.spec
     loadtest_peer = {"podSelector": {"matchLabels": {n.LOADTEST_FOR: name}}}
     dns = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+    ingress: list[dict[str, Any]] = [
+        {
+            "from": [*spec.network.ingress_from, loadtest_peer],
+            "ports": [{"protocol": "TCP", "port": n.CHAT_PORT}],
+        }
+    ]
+    if spec.network.metrics_from:  # an empty `from` would admit everyone: no peers, no rule
+        metrics_port = [{"protocol": "TCP", "port": n.METRICS_PORT}]
+        ingress.append({"from": spec.network.metrics_from, "ports": metrics_port})
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -408,12 +449,7 @@ def _network_policy(app: ChatApplication) -> Manifest:
         "spec": {
             "podSelector": {"matchLabels": {"app.kubernetes.io/name": "chatfleet-chat", n.INSTANCE: name}},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [
-                {
-                    "from": [*spec.network.ingress_from, loadtest_peer],
-                    "ports": [{"protocol": "TCP", "port": n.CHAT_PORT}],
-                }
-            ],
+            "ingress": ingress,
             "egress": [
                 {"ports": dns},
                 {"ports": [{"protocol": "TCP", "port": p} for p in _egress_ports(spec)]},
@@ -455,6 +491,7 @@ def render(app: ChatApplication, inputs_digest: str = "") -> list[Manifest]:
     if app.status.rollout.phase == "Testing" and app.status.revision.candidate:
         children += _plane(app, app.spec, "canary", inputs_digest)
     children += [
+        _metrics_service(app),
         _hpa(app),
         {
             "apiVersion": "policy/v1",

@@ -8,6 +8,7 @@ validators reject exactly what the CEL rules reject, with the same messages.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -142,6 +143,20 @@ HISTORY_SQLITE_ONE_REPLICA = Cel(
 )
 # The same shape `chatfleet ingest --tenant` accepts.
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$"
+# RFC 6749 scope-token, what Entra puts in `scp` and `roles`: printable ASCII without space, `"` or `\`
+# (the service quotes it in WWW-Authenticate); the chat service's settings check the same.
+SCOPE_NAME_PATTERN = r"^[!#-\[\]-~]{1,256}$"
+SCOPE_NAME = Cel(
+    rule=f"self.matches(r'{SCOPE_NAME_PATTERN}')",
+    message="must be one scope or app role name as it appears in the token: printable ASCII without "
+    "spaces, quotes or backslashes",
+    check=lambda value: re.match(SCOPE_NAME_PATTERN, value) is not None,
+)
+ScopeName = Annotated[str, Field(min_length=1, max_length=256), SCOPE_NAME]
+# The namespace kube-prometheus-stack and most monitoring set-ups run in.
+DEFAULT_METRICS_PEERS: list[Any] = [  # Any: a JSON value in the CRD default too
+    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+]
 
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 UpstreamEndpoint = Annotated[str, Field(min_length=1, max_length=2048), UPSTREAM_ENDPOINT]
@@ -196,6 +211,32 @@ class Auth(Model):
     )
     tenant_claim: Annotated[str, Field(min_length=1, max_length=64), TENANT_CLAIM_IMMUTABLE] = Field(
         "tid", description="Token claim that names the caller's tenant; data is filtered by it. Immutable."
+    )
+    required_scopes: list[ScopeName] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"default": []},
+        description="Tokens must carry one of these scopes in `scp` (as it appears there, e.g. Chat.Use), "
+        "else 403 insufficient_scope; empty: no scope check.",
+    )
+    required_roles: list[ScopeName] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"default": []},
+        description="Tokens must carry one of these app roles in `roles`, else 403; empty: no role check. "
+        "With both lists set, a token needs a scope and a role.",
+    )
+
+
+class RateLimit(Model):
+    """Per-user request rate of the chat API (per replica)."""
+
+    user_requests_per_minute: int = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="Requests per minute per user (token tenant + oid) and replica; over it 429 with "
+        "Retry-After. 0: off.",
     )
 
 
@@ -374,7 +415,14 @@ class Network(Model):
     ingress_from: list[dict[str, Any]] = Field(
         default_factory=list,
         max_length=32,
-        description="NetworkPolicy peers allowed to reach the chat port (ingress controller, monitoring).",
+        description="NetworkPolicy peers allowed to reach the chat port (ingress controller, gateways).",
+    )
+    metrics_from: list[dict[str, Any]] = Field(
+        default_factory=lambda: [dict(peer) for peer in DEFAULT_METRICS_PEERS],
+        max_length=32,
+        json_schema_extra={"default": DEFAULT_METRICS_PEERS},
+        description="NetworkPolicy peers allowed to scrape the metrics port (9464); default: the "
+        "`monitoring` namespace. Never reachable through the app's Service.",
     )
 
 
@@ -426,6 +474,7 @@ class ChatApplicationSpec(Model):
     rollout: Annotated[Rollout, GATE_LONGER_THAN_TEST] = _object(Rollout, "Rollout strategy and its gate.")
     network: Network = _object(Network, "Network exposure.")
     history: History = _object(History, "Conversation history (the UI's sidebar).")
+    rate_limit: RateLimit = _object(RateLimit, "Per-user request rate.")
     observability: Observability = _object(Observability, "Traces and telemetry.")
 
 

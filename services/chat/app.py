@@ -33,7 +33,6 @@ ROUTES = frozenset(
         "/config",
         "/healthz",
         "/readyz",
-        "/metrics",
     }
 )
 

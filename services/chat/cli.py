@@ -67,6 +67,16 @@ def serve(
     host: Annotated[
         str, typer.Option("--host", help="Address to bind (0.0.0.0 in a container).")
     ] = "127.0.0.1",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Port of /metrics (default: CHATFLEET_METRICS_PORT, else 9464; any free port with --port 0 "
+            "or in dev mode).",
+        ),
+    ] = None,
     index: Annotated[
         Path | None, typer.Option("--index", help="Local index file (default: CHATFLEET_INDEX_PATH).")
     ] = None,
@@ -102,6 +112,10 @@ def serve(
             overrides["auth_mode"] = "none"
     if index is not None:
         overrides["index_path"] = index
+    if metrics_port is not None:
+        overrides["metrics_port"] = metrics_port
+    elif "CHATFLEET_METRICS_PORT" not in os.environ and (port == 0 or dev_mode):
+        overrides["metrics_port"] = 0  # several local services side by side must not collide on 9464
     try:
         from chatfleet.chat.config import Settings
 
@@ -132,6 +146,7 @@ async def _serve(settings: object, host: str, port: int, ttft_ms: float, tokens_
     from chatfleet.chat.config import Settings
     from chatfleet.chat.llm import DeploymentConfig
     from chatfleet.chat.serving import bind, make_server
+    from chatfleet.chat.telemetry.exposition import MetricsListener
 
     assert isinstance(settings, Settings)
     simulator = None
@@ -173,7 +188,21 @@ async def _serve(settings: object, host: str, port: int, ttft_ms: float, tokens_
     except OSError as error:
         raise LocalSetupError(f"cannot listen on {host}:{port}: {error.strerror}") from None
     bound_host, bound_port = sock.getsockname()[:2]
+    if settings.metrics_port == bound_port:
+        sock.close()
+        raise LocalSetupError(f"CHATFLEET_METRICS_PORT must differ from the service port {bound_port}")
     app = create_app(settings)
+    try:
+        metrics = MetricsListener(
+            host,
+            settings.metrics_port,
+            lambda: app.state.runtime.metrics.registry if app.state.runtime is not None else None,
+        )
+    except OSError as error:
+        sock.close()
+        raise LocalSetupError(
+            f"cannot listen on {host}:{settings.metrics_port} (CHATFLEET_METRICS_PORT): {error.strerror}"
+        ) from None
     server = make_server(
         app,
         shutdown_grace_s=settings.shutdown_grace_s,
@@ -184,11 +213,14 @@ async def _serve(settings: object, host: str, port: int, ttft_ms: float, tokens_
 
     # Printed only once requests are accepted: scripts and tests wait for this line.
     server.on_started = lambda: print(
-        f"chatfleet chat service listening on http://{shown}:{bound_port}", flush=True
+        f"metrics on http://{shown}:{metrics.port}/metrics\n"
+        f"chatfleet chat service listening on http://{shown}:{bound_port}",
+        flush=True,
     )
     try:
         await server.serve(sockets=[sock])
     finally:
+        metrics.close()
         if simulator is not None:
             await simulator.aclose()
 

@@ -19,6 +19,7 @@ from chatfleet.chat.guards import build_screen
 from chatfleet.chat.history import HistoryRecorder, SqliteHistoryStore
 from chatfleet.chat.llm import LLMRouter
 from chatfleet.chat.prompts.library import PromptLibrary
+from chatfleet.chat.request_rate import UserRateLimit
 from chatfleet.chat.retrieval import Retriever, build_retriever
 from chatfleet.chat.runtime import Runtime
 from chatfleet.chat.telemetry.metrics import ServiceMetrics
@@ -50,6 +51,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         settings=settings, router=router, retriever=retriever, prompts=prompts, guards=guards, metrics=metrics
     )
     runtime = Runtime(settings, metrics, prompts, router, retriever, authenticator, chain)
+    runtime.user_rate = UserRateLimit(settings.user_requests_per_minute)
     runtime.closers.extend([router.aclose])
     if settings.history_enabled:
         runtime.history = await build_history(settings, metrics)

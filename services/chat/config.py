@@ -40,6 +40,9 @@ StrList = Annotated[list[str], NoDecode]
 # `docs.contoso.com`, or `*.contoso.com` for its subdomains: lower case, no scheme, port or path.
 LINK_HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)*$")
 
+# RFC 6749 scope-token: printable ASCII without space, `"` and backslash (it is quoted in WWW-Authenticate).
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]{1,256}$")
+
 
 class Settings(BaseSettings):
     """All chat service settings; field `x` is read from `CHATFLEET_X`."""
@@ -71,8 +74,24 @@ class Settings(BaseSettings):
     auth_client_id: str | None = Field(None, description="Entra app (SPA) client id the UI signs in with.")
     auth_authority: str | None = Field(None, description="Entra authority the UI redirects to for sign-in.")
     auth_scopes: StrList = Field([], description="Scopes the UI requests, e.g. api://support-bot/chat.")
+    auth_required_scopes: StrList = Field(
+        [],
+        description="Tokens must carry one of these scopes in `scp` (delegated sign-in), else 403 "
+        "insufficient_scope; empty: no scope check. Names as they appear in `scp`, e.g. `Chat.Use`.",
+    )
+    auth_required_roles: StrList = Field(
+        [],
+        description="Tokens must carry one of these app roles in `roles`, else 403; empty: no role check.",
+    )
     tenants: StrList = Field(
         [], description="Allow-list of tenants (others get 403); also the tenant label values of metrics."
+    )
+    user_requests_per_minute: int = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="Chat requests per minute per user (token `tid`+`oid`; dev mode: per tenant header) "
+        "and replica; over it -> 429 with Retry-After. 0 = off.",
     )
 
     # --- LLM router ----------------------------------------------------------------------------------
@@ -217,6 +236,45 @@ class Settings(BaseSettings):
         0, ge=0, description="The TTFT p95 the app's HPA scales out at, for dashboards (0: none)."
     )
 
+    # --- connections ---------------------------------------------------------------------------------
+    metrics_port: int = Field(
+        9464,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus `/metrics` listener, separate from the user port (which "
+        "answers /metrics with 404) so metrics are never exposed where users connect. 0: any free port.",
+    )
+    header_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        le=300,
+        description="A request's headers must arrive within this long of the connection opening (or of "
+        "its first byte on a reused connection); otherwise the connection is closed (slowloris).",
+    )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="A request's body must arrive within this long after its headers; otherwise the "
+        "connection is closed. Streaming answers are not limited by it.",
+    )
+    keep_alive_s: float = Field(
+        75.0,
+        gt=0,
+        le=3600,
+        description="An idle keep-alive connection is closed after this long; longer than the 60 s "
+        "upstream keep-alive of common ingress proxies, so the proxy closes first.",
+    )
+    max_header_bytes: int = Field(
+        65_536, ge=4096, le=1_048_576, description="Size of a request's header block; larger -> 431."
+    )
+    max_connections: int = Field(
+        1024,
+        ge=1,
+        description="Open connections (and requests) per replica; a request over the cap gets 503 "
+        "(uvicorn's limit_concurrency).",
+    )
+
     # --- lifecycle -----------------------------------------------------------------------------------
     shutdown_grace_s: float = Field(
         30.0, ge=0, description="Open streams may finish this long after SIGTERM."
@@ -227,7 +285,15 @@ class Settings(BaseSettings):
         description="After SIGTERM, keep serving with readiness false this long before closing the listener.",
     )
 
-    @field_validator("auth_algorithms", "auth_scopes", "tenants", "output_link_hosts", mode="before")
+    @field_validator(
+        "auth_algorithms",
+        "auth_scopes",
+        "auth_required_scopes",
+        "auth_required_roles",
+        "tenants",
+        "output_link_hosts",
+        mode="before",
+    )
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
@@ -241,6 +307,14 @@ class Settings(BaseSettings):
                 f"CHATFLEET_OUTPUT_LINK_HOSTS: {bad} are not host names (lower case, no scheme, port or "
                 "path; `*.` allows the subdomains of a domain)"
             )
+        return value
+
+    @field_validator("auth_required_scopes", "auth_required_roles")
+    @classmethod
+    def _scope_tokens(cls, value: list[str]) -> list[str]:
+        bad = [item for item in value if not _SCOPE_TOKEN.match(item)]
+        if bad:
+            raise ValueError(f"scope and role names must be printable ASCII without spaces or quotes: {bad}")
         return value
 
     @field_validator("auth_algorithms")
@@ -259,6 +333,10 @@ class Settings(BaseSettings):
     def _refuse_unsafe(self) -> Settings:
         if self.auth_mode == "none" and not self.dev_mode:
             raise ValueError("CHATFLEET_AUTH_MODE=none is only allowed with CHATFLEET_DEV_MODE=true")
+        if self.auth_mode == "none" and (self.auth_required_scopes or self.auth_required_roles):
+            raise ValueError(
+                "CHATFLEET_AUTH_REQUIRED_SCOPES/ROLES need CHATFLEET_AUTH_MODE=entra (no tokens in mode none)"
+            )
         if self.auth_mode == "entra":
             missing = [n for n in ("auth_issuer", "auth_audience") if not getattr(self, n)]
             if missing:

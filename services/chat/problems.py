@@ -35,9 +35,11 @@ NOT_FOUND = ProblemType("not-found", 404, "Not found")
 METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", 405, "Method not allowed")
 PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", 413, "Request body too large")
 INPUT_TOO_LARGE = ProblemType("input-too-large", 413, "Conversation exceeds the input limits")
+HEADER_TOO_LARGE = ProblemType("header-too-large", 431, "Request header fields too large")
 UNSUPPORTED_MEDIA_TYPE = ProblemType("unsupported-media-type", 415, "Unsupported media type")
 VALIDATION = ProblemType("validation-error", 422, "Request validation failed")
 RATE_LIMITED = ProblemType("rate-limited", 429, "Tenant token budget exhausted")
+USER_RATE_LIMITED = ProblemType("user-rate-limited", 429, "Too many requests from this user")
 INTERNAL = ProblemType("internal-error", 500, "Internal error")
 UPSTREAM_UNAVAILABLE = ProblemType("upstream-unavailable", 503, "No model deployment available")
 UPSTREAM_FAILED = ProblemType("upstream-failed", 502, "The model deployment failed")
@@ -55,9 +57,11 @@ ALL_PROBLEM_TYPES = (
     METHOD_NOT_ALLOWED,
     PAYLOAD_TOO_LARGE,
     INPUT_TOO_LARGE,
+    HEADER_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,
     VALIDATION,
     RATE_LIMITED,
+    USER_RATE_LIMITED,
     INTERNAL,
     UPSTREAM_UNAVAILABLE,
     UPSTREAM_FAILED,

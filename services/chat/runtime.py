@@ -12,6 +12,7 @@ from chatfleet.chat.config import Settings
 from chatfleet.chat.history import HistoryRecorder
 from chatfleet.chat.llm import LLMRouter
 from chatfleet.chat.prompts.library import PromptLibrary
+from chatfleet.chat.request_rate import UserRateLimit
 from chatfleet.chat.retrieval import Retriever
 from chatfleet.chat.telemetry.metrics import ServiceMetrics
 
@@ -33,6 +34,7 @@ class Runtime:
     authenticator: Authenticator
     chain: ChatChain
     history: HistoryRecorder | None = None
+    user_rate: UserRateLimit = field(default_factory=lambda: UserRateLimit(0))
     draining: bool = False
     closers: list[Any] = field(default_factory=list)
 

@@ -3,6 +3,10 @@
 On SIGTERM: readiness turns false and new chat requests get 503 at once (so the endpoint is dropped and
 clients retry elsewhere); after `drain_delay_s` the listener closes and open streams get up to
 `shutdown_grace_s` to finish (uvicorn's `timeout_graceful_shutdown`). A second SIGINT forces exit.
+
+Connection hygiene comes from the app's settings: read deadlines on headers and body (`slow_clients`), the
+keep-alive idle limit and a cap on open connections per replica (uvicorn's limit_concurrency: a request over
+it gets 503).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
-from chatfleet.chat.coalesced_http import CoalescingHttpToolsProtocol
+from chatfleet.chat.config import Settings
+from chatfleet.chat.slow_clients import ReadDeadlines, with_deadlines
 
 log = logging.getLogger("chatfleet.chat.serving")
 
@@ -52,10 +57,6 @@ class DrainingServer(uvicorn.Server):
 
 
 LISTEN_BACKLOG = 2048
-# Longer than the idle timeout of the proxies in front (ingress-nginx 60 s upstream keep-alive): when the
-# server closes an idle connection first, a proxy or client may send its next request into the closing
-# socket and see a reset (uvicorn's default is 5 s).
-KEEP_ALIVE_S = 75
 
 
 def bind(host: str, port: int, backlog: int = LISTEN_BACKLOG) -> socket.socket:
@@ -78,15 +79,27 @@ def bind(host: str, port: int, backlog: int = LISTEN_BACKLOG) -> socket.socket:
 def make_server(
     app: FastAPI, *, shutdown_grace_s: float, drain_delay_s: float, log_level: str
 ) -> DrainingServer:
+    """The app's settings (`app.state.settings`) carry the connection limits."""
+    settings: Settings = app.state.settings
+    deadlines = ReadDeadlines(
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        max_header_bytes=settings.max_header_bytes,
+    )
     config = uvicorn.Config(
         app,
-        http=CoalescingHttpToolsProtocol,  # a response's headers leave with its first body bytes
+        # a response's headers leave with its first body bytes; slow or silent clients are dropped
+        http=with_deadlines(deadlines),
         log_level=log_level.lower(),
         access_log=False,  # the service logs one line per chat turn (without content) instead
         # uvicorn annotates int but only hands it to asyncio.timeout(), which takes seconds as a float
         timeout_graceful_shutdown=shutdown_grace_s,  # type: ignore[arg-type]
         proxy_headers=True,
         server_header=False,
-        timeout_keep_alive=KEEP_ALIVE_S,
+        # Longer than the idle timeout of the proxies in front (ingress-nginx: 60 s upstream keep-alive):
+        # when the server closes an idle connection first, a proxy may send its next request into the
+        # closing socket and see a reset. uvicorn annotates int; it only hands the value to call_later.
+        timeout_keep_alive=settings.keep_alive_s,  # type: ignore[arg-type]
+        limit_concurrency=settings.max_connections,
     )
     return DrainingServer(config, app, drain_delay_s)

@@ -5,12 +5,15 @@ the KEDA settings must publish exactly these.
 {{- define "chatfleet.metrics.inflight" -}}chatfleet_inflight_streams{{- end -}}
 {{- define "chatfleet.metrics.ttftP95" -}}chatfleet_ttft_p95_seconds{{- end -}}
 
-{{/* Labels of the Services the operator renders for chat apps (stable and canary). */}}
+{{/* Labels of the headless metrics Service the operator renders per chat app (`<app>-metrics`, every pod
+of both tracks, port `metrics`); the app's own Services carry only the user port. */}}
 {{- define "chatfleet.chatService.selector" -}}
 matchLabels:
   app.kubernetes.io/managed-by: chatfleet-operator
-  app.kubernetes.io/component: chat
+  app.kubernetes.io/component: metrics
 {{- end -}}
+{{- define "chatfleet.metrics.port" -}}metrics{{- end -}}
+{{- define "chatfleet.metrics.path" -}}/metrics{{- end -}}
 
 {{/* prometheus-adapter `rules:` (the same list fits the prometheus-adapter chart's rules.custom). */}}
 {{- define "chatfleet.prometheusAdapter.rules" -}}

@@ -19,7 +19,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-ALWAYS_OPEN = frozenset({"/healthz", "/readyz", "/metrics"})
+ALWAYS_OPEN = frozenset({"/healthz", "/readyz"})
 DRAIN_RETRY_AFTER_S = 1.0
 
 

@@ -2,9 +2,11 @@
 
 entra mode validates, in this order: header shape, algorithm against a fixed asymmetric allow-list
 (so `none` and HS256-with-the-public-key confusion never reach the signature check), the signing key by
-kid from the issuer's JWKS, then signature, exp/nbf/iat (small leeway), issuer and audience. The tenant
-comes from a configurable claim (default `tid`). none mode trusts the X-Chatfleet-Tenant header and
-exists for local development only; it logs a warning at start-up and settings refuse it outside dev mode.
+kid from the issuer's JWKS, then signature, exp/nbf/iat (small leeway), issuer and audience; then, when
+the app requires them, a scope in `scp` (delegated tokens) and an app role in `roles` (403
+insufficient_scope otherwise). The tenant comes from a configurable claim (default `tid`). none mode
+trusts the X-Chatfleet-Tenant header and exists for local development only; it logs a warning at
+start-up and settings refuse it outside dev mode.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class AuthConfig:
     allowed_tenants: tuple[str, ...] = ()
     leeway_s: float = 60.0
     jwks_min_refresh_s: float = 5.0  # unknown-kid refetches: at most one per 5 s per replica
+    required_scopes: tuple[str, ...] = ()  # any one of them in `scp` (space-separated in Entra tokens)
+    required_roles: tuple[str, ...] = ()  # any one of them in `roles`
 
     def __post_init__(self) -> None:
         if self.mode == "entra":
@@ -110,6 +114,8 @@ class Authenticator:
                 allowed_tenants=tuple(settings.tenants),
                 leeway_s=float(getattr(settings, "auth_leeway_s", 60.0)),
                 jwks_min_refresh_s=float(getattr(settings, "auth_jwks_min_refresh_s", 5.0)),
+                required_scopes=tuple(getattr(settings, "auth_required_scopes", ())),
+                required_roles=tuple(getattr(settings, "auth_required_roles", ())),
             )
         )
 
@@ -153,7 +159,29 @@ class Authenticator:
         assert self._jwks is not None
         key = await self._jwks.key(kid)
         claims = self._verify(token, key)
+        self._authorize(claims)
         return self._principal(claims)
+
+    def _authorize(self, claims: Mapping[str, Any]) -> None:
+        """A valid token of the right audience is not enough when the app requires a scope or an app role:
+        other client apps of the same tenant may hold tokens for this API without being granted it."""
+        scopes, roles = self.config.required_scopes, self.config.required_roles
+        if scopes:
+            scp = claims.get("scp")
+            granted = set(scp.split()) if isinstance(scp, str) else set()
+            if not granted.intersection(scopes):
+                raise AuthError(
+                    f"token lacks a required scope (one of: {' '.join(scopes)})",
+                    status=403,
+                    error="insufficient_scope",
+                    scope=" ".join(scopes),
+                )
+        if roles and not set(_strings(claims.get("roles"))).intersection(roles):
+            raise AuthError(
+                f"token lacks a required app role (one of: {' '.join(roles)})",
+                status=403,
+                error="insufficient_scope",
+            )
 
     def _verify(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
         cfg = self.config

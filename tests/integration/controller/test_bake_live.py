@@ -51,13 +51,22 @@ def simulator() -> Iterator[str]:
 
 
 @pytest.fixture
-def chat_service(simulator: str, tmp_path: Path, wait: Callable[..., Any]) -> Iterator[str]:
+def metrics_port() -> int:
+    """The chat service's /metrics listener (never its user port), what Prometheus scrapes."""
+    return free_port()
+
+
+@pytest.fixture
+def chat_service(
+    simulator: str, metrics_port: int, tmp_path: Path, wait: Callable[..., Any]
+) -> Iterator[str]:
     port = free_port()
     pool = [{"name": "sim", "endpoint": simulator, "deployment": "gpt-4o-mini", "apiKey": "local-simulator"}]
     env = {"CHATFLEET_OPENAI_DEPLOYMENTS": json.dumps(pool), "CHATFLEET_TENANT_TOKENS_PER_MINUTE": "0"}
     log = (tmp_path / "chat.log").open("wb")
+    ports = ["--port", str(port), "--metrics-port", str(metrics_port)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "chatfleet", "serve", "--dev", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "chatfleet", "serve", "--dev", "--host", "127.0.0.1", *ports],
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=tmp_path,
@@ -75,11 +84,11 @@ def chat_service(simulator: str, tmp_path: Path, wait: Callable[..., Any]) -> It
 class Prometheus:
     """Prometheus scraping the chat service through a file_sd target whose labels a test rewrites."""
 
-    def __init__(self, folder: Path, chat_url: str) -> None:
+    def __init__(self, folder: Path, metrics_address: str) -> None:
         from chatfleet.devcluster.tools import ensure_built
 
         self.targets = folder / "targets.yaml"
-        self.chat = chat_url.removeprefix("http://")
+        self.chat = metrics_address
         config = {
             "global": {"scrape_interval": "1s"},
             "scrape_configs": [
@@ -111,8 +120,10 @@ class Prometheus:
 
 
 @pytest.fixture
-def prometheus(chat_service: str, tmp_path: Path, wait: Callable[..., Any]) -> Iterator[Prometheus]:
-    running = Prometheus(tmp_path, chat_service)
+def prometheus(
+    chat_service: str, metrics_port: int, tmp_path: Path, wait: Callable[..., Any]
+) -> Iterator[Prometheus]:
+    running = Prometheus(tmp_path, f"127.0.0.1:{metrics_port}")
     try:
         wait(lambda: _ready(running.url, "/-/ready"), 60, "Prometheus ready")
         yield running

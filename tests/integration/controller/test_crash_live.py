@@ -41,7 +41,7 @@ def test_sigkill_mid_reconcile_then_restart_converges(
         bodies = kube.list(KIND, ns)
         if any(b.get("status", {}).get("observedGeneration") != b["metadata"]["generation"] for b in bodies):
             return False
-        return len(managed(kube, ns)) == APPS * len(KINDS)
+        return len(managed(kube, ns)) == APPS * (len(KINDS) + 1)  # two Services: the app's, <app>-metrics
 
     wait(all_converged, 90, "convergence after restart\n" + restarted.log())
     time.sleep(1)

@@ -63,7 +63,7 @@ def test_create_makes_every_child_and_reports_ready(
     kube.create(app_doc("support", namespace, {"spec": {"scaling": {"minReplicas": 1, "maxReplicas": 3}}}))
     wait(lambda: converged(kube, namespace, "support"), 60, "children converged\n" + operator.log())
     live = children(kube, namespace, "support")
-    assert sorted(k for k, _ in live) == sorted(CHILD_KINDS)
+    assert sorted(k for k, _ in live) == sorted([*CHILD_KINDS, "Service"])  # the app's and <app>-metrics
     for obj in live.values():
         (owner,) = obj["metadata"]["ownerReferences"]
         assert owner["kind"] == KIND and owner["name"] == "support" and owner["controller"]
@@ -153,10 +153,7 @@ def test_unchanged_resync_writes_nothing(operator, kube: KubeClient, namespace: 
     kube.create(app_doc("steady", namespace, {"spec": {"scaling": {"minReplicas": 1}}}))
     wait(lambda: converged(kube, namespace, "steady"), 60, "convergence\n" + operator.log())
     wait(
-        lambda: (
-            (condition(kube.get(KIND, namespace, "steady"), "Ready") or {}).get("status")
-            == "True"
-        ),
+        lambda: (condition(kube.get(KIND, namespace, "steady"), "Ready") or {}).get("status") == "True",
         60,
         "Ready\n" + operator.log(),
     )
@@ -191,7 +188,7 @@ def test_reconcile_of_an_unchanged_resource_makes_zero_writes(
     )
     kube.create(app_doc("count", private_namespace))
     reconcile(ctx, kube.get(KIND, private_namespace, "count"))
-    assert counted.writes == 7 + 1 + 1, counted.calls  # seven children, the status, the "Deployed" event
+    assert counted.writes == 8 + 1 + 1, counted.calls  # eight children, the status, the "Deployed" event
 
     def settled() -> bool:
         status = kube.get("Deployment", private_namespace, "count").get("status", {})

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import openai
 import pytest
 
+from chatfleet.chat.telemetry.exposition import MetricsListener
 from chatfleet.paths import EXAMPLES_DIR
 
 pytestmark = pytest.mark.service
@@ -189,7 +191,13 @@ async def test_config_health_ready_and_metrics(service) -> None:
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         ready = await client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["ready"] is True
-        metrics = (await client.get("/metrics")).text
+        assert (await client.get("/metrics")).status_code == 404, "metrics live on their own port"
+    listener = MetricsListener("127.0.0.1", 0, lambda: service.app.state.runtime.metrics.registry)
+    try:
+        async with httpx.AsyncClient(timeout=10) as scraper:
+            metrics = (await scraper.get(f"http://127.0.0.1:{listener.port}/metrics")).text
+    finally:
+        listener.close()
     for name in (
         "chatfleet_ttft_seconds_bucket",
         "chatfleet_inflight_streams 0.0",

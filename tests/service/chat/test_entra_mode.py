@@ -71,7 +71,6 @@ def test_token_tenant_wins_over_header_and_missing_token_is_401(stack, entra_set
         "authority": "https://login.microsoftonline.com/organizations",
         "scopes": ["api://support-bot/chat"],
         "tenant_header": None,
-        "tenants": [],
     }
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"].startswith("Bearer")

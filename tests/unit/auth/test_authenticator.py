@@ -198,3 +198,52 @@ def test_jwks_uri_must_be_https_except_loopback(url):
 def test_loopback_http_is_allowed():
     for url in ("http://127.0.0.1:8080/k", "http://localhost/k", "http://[::1]:1/k", "https://x.example/k"):
         JwksCache(jwks_uri=url)
+
+
+async def test_required_scope_is_one_of_the_space_separated_scp_values(issuer):
+    state, uri = issuer
+    auth = make(uri, required_scopes=("Chat.Use", "Chat.Admin"))
+    principal = await auth.authenticate(bearer(state.token(scp="User.Read Chat.Use")))
+    assert principal.tenant == "contoso"
+    for scp in ("User.Read", "Chat.User", "chat.use", None, ["Chat.Use"]):
+        with pytest.raises(AuthError, match="required scope") as caught:
+            await auth.authenticate(bearer(state.token(scp=scp)))
+        assert caught.value.status == 403
+        challenge = caught.value.headers["WWW-Authenticate"]
+        assert challenge == (
+            'Bearer realm="chatfleet", error="insufficient_scope", scope="Chat.Use Chat.Admin"'
+        )
+    await auth.aclose()
+
+
+async def test_required_role_must_be_in_roles(issuer):
+    state, uri = issuer
+    auth = make(uri, required_roles=("Chat.Gate",))
+    assert (await auth.authenticate(bearer(state.token(roles=["Other", "Chat.Gate"])))).roles == (
+        "Other",
+        "Chat.Gate",
+    )
+    for roles in (["Chat.User"], [], None, "Chat.Gate"):
+        with pytest.raises(AuthError, match="required app role") as caught:
+            await auth.authenticate(bearer(state.token(roles=roles)))
+        assert caught.value.status == 403 and caught.value.error == "insufficient_scope"
+    await auth.aclose()
+
+
+async def test_scope_and_role_both_required_when_both_set(issuer):
+    state, uri = issuer
+    auth = make(uri, required_scopes=("Chat.Use",), required_roles=("Chat.User",))
+    await auth.authenticate(bearer(state.token(scp="Chat.Use")))  # default claims carry roles=[Chat.User]
+    with pytest.raises(AuthError, match="required app role"):
+        await auth.authenticate(bearer(state.token(scp="Chat.Use", roles=None)))
+    await auth.aclose()
+
+
+async def test_scope_check_runs_only_after_the_signature_holds(issuer):
+    """A forged token that claims the scope is still a 401, never a 403 that would confirm the scope."""
+    state, uri = issuer
+    auth = make(uri, required_scopes=("Chat.Use",))
+    with pytest.raises(AuthError) as caught:
+        await auth.authenticate(bearer(attacker_token(state.claims(scp="Chat.Use"), "k1")))
+    assert caught.value.status == 401
+    await auth.aclose()

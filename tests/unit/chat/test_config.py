@@ -112,3 +112,27 @@ def test_secrets_hidden_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert "super-secret" not in repr(settings)
     assert "super-secret" not in settings.model_dump_json()
+
+
+def test_required_scopes_and_roles_read_as_lists_and_need_entra(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = make(
+        monkeypatch, auth_required_scopes="Chat.Use, Chat.Admin", auth_required_roles='["Gate"]', **ENTRA
+    )
+    assert settings.auth_required_scopes == ["Chat.Use", "Chat.Admin"]
+    assert settings.auth_required_roles == ["Gate"]
+    with pytest.raises(ValidationError, match="printable ASCII without spaces or quotes"):
+        make(monkeypatch, auth_required_scopes='["Chat Use"]', **ENTRA)
+    with pytest.raises(ValidationError, match="printable ASCII"):
+        make(monkeypatch, auth_required_roles='["a\\"b"]', **ENTRA)
+    with pytest.raises(ValidationError, match="need CHATFLEET_AUTH_MODE=entra"):
+        make(monkeypatch, auth_mode="none", dev_mode="true", auth_required_scopes="Chat.Use")
+
+
+def test_connection_limits_have_safe_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = make(monkeypatch, **ENTRA)
+    assert 0 < settings.header_timeout_s <= 30 and 0 < settings.body_timeout_s <= 60
+    assert settings.keep_alive_s > 60  # the ingress proxy's idle limit closes first
+    assert settings.metrics_port == 9464 and settings.max_connections > 0
+    assert settings.user_requests_per_minute == 0
+    with pytest.raises(ValidationError, match="header_timeout_s"):
+        make(monkeypatch, header_timeout_s="0", **ENTRA)

@@ -98,6 +98,7 @@ class Pod:
     volumes: dict[str, Path] = field(default_factory=dict)
     process: subprocess.Popen[str] | None = None
     url: str = ""
+    metrics_url: str = ""
     log: Path | None = None
 
     def prepare_volumes(self) -> None:
@@ -219,6 +220,10 @@ class Pod:
         host_port = _free_port()
         argv[argv.index("--port") + 1] = str(host_port)
         argv[argv.index("--host") + 1] = "127.0.0.1"
+        (metrics_port,) = (p["containerPort"] for p in container["ports"] if p["name"] == "metrics")
+        assert env["CHATFLEET_METRICS_PORT"] == str(metrics_port), "metrics must be served on their port"
+        env["CHATFLEET_METRICS_PORT"] = str(_free_port())  # pods side by side on one loopback
+        self.metrics_url = f"http://127.0.0.1:{env['CHATFLEET_METRICS_PORT']}/metrics"
         self.log = self.root / "chat.log"
         with self.log.open("w") as out:
             self.process = subprocess.Popen(

@@ -110,7 +110,7 @@ def check_config(url: str, app: ChatApplication, objects: list[dict[str, Any]]) 
     spec = app.spec
     assert config["dev_mode"] is False
     assert config["auth"]["mode"] == "entra" and config["auth"]["enabled"] is True
-    assert config["auth"]["tenants"] == spec.tenants
+    assert "tenants" not in config["auth"], "anonymous /config must not name the served tenants"
     assert config["features"]["semantic_ranker"] is (spec.search is not None)
     assert config["defaults"]["top"] == (spec.search.top if spec.search else 5)
     assert config["defaults"]["retrieval_mode"] == (spec.search.mode if spec.search else "hybrid")
@@ -128,6 +128,8 @@ def test_every_example_starts_and_serves_its_spec(example: Path, start_pods: Any
     for app in load_applications(example.read_text()):
         (pod,) = start_pods(stable_pod_spec(app), cluster_for(app, objects, cluster_type))
         check_config(pod.url, app, objects)
+        assert httpx.get(pod.url + "/metrics", timeout=5).status_code == 404
+        assert "chatfleet_inflight_streams" in httpx.get(pod.metrics_url, timeout=5).text
 
 
 def minimal(**spec: Any) -> ChatApplication:

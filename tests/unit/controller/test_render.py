@@ -56,6 +56,7 @@ def test_children_are_complete_labelled_and_owned(app: ChatApplication) -> None:
         "ConfigMap",
         "Deployment",
         "Service",
+        "Service",
         "HorizontalPodAutoscaler",
         "PodDisruptionBudget",
         "NetworkPolicy",
@@ -190,10 +191,14 @@ def test_referenced_content_is_part_of_the_revision(app: ChatApplication) -> Non
 def test_network_policy_denies_by_default(app: ChatApplication) -> None:
     policy = one(render(app), "NetworkPolicy")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
-    (ingress,) = policy["ingress"]
+    ingress, metrics = policy["ingress"]
     assert {"namespaceSelector": {"matchLabels": {"team": "ingress"}}} in ingress["from"]
     assert {"podSelector": {"matchLabels": {n.LOADTEST_FOR: "support-bot"}}} in ingress["from"]
     assert ingress["ports"] == [{"protocol": "TCP", "port": 8000}]
+    assert metrics == {
+        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+        "ports": [{"protocol": "TCP", "port": n.METRICS_PORT}],
+    }
     egress_ports = {(p["protocol"], p["port"]) for rule in policy["egress"] for p in rule["ports"]}
     assert egress_ports == {("UDP", 53), ("TCP", 53), ("TCP", 443), ("TCP", 4317)}
     assert all("to" not in rule for rule in policy["egress"])
@@ -284,3 +289,52 @@ def test_history_is_off_unless_the_app_opts_in(make_app) -> None:
     data = one(render(parse_application(single)), "ConfigMap")["data"]
     assert data["CHATFLEET_HISTORY_ENABLED"] == "true"
     assert (data["CHATFLEET_HISTORY_STORE"], data["CHATFLEET_HISTORY_RETENTION_DAYS"]) == ("sqlite", "7")
+
+
+def test_metrics_port_is_on_the_pods_and_the_metrics_service_only(app: ChatApplication) -> None:
+    children = render(app)
+    (container,) = one(children, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert {"name": "metrics", "containerPort": n.METRICS_PORT, "protocol": "TCP"} in container["ports"]
+    services = {s["metadata"]["name"]: s for s in by_kind(children, "Service")}
+    assert [p["name"] for p in services["support-bot"]["spec"]["ports"]] == ["http"]
+    metrics = services["support-bot-metrics"]
+    assert metrics["metadata"]["labels"][n.COMPONENT] == "metrics"
+    assert metrics["spec"]["clusterIP"] == "None"
+    assert n.TRACK not in metrics["spec"]["selector"], "stable and canary pods are both scraped"
+    assert metrics["spec"]["ports"] == [
+        {"name": "metrics", "port": n.METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    assert one(children, "ConfigMap")["data"]["CHATFLEET_METRICS_PORT"] == str(n.METRICS_PORT)
+
+
+def test_metrics_peers_from_the_spec_and_none_means_closed(make_app) -> None:
+    peer = {"namespaceSelector": {"matchLabels": {"team": "observability"}}}
+    custom = parse_application(make_app({"spec": {"network": {"metricsFrom": [peer]}}}))
+    assert one(render(custom), "NetworkPolicy")["spec"]["ingress"][1]["from"] == [peer]
+    closed = parse_application(make_app({"spec": {"network": {"metricsFrom": []}}}))
+    (only,) = one(render(closed), "NetworkPolicy")["spec"]["ingress"]
+    assert only["ports"] == [{"protocol": "TCP", "port": n.CHAT_PORT}], "an empty `from` would admit all"
+
+
+def test_scope_role_and_rate_limit_fields_reach_the_service_settings(make_app) -> None:
+    from chatfleet.chat.config import Settings
+
+    doc = make_app(
+        {
+            "spec": {
+                "auth": {"requiredScopes": ["Chat.Use"], "requiredRoles": ["Chat.User", "Chat.Gate"]},
+                "rateLimit": {"userRequestsPerMinute": 30},
+            }
+        }
+    )
+    data = config_data("bot", parse_application(doc).spec)
+    wanted = ("AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_REQUIRED_SCOPES", "AUTH_REQUIRED_ROLES")
+    settings = Settings.model_validate(
+        {name.lower(): data[f"CHATFLEET_{name}"] for name in wanted}
+        | {"user_requests_per_minute": data["CHATFLEET_USER_REQUESTS_PER_MINUTE"]}
+    )
+    assert settings.auth_required_scopes == ["Chat.Use"]
+    assert settings.auth_required_roles == ["Chat.User", "Chat.Gate"]
+    assert settings.user_requests_per_minute == 30
+    plain = config_data("bot", parse_application(make_app({})).spec)
+    assert not {"CHATFLEET_AUTH_REQUIRED_SCOPES", "CHATFLEET_USER_REQUESTS_PER_MINUTE"} & plain.keys()

@@ -234,13 +234,25 @@ def test_service_monitor_selects_the_services_the_operator_renders(render: Rende
     assert monitor["metadata"]["labels"]["release"] == "prom"
     assert monitor["spec"]["namespaceSelector"] == {"any": True}
     (endpoint,) = monitor["spec"]["endpoints"]
-    services = [c for c in sample_app_children() if c["kind"] == "Service"]
-    assert services
-    for service in services:
-        labels = service["metadata"]["labels"]
-        assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
-        assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    children = sample_app_children()
+    services = [c for c in children if c["kind"] == "Service"]
+    selector = monitor["spec"]["selector"]["matchLabels"].items()
+    (scraped,) = [s for s in services if selector <= s["metadata"]["labels"].items()]
+    (port,) = scraped["spec"]["ports"]
+    assert port["name"] == endpoint["port"] == "metrics"
     assert endpoint["path"] == "/metrics"
+    # the Service selects the chat pods, whose container names that port and serves /metrics on it
+    (deployment,) = [c for c in children if c["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]
+    assert scraped["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    (container,) = pod["spec"]["containers"]
+    (named,) = [p for p in container["ports"] if p["name"] == port["targetPort"]]
+    config = next(c for c in children if c["kind"] == "ConfigMap")
+    assert config["data"]["CHATFLEET_METRICS_PORT"] == str(named["containerPort"])
+    # and no user-facing Service exposes it
+    for service in services:
+        if service is not scraped:
+            assert "metrics" not in {p["name"] for p in service["spec"]["ports"]}
 
 
 def test_operator_metrics_port_service_and_monitor(render: Render) -> None:

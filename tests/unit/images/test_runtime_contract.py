@@ -50,7 +50,8 @@ def chat_container(children: list[dict[str, Any]]) -> dict[str, Any]:
 def test_chat_pod_runs_the_images_own_command_on_its_port(sample_children: list[dict[str, Any]]) -> None:
     container = chat_container(sample_children)
     assert "command" not in container and "args" not in container, "the image's ENTRYPOINT+CMD serve"
-    (port,) = container["ports"]
+    assert [p["name"] for p in container["ports"]] == ["http", "metrics"]
+    port = container["ports"][0]
     assert (port["name"], port["containerPort"]) == ("http", int(final_stage("chat")["EXPOSE"][0]))
     cmd = final_stage("chat")["CMD"]
     assert cmd[cmd.index("--port") + 1] == str(port["containerPort"])
@@ -74,8 +75,9 @@ def test_probed_paths_are_routes_of_the_chat_service(
     container = chat_container(sample_children)
     probed = {container[p]["httpGet"]["path"] for p in ("startupProbe", "livenessProbe", "readinessProbe")}
     assert probed == {"/healthz", "/readyz"}
-    for path in probed | {"/metrics"}:
+    for path in probed:
         assert "get" in paths[path], path
+    assert "/metrics" not in paths, "metrics are served on their own port, never the user port"
     health = final_stage("chat")["HEALTHCHECK"]
     assert any("/healthz" in part for part in health)
 

@@ -1,4 +1,8 @@
-"""GET /config: what the UI needs before sign-in (auth settings, features, limits). Nothing secret."""
+"""GET /config: what the UI needs before sign-in (auth settings, features, limits). Nothing secret.
+
+Anonymous, so it says nothing about who is served: the tenant allow-list appears only in dev mode (auth
+off, loopback), where the UI offers it as the tenant picker and any caller may name any tenant anyway.
+"""
 
 from __future__ import annotations
 
@@ -15,17 +19,19 @@ router = APIRouter(tags=["config"])
 @router.get("/config")
 async def get_config(runtime: RuntimeDep) -> dict[str, Any]:
     s = runtime.settings
+    auth: dict[str, Any] = {
+        "mode": s.auth_mode,
+        "enabled": s.auth_mode == "entra",
+        "client_id": s.auth_client_id,
+        "authority": s.auth_authority,
+        "scopes": s.auth_scopes,
+        "tenant_header": DEV_TENANT_HEADER if s.auth_mode == "none" else None,
+    }
+    if s.auth_mode == "none":
+        auth["tenants"] = s.tenants
     return {
         "streaming": True,
-        "auth": {
-            "mode": s.auth_mode,
-            "enabled": s.auth_mode == "entra",
-            "client_id": s.auth_client_id,
-            "authority": s.auth_authority,
-            "scopes": s.auth_scopes,
-            "tenant_header": DEV_TENANT_HEADER if s.auth_mode == "none" else None,
-            "tenants": s.tenants,
-        },
+        "auth": auth,
         "features": {
             "followup_questions": True,
             "retrieval_modes": ["hybrid", "text", "vectors"],

@@ -1,12 +1,10 @@
-"""Probes and metrics: GET /healthz (process alive), GET /readyz (can serve), GET /metrics (Prometheus)."""
+"""Probes: GET /healthz (process alive), GET /readyz (can serve). /metrics is on its own port
+(chatfleet.chat.telemetry.exposition), never on the port users reach."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-
-from chatfleet.chat.api.deps import RuntimeDep
+from fastapi.responses import JSONResponse
 
 router = APIRouter(tags=["operations"])
 
@@ -26,10 +24,3 @@ async def readyz(request: Request) -> JSONResponse:
     checks = await runtime.readiness()
     ready = all(checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
-
-
-@router.get("/metrics")
-async def metrics(runtime: RuntimeDep) -> Response:
-    """The service's own registry plus the default one (router upstream metrics, process metrics)."""
-    body = generate_latest(runtime.metrics.registry) + generate_latest(REGISTRY)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
