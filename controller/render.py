@@ -28,6 +28,7 @@ SHUTDOWN_GRACE_SECONDS = 30
 TERMINATION_GRACE_SECONDS = PRESTOP_SLEEP_SECONDS + SHUTDOWN_GRACE_SECONDS + 10
 RUN_AS_USER = 10001
 OTLP_DEFAULT_PORT = 4317
+GUARDS_MODES = {"local": "local", "promptShields": "prompt_shields"}  # spec spelling -> service setting
 
 
 def _meta(app: ChatApplication, name: str, component: str = "chat", **labels: str) -> dict[str, Any]:
@@ -107,6 +108,21 @@ def config_data(app_name: str, spec: ChatApplicationSpec) -> dict[str, str]:
             data["CHATFLEET_PROMPT_VERSIONS"] = json.dumps(
                 dict(sorted(spec.prompts.pins.items())), separators=(",", ":")
             )
+    guards, budgets, retrieval = spec.guards, spec.budgets, spec.retrieval
+    data["CHATFLEET_GUARDS_MODE"] = GUARDS_MODES[guards.mode]
+    if guards.content_safety_endpoint:
+        data["CHATFLEET_CONTENT_SAFETY_ENDPOINT"] = guards.content_safety_endpoint
+    data["CHATFLEET_TENANT_TOKENS_PER_MINUTE"] = str(budgets.tenant_tokens_per_minute)
+    if budgets.tenant_overrides:
+        data["CHATFLEET_TENANT_TOKEN_OVERRIDES"] = json.dumps(
+            dict(sorted(budgets.tenant_overrides.items())), separators=(",", ":")
+        )
+    data |= {
+        "CHATFLEET_QUERY_REWRITE": retrieval.query_rewrite,
+        "CHATFLEET_MINIMUM_RELEVANCE": str(retrieval.minimum_relevance),
+        "CHATFLEET_EMBEDDER": retrieval.embedder,
+        "CHATFLEET_LOG_CONTENT": str(spec.observability.log_content).lower(),
+    }
     obs = spec.observability
     if obs.otlp_endpoint:
         data |= {"CHATFLEET_OTEL_EXPORTER": "otlp", "CHATFLEET_OTEL_ENDPOINT": obs.otlp_endpoint}
@@ -380,6 +396,8 @@ def _egress_ports(spec: ChatApplicationSpec) -> list[int]:
     urls = [d.endpoint for d in spec.openai.deployments] + [spec.auth.issuer]
     if spec.search:
         urls.append(spec.search.endpoint)
+    if spec.guards.content_safety_endpoint:
+        urls.append(spec.guards.content_safety_endpoint)
     ports |= {_port(u, 80) for u in urls}
     if spec.observability.otlp_endpoint:
         ports.add(_port(spec.observability.otlp_endpoint, OTLP_DEFAULT_PORT))

@@ -8,6 +8,7 @@ validators reject exactly what the CEL rules reject, with the same messages.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -117,6 +118,30 @@ DOCUMENTS_NEED_LOCAL_INDEX = Cel(
 )
 # The same shape `chatfleet ingest --tenant` accepts.
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$"
+_TENANT_RE = re.compile(TENANT_PATTERN)
+
+PROMPT_SHIELDS_NEED_ENDPOINT = Cel(
+    rule="self.mode != 'promptShields' || has(self.contentSafetyEndpoint)",
+    message="guards.mode promptShields needs contentSafetyEndpoint (the Azure AI Content Safety resource, "
+    "e.g. https://cs-support.cognitiveservices.azure.com)",
+    check=lambda g: g.mode != "promptShields" or g.content_safety_endpoint is not None,
+)
+OVERRIDE_TENANT_NAMES = Cel(
+    rule=f"self.all(k, k.matches('{TENANT_PATTERN}'))",
+    message="tenantOverrides: keys must be tenant names (letters, digits and . _ @ : -, at most 128)",
+    check=lambda overrides: all(_TENANT_RE.match(k) for k in overrides),
+)
+OVERRIDES_IN_TENANTS = Cel(
+    rule="size(self.tenants) == 0 || self.budgets.tenantOverrides.all(k, k in self.tenants)",
+    message="budgets.tenantOverrides names a tenant that is not in tenants (the allow-list): "
+    "add it to tenants or remove the override",
+    check=lambda s: not s.tenants or set(s.budgets.tenant_overrides) <= set(s.tenants),
+)
+RELEVANCE_RANGE = Cel(
+    rule="self >= 0.0 && self <= 1.0",
+    message="minimumRelevance must be between 0 and 1 (relevance of the best source; 0 turns the check off)",
+    check=lambda r: 0 <= r <= 1,
+)
 
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 UpstreamEndpoint = Annotated[str, Field(min_length=1, max_length=2048), UPSTREAM_ENDPOINT]
@@ -225,6 +250,58 @@ class Search(Model):
     semantic_ranker: bool = Field(False, description="Re-rank with the Azure semantic ranker.")
 
 
+class Guards(Model):
+    """Prompt-injection screening of questions and retrieved sources (both before anything is released)."""
+
+    mode: Literal["local", "promptShields"] = Field(
+        "local",
+        description="local: the built-in detector, in the pod. promptShields: Azure AI Content Safety "
+        "Prompt Shields (needs contentSafetyEndpoint and the Cognitive Services User role).",
+    )
+    content_safety_endpoint: UpstreamEndpoint | None = Field(
+        None, description="Azure AI Content Safety endpoint, e.g. https://cs-x.cognitiveservices.azure.com."
+    )
+
+
+class Budgets(Model):
+    """Token budgets per tenant: one tenant's burst is refused with 429 before it reaches the shared pool."""
+
+    tenant_tokens_per_minute: Annotated[int, Field(ge=0, le=100_000_000)] = Field(
+        200_000, description="Tokens per minute each tenant may use; 0: unlimited."
+    )
+    tenant_overrides: Annotated[
+        dict[str, Annotated[int, Field(ge=0, le=100_000_000)]], OVERRIDE_TENANT_NAMES
+    ] = Field(
+        default_factory=dict,
+        max_length=256,
+        json_schema_extra={"default": {}},
+        description="Tokens per minute of named tenants instead of tenantTokensPerMinute (0: unlimited), "
+        "e.g. {contoso: 500000}; with an allow-list, only tenants on it.",
+    )
+
+
+class Retrieval(Model):
+    """How a question becomes sources, and when the sources are too weak to ask the model at all."""
+
+    query_rewrite: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="auto: rewrite follow-up questions into a standalone search query (one model call); "
+        "always: every question; never: search with the question as typed.",
+    )
+    minimum_relevance: Annotated[float, RELEVANCE_RANGE] = Field(
+        0.0,
+        description="When the best source's relevance (cosine similarity of question and source, or the "
+        "semantic ranker's score / 4) is below this, the no-answer template answers without a model call "
+        "(an off-topic question gets no unrelated sources). 0: off. 0.25 suits wordllama "
+        "(docs/retrieval.md).",
+    )
+    embedder: Literal["wordllama", "minilm"] = Field(
+        "wordllama",
+        description="Offline embedding model of the local index and of Azure AI Search query vectors; the "
+        "index must have been built with the same one.",
+    )
+
+
 class Prompts(Model):
     """Prompt templates from a ConfigMap, mounted into the pods; each id pinned or the newest version."""
 
@@ -322,7 +399,7 @@ class Network(Model):
 
 
 class Observability(Model):
-    """Where traces go."""
+    """Where traces go, and whether conversation content may be logged."""
 
     otlp_endpoint: str | None = Field(
         None, max_length=2048, description="OTLP/gRPC collector, e.g. http://otel:4317."
@@ -333,6 +410,11 @@ class Observability(Model):
     )
     app_insights_secret_key: str = Field(
         "connectionString", max_length=253, description="Key of the connection string in that Secret."
+    )
+    log_content: bool = Field(
+        False,
+        description="Log prompts, answers and flagged text (personal data!) and show the answer prompt in "
+        "the response's thoughts; off by default.",
     )
 
 
@@ -362,13 +444,16 @@ class ChatApplicationSpec(Model):
         description="Documents each pod ingests into its local index at start (only without search); "
         "empty: the packaged two-tenant sample corpus.",
     )
+    guards: Annotated[Guards, PROMPT_SHIELDS_NEED_ENDPOINT] = _object(Guards, "Prompt-injection screening.")
+    budgets: Budgets = _object(Budgets, "Token budgets per tenant.")
+    retrieval: Retrieval = _object(Retrieval, "Query rewrite, relevance floor and embedder.")
     prompts: Annotated[Prompts, PROMPTS_VERSION_REMOVED] | None = Field(
         None, description="Prompt templates; unset: the built-in library."
     )
     scaling: Annotated[Scaling, MIN_LE_MAX] = _object(Scaling, "Autoscaling bounds and targets.")
     rollout: Annotated[Rollout, GATE_LONGER_THAN_TEST] = _object(Rollout, "Rollout strategy and its gate.")
     network: Network = _object(Network, "Network exposure.")
-    observability: Observability = _object(Observability, "Traces and telemetry.")
+    observability: Observability = _object(Observability, "Traces, telemetry and content logging.")
 
 
 class Condition(Model):
@@ -478,5 +563,5 @@ class ChatApplication(Model):
     api_version: Literal["chatfleet.dev/v1alpha1"] = Field("chatfleet.dev/v1alpha1", alias="apiVersion")
     kind: Literal["ChatApplication"] = "ChatApplication"
     metadata: ObjectMeta
-    spec: Annotated[ChatApplicationSpec, DOCUMENTS_NEED_LOCAL_INDEX]
+    spec: Annotated[ChatApplicationSpec, DOCUMENTS_NEED_LOCAL_INDEX, OVERRIDES_IN_TENANTS]
     status: ChatApplicationStatus = Field(default_factory=ChatApplicationStatus)

@@ -112,6 +112,14 @@ class Settings(BaseSettings):
         False, description="Use the Azure semantic ranker unless overridden."
     )
     default_minimum_search_score: float = Field(0.0, ge=0, description="Hits scoring below are dropped.")
+    minimum_relevance: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="When the best source is less relevant than this (cosine similarity of question and "
+        "source, or the semantic ranker's score / 4), the no-answer template answers without a model "
+        "call. 0 = off. Unlike the search score it does not depend on the retrieval mode.",
+    )
     query_rewrite: Literal["auto", "always", "never"] = Field(
         "auto",
         description="`auto`: rewrite multi-turn conversations only; a single question is already standalone.",
@@ -145,6 +153,11 @@ class Settings(BaseSettings):
     )
     tenant_tokens_per_minute: int = Field(
         200_000, ge=0, description="Per-tenant token budget per minute (0 = unlimited); over budget -> 429."
+    )
+    tenant_token_overrides: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        {},
+        description='Budgets of named tenants instead of tenant_tokens_per_minute, JSON: {"contoso": 500000} '
+        "(0 = unlimited for that tenant).",
     )
 
     # --- input limits --------------------------------------------------------------------------------
