@@ -124,10 +124,14 @@ def config_data(app_name: str, spec: ChatApplicationSpec) -> dict[str, str]:
         "CHATFLEET_LOG_CONTENT": str(spec.observability.log_content).lower(),
     }
     obs = spec.observability
+    exporters = []
     if obs.otlp_endpoint:
-        data |= {"CHATFLEET_OTEL_EXPORTER": "otlp", "CHATFLEET_OTEL_ENDPOINT": obs.otlp_endpoint}
-    elif obs.app_insights_secret_ref:
-        data["CHATFLEET_OTEL_EXPORTER"] = "azure_monitor"
+        exporters.append("otlp")
+        data["CHATFLEET_OTEL_ENDPOINT"] = obs.otlp_endpoint
+    if obs.app_insights_secret_ref:
+        exporters.append("azure_monitor")
+    if exporters:
+        data["CHATFLEET_OTEL_EXPORTERS"] = ",".join(exporters)  # both at once: one tracer provider
     return data
 
 
@@ -136,11 +140,8 @@ def _secret_env(spec: ChatApplicationSpec) -> list[dict[str, Any]]:
     if not obs.app_insights_secret_ref:
         return []
     ref = {"secretKeyRef": {"name": obs.app_insights_secret_ref, "key": obs.app_insights_secret_key}}
-    # The chat service reads the prefixed name; the Azure Monitor distro reads the plain one.
-    return [
-        {"name": "APPLICATIONINSIGHTS_CONNECTION_STRING", "valueFrom": ref},
-        {"name": "CHATFLEET_APPLICATIONINSIGHTS_CONNECTION_STRING", "valueFrom": ref},
-    ]
+    # The standard name, which the chat service and Azure's SDKs both read.
+    return [{"name": "APPLICATIONINSIGHTS_CONNECTION_STRING", "valueFrom": ref}]
 
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:

@@ -139,13 +139,14 @@ def test_config_map_is_what_the_chat_service_reads(app: ChatApplication, monkeyp
     data = config_data("support-bot", app.spec)
     for key, value in data.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", "InstrumentationKey=k")  # secretKeyRef env
     settings = Settings(_env_file=None)
     assert settings.auth_mode == "entra"
     assert settings.auth_issuer == app.spec.auth.issuer
     assert settings.tenants == ["contoso", "fabrikam"]
     assert settings.openai_deployments[0].endpoint == app.spec.openai.deployments[0].endpoint
     assert settings.search_backend == "azure" and settings.search_index == "docs"
-    assert settings.otel_exporter == "otlp"
+    assert settings.otel_exporters == ["otlp", "azure_monitor"]
     assert str(settings.prompts_dir) == n.PROMPTS_DIR
 
 
