@@ -405,6 +405,16 @@ def _egress_ports(spec: ChatApplicationSpec) -> list[int]:
     return sorted(ports)
 
 
+def _upstream_egress(spec: ChatApplicationSpec) -> list[dict[str, Any]]:
+    """443 to `network.egressCidrs` when set (private endpoints), else anywhere; other upstream ports
+    (in-cluster services, OTLP) are not on 443 and keep their own rule."""
+    https = {"ports": [{"protocol": "TCP", "port": 443}]}
+    if spec.network.egress_cidrs:
+        https["to"] = [{"ipBlock": {"cidr": cidr}} for cidr in spec.network.egress_cidrs]
+    others = [p for p in _egress_ports(spec) if p != 443]
+    return [https, *([{"ports": [{"protocol": "TCP", "port": p} for p in others]}] if others else [])]
+
+
 def _network_policy(app: ChatApplication) -> Manifest:
     name = app.metadata.name
     spec = app.spec
@@ -423,10 +433,7 @@ def _network_policy(app: ChatApplication) -> Manifest:
                     "ports": [{"protocol": "TCP", "port": n.CHAT_PORT}],
                 }
             ],
-            "egress": [
-                {"ports": dns},
-                {"ports": [{"protocol": "TCP", "port": p} for p in _egress_ports(spec)]},
-            ],
+            "egress": [{"ports": dns}, *_upstream_egress(spec)],
         },
     }
 

@@ -8,6 +8,7 @@ validators reject exactly what the CEL rules reject, with the same messages.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -136,6 +137,19 @@ OVERRIDES_IN_TENANTS = Cel(
     message="budgets.tenantOverrides names a tenant that is not in tenants (the allow-list): "
     "add it to tenants or remove the override",
     check=lambda s: not s.tenants or set(s.budgets.tenant_overrides) <= set(s.tenants),
+)
+def _is_cidr(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return "/" in text
+
+
+CIDR = Cel(
+    rule="isCIDR(self)",
+    message="must be a CIDR such as 10.20.0.0/24 or fd00::/64",
+    check=_is_cidr,
 )
 RELEVANCE_RANGE = Cel(
     rule="self >= 0.0 && self <= 1.0",
@@ -395,6 +409,13 @@ class Network(Model):
         default_factory=list,
         max_length=32,
         description="NetworkPolicy peers allowed to reach the chat port (ingress controller, monitoring).",
+    )
+    egress_cidrs: list[Annotated[str, Field(max_length=64), CIDR]] = Field(
+        default_factory=list,
+        max_length=32,
+        json_schema_extra={"default": []},
+        description="Where port 443 may go, e.g. the private endpoints' subnet 10.20.0.0/24 (Azure OpenAI, "
+        "AI Search, Content Safety, Entra ID's keys); empty: any address. DNS stays open.",
     )
 
 

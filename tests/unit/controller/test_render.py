@@ -200,6 +200,23 @@ def test_network_policy_denies_by_default(app: ChatApplication) -> None:
     assert all("to" not in rule for rule in policy["egress"])
 
 
+def test_egress_cidrs_scope_443_and_leave_other_ports_alone(make_app) -> None:
+    doc = make_app(
+        {
+            "spec": {
+                "network": {"egressCidrs": ["10.20.0.0/24", "fd00::/64"]},
+                "observability": {"otlpEndpoint": "http://otel.monitoring.svc:4317"},
+            }
+        }
+    )
+    policy = one(render(parse_application(doc)), "NetworkPolicy")["spec"]
+    (https,) = [r for r in policy["egress"] if {"protocol": "TCP", "port": 443} in r["ports"]]
+    assert https["ports"] == [{"protocol": "TCP", "port": 443}]
+    assert https["to"] == [{"ipBlock": {"cidr": "10.20.0.0/24"}}, {"ipBlock": {"cidr": "fd00::/64"}}]
+    (otlp,) = [r for r in policy["egress"] if {"protocol": "TCP", "port": 4317} in r["ports"]]
+    assert "to" not in otlp
+
+
 def test_in_cluster_http_upstream_opens_its_port(make_app) -> None:
     doc = make_app(
         {
