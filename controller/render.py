@@ -415,6 +415,14 @@ def _upstream_egress(spec: ChatApplicationSpec) -> list[dict[str, Any]]:
     return [https, *([{"ports": [{"protocol": "TCP", "port": p} for p in others]}] if others else [])]
 
 
+def _entry_peers(spec: ChatApplicationSpec) -> list[dict[str, Any]]:
+    """The ingress controller's (or Gateway proxy's) namespace, when the app has an HTTPS entry."""
+    if spec.exposure is None:
+        return []
+    namespace = spec.exposure.controller_namespace
+    return [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}]
+
+
 def _network_policy(app: ChatApplication) -> Manifest:
     name = app.metadata.name
     spec = app.spec
@@ -429,12 +437,93 @@ def _network_policy(app: ChatApplication) -> Manifest:
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [
                 {
-                    "from": [*spec.network.ingress_from, loadtest_peer],
+                    "from": [*spec.network.ingress_from, *_entry_peers(spec), loadtest_peer],
                     "ports": [{"protocol": "TCP", "port": n.CHAT_PORT}],
                 }
             ],
             "egress": [{"ports": dns}, *_upstream_egress(spec)],
         },
+    }
+
+
+# Answers stream for up to the service's turn deadline (60 s) plus draining; nginx's defaults (60 s read
+# timeout, buffered responses) would cut long answers and hold tokens back until the buffer fills.
+STREAM_TIMEOUT_SECONDS = 300
+NGINX_STREAMING = {
+    "nginx.ingress.kubernetes.io/proxy-buffering": "off",
+    "nginx.ingress.kubernetes.io/proxy-read-timeout": str(STREAM_TIMEOUT_SECONDS),
+    "nginx.ingress.kubernetes.io/proxy-send-timeout": str(STREAM_TIMEOUT_SECONDS),
+    "nginx.ingress.kubernetes.io/proxy-body-size": "1m",  # the service refuses larger bodies itself
+    "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+}
+
+
+def _ingress(app: ChatApplication) -> Manifest | None:
+    """The HTTPS entry: an Ingress (streaming-safe for nginx-based controllers) or a Gateway API HTTPRoute,
+    both to the stable Service (the canary is reached by the gate only)."""
+    exposure = app.spec.exposure
+    if exposure is None:
+        return None
+    name = app.metadata.name
+    backend = n.stable_name(name)
+    if exposure.gateway is not None:
+        ref = exposure.gateway.parent_ref
+        parent = {
+            "group": "gateway.networking.k8s.io",
+            "kind": "Gateway",
+            "name": ref.name,
+            **({"namespace": ref.namespace} if ref.namespace else {}),
+            **({"sectionName": ref.section_name} if ref.section_name else {}),
+        }
+        timeout = f"{STREAM_TIMEOUT_SECONDS}s"
+        return {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": _meta(app, name),
+            "spec": {
+                "parentRefs": [parent],
+                "hostnames": [exposure.host],
+                "rules": [
+                    {
+                        "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                        "backendRefs": [{"name": backend, "port": n.CHAT_PORT}],
+                        "timeouts": {"request": timeout, "backendRequest": timeout},
+                    }
+                ],
+            },
+        }
+    ingress = exposure.ingress
+    assert ingress is not None  # ONE_ENTRY
+    annotations = dict(NGINX_STREAMING)
+    if ingress.cert_manager_issuer:
+        annotations["cert-manager.io/issuer"] = ingress.cert_manager_issuer
+    if ingress.cert_manager_cluster_issuer:
+        annotations["cert-manager.io/cluster-issuer"] = ingress.cert_manager_cluster_issuer
+    annotations |= ingress.annotations
+    spec: dict[str, Any] = {
+        "tls": [{"hosts": [exposure.host], "secretName": ingress.tls_secret_ref or f"{name}-tls"}],
+        "rules": [
+            {
+                "host": exposure.host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": backend, "port": {"name": "http"}}},
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    if ingress.class_name:
+        spec = {"ingressClassName": ingress.class_name, **spec}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {**_meta(app, name), "annotations": dict(sorted(annotations.items()))},
+        "spec": spec,
     }
 
 
@@ -480,4 +569,7 @@ def render(app: ChatApplication, inputs_digest: str = "") -> list[Manifest]:
         },
         _network_policy(app),
     ]
+    entry = _ingress(app)
+    if entry is not None:
+        children.append(entry)
     return children

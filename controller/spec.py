@@ -419,6 +419,80 @@ class Network(Model):
     )
 
 
+HOSTNAME = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
+INGRESS_NEEDS_TLS = Cel(
+    rule="has(self.tlsSecretRef) || has(self.certManagerIssuer) || has(self.certManagerClusterIssuer)",
+    message="ingress needs tlsSecretRef or a cert-manager issuer (certManagerIssuer or "
+    "certManagerClusterIssuer): the app is served over HTTPS only",
+    check=lambda i: bool(i.tls_secret_ref or i.cert_manager_issuer or i.cert_manager_cluster_issuer),
+)
+ONE_ISSUER = Cel(
+    rule="!(has(self.certManagerIssuer) && has(self.certManagerClusterIssuer))",
+    message="set certManagerIssuer or certManagerClusterIssuer, not both",
+    check=lambda i: not (i.cert_manager_issuer and i.cert_manager_cluster_issuer),
+)
+ONE_ENTRY = Cel(
+    rule="has(self.ingress) != has(self.gateway)",
+    message="exposure needs exactly one of ingress (an Ingress) or gateway (a Gateway API HTTPRoute)",
+    check=lambda e: (e.ingress is None) != (e.gateway is None),
+)
+
+
+class IngressEntry(Model):
+    """An Ingress for an nginx-based controller (ingress-nginx, AKS application routing) or another."""
+
+    class_name: str | None = Field(
+        None,
+        max_length=253,
+        description="ingressClassName, e.g. webapprouting.kubernetes.azure.com (AKS application routing) "
+        "or nginx; unset: the cluster's default class.",
+    )
+    tls_secret_ref: Name | None = Field(
+        None, description="Secret (same namespace) with the certificate; with a cert-manager issuer, the "
+        "Secret cert-manager fills (default <app>-tls)."
+    )
+    cert_manager_issuer: Name | None = Field(None, description="cert-manager Issuer (same namespace).")
+    cert_manager_cluster_issuer: Name | None = Field(None, description="cert-manager ClusterIssuer.")
+    annotations: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict,
+        max_length=32,
+        json_schema_extra={"default": {}},
+        description="Extra annotations for controllers that are not nginx-based; they override the "
+        "streaming-safe nginx ones.",
+    )
+
+
+class ParentRef(Model):
+    """The Gateway the HTTPRoute attaches to."""
+
+    name: Name = Field(description="Gateway name.")
+    namespace: Name | None = Field(None, description="Gateway namespace; unset: the app's namespace.")
+    section_name: Name | None = Field(None, description="Listener name on the Gateway (its HTTPS listener).")
+
+
+class GatewayEntry(Model):
+    """A Gateway API HTTPRoute; TLS terminates at the Gateway's HTTPS listener."""
+
+    parent_ref: ParentRef = Field(description="The Gateway (and listener) to attach to.")
+
+
+class Exposure(Model):
+    """The app's HTTPS entry for browsers and clients outside the cluster; unset: in-cluster only."""
+
+    host: Annotated[str, Field(min_length=1, max_length=253, pattern=HOSTNAME)] = Field(
+        description="Public host name, e.g. support.contoso.com."
+    )
+    ingress: Annotated[IngressEntry, INGRESS_NEEDS_TLS, ONE_ISSUER] | None = Field(
+        None, description="Serve through an Ingress."
+    )
+    gateway: GatewayEntry | None = Field(None, description="Serve through a Gateway API HTTPRoute.")
+    controller_namespace: Name = Field(
+        "app-routing-system",
+        description="Namespace of the ingress controller's (or the Gateway's proxy) pods, admitted to the "
+        "chat port by the NetworkPolicy; default: AKS application routing's. ingress-nginx: ingress-nginx.",
+    )
+
+
 class Observability(Model):
     """Where traces go, and whether conversation content may be logged."""
 
@@ -475,6 +549,10 @@ class ChatApplicationSpec(Model):
     rollout: Annotated[Rollout, GATE_LONGER_THAN_TEST] = _object(Rollout, "Rollout strategy and its gate.")
     network: Network = _object(Network, "Network exposure.")
     observability: Observability = _object(Observability, "Traces, telemetry and content logging.")
+    exposure: Annotated[Exposure, ONE_ENTRY] | None = Field(
+        None,
+        description="HTTPS entry from outside the cluster (Ingress or HTTPRoute); unset: in-cluster only.",
+    )
 
 
 class Condition(Model):

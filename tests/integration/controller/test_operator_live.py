@@ -205,7 +205,7 @@ def test_reconcile_of_an_unchanged_resource_makes_zero_writes(
     writes, reads = counted.writes, counted.reads
     reconcile(ctx, kube.get(KIND, private_namespace, "count"))
     assert counted.writes == writes, counted.calls
-    assert counted.reads - reads == 7  # 3 label-selected lists + 4 gets
+    assert counted.reads - reads == 9  # 3 label-selected lists + 6 gets (4 children, Ingress, HTTPRoute)
     body = kube.get(KIND, private_namespace, "count")
     assert next(c for c in body["status"]["conditions"] if c["type"] == "Ready")["status"] == "True"
 

@@ -285,3 +285,63 @@ def test_gate_adds_a_canary_plane_and_stable_keeps_the_promoted_spec(app: ChatAp
 def test_without_uid_no_owner_reference(make_app) -> None:
     children = render(parse_application(make_app()))
     assert all("ownerReferences" not in c["metadata"] for c in children)
+
+
+def test_ingress_entry_is_https_and_streaming_safe(make_app) -> None:
+    doc = make_app(
+        {
+            "spec": {
+                "exposure": {
+                    "host": "support.contoso.com",
+                    "ingress": {
+                        "className": "webapprouting.kubernetes.azure.com",
+                        "certManagerClusterIssuer": "letsencrypt",
+                    },
+                }
+            }
+        }
+    )
+    app = parse_application(doc)
+    ingress = one(render(app), "Ingress")
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 120
+    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt"
+    spec = ingress["spec"]
+    assert spec["ingressClassName"] == "webapprouting.kubernetes.azure.com"
+    name = app.metadata.name
+    assert spec["tls"] == [{"hosts": ["support.contoso.com"], "secretName": f"{name}-tls"}]
+    (path,) = spec["rules"][0]["http"]["paths"]
+    assert path["backend"]["service"] == {"name": n.stable_name(name), "port": {"name": "http"}}
+    policy = one(render(app), "NetworkPolicy")["spec"]
+    controller = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "app-routing-system"}}}
+    assert controller in policy["ingress"][0]["from"]
+    assert not [c for c in render(app) if c["kind"] == "HTTPRoute"]
+
+
+def test_gateway_entry_is_an_httproute_to_the_stable_service(make_app) -> None:
+    doc = make_app(
+        {
+            "spec": {
+                "exposure": {
+                    "host": "support.contoso.com",
+                    "gateway": {
+                        "parentRef": {"name": "public", "namespace": "gateways", "sectionName": "https"}
+                    },
+                    "controllerNamespace": "gateways",
+                }
+            }
+        }
+    )
+    app = parse_application(doc)
+    route = one(render(app), "HTTPRoute")["spec"]
+    assert route["parentRefs"][0]["name"] == "public" and route["parentRefs"][0]["sectionName"] == "https"
+    assert route["hostnames"] == ["support.contoso.com"]
+    (rule,) = route["rules"]
+    assert rule["backendRefs"] == [{"name": n.stable_name(app.metadata.name), "port": n.CHAT_PORT}]
+    assert rule["timeouts"]["request"] == "300s"
+    assert not [c for c in render(app) if c["kind"] == "Ingress"]
+
+
+def test_no_exposure_no_entry(app: ChatApplication) -> None:
+    assert not [c for c in render(app) if c["kind"] in ("Ingress", "HTTPRoute")]
