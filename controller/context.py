@@ -27,6 +27,7 @@ class OperatorContext:
     deployment_status: dict[AppKey, dict[str, Any]] = field(default_factory=dict)
     pending: set[AppKey] = field(default_factory=set)
     reconciles: int = 0
+    oidc_issuer: str | None = None  # the cluster's service-account issuer, shown in every app's status
     _locks: dict[AppKey, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 

@@ -138,6 +138,8 @@ OVERRIDES_IN_TENANTS = Cel(
     "add it to tenants or remove the override",
     check=lambda s: not s.tenants or set(s.budgets.tenant_overrides) <= set(s.tenants),
 )
+
+
 def _is_cidr(text: str) -> bool:
     try:
         ipaddress.ip_network(text, strict=False)
@@ -448,8 +450,9 @@ class IngressEntry(Model):
         "or nginx; unset: the cluster's default class.",
     )
     tls_secret_ref: Name | None = Field(
-        None, description="Secret (same namespace) with the certificate; with a cert-manager issuer, the "
-        "Secret cert-manager fills (default <app>-tls)."
+        None,
+        description="Secret (same namespace) with the certificate; with a cert-manager issuer, the "
+        "Secret cert-manager fills (default <app>-tls).",
     )
     cert_manager_issuer: Name | None = Field(None, description="cert-manager Issuer (same namespace).")
     cert_manager_cluster_issuer: Name | None = Field(None, description="cert-manager ClusterIssuer.")
@@ -621,6 +624,22 @@ class ScalingStatus(Model):
     revision: str | None = Field(None, description="Revision the calibration ran against.")
 
 
+class AzureWiringStatus(Model):
+    """What Azure must trust and grant before the pods can call Azure OpenAI, AI Search and Content Safety."""
+
+    client_id: str = Field(description="Client id of the managed identity (spec.identity.clientId).")
+    service_account_subject: str = Field(
+        description="Subject of the pods' tokens the federated credential must name."
+    )
+    oidc_issuer: str | None = Field(
+        None, description="The cluster's service-account issuer (from the API server's OIDC discovery)."
+    )
+    federated_credential_command: str = Field(description="The exact az command creating the credential.")
+    role_assignments: list[str] = Field(
+        default_factory=list, description="Roles the identity needs, on which resources."
+    )
+
+
 class ChatApplicationStatus(Model):
     """Observed state, written by the operator only."""
 
@@ -635,6 +654,9 @@ class ChatApplicationStatus(Model):
     rollout: RolloutStatus = Field(default_factory=RolloutStatus, description="Gated rollout progress.")
     load_test: LoadTestStatus | None = Field(None, description="Last load test.")
     scaling: ScalingStatus | None = Field(None, description="Calibrated scaling figures.")
+    azure: AzureWiringStatus | None = Field(
+        None, description="Federated credential and role assignments the identity needs."
+    )
 
 
 class ObjectMeta(BaseModel):

@@ -32,7 +32,9 @@ def configure(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) 
     kopf_settings.watching.server_timeout = 300
     kube = KubeClient(load_api_client(pool_size=settings.max_workers + 4))
     runner: GateRunner = JobRunner(kube) if settings.gate_runner == "job" else LocalProcessRunner()
-    return OperatorContext(settings=settings, kube=kube, runner=runner, executor=executor)
+    return OperatorContext(
+        settings=settings, kube=kube, runner=runner, executor=executor, oidc_issuer=kube.oidc_issuer()
+    )
 
 
 def shutdown(ctx: OperatorContext) -> None:

@@ -169,7 +169,7 @@ def refresh_status(ctx: OperatorContext, namespace: str, name: str, deployment: 
             return
         ctx.deployment_status[key] = deployment.get("status", {})
         unchanged = machine.Plan(status=app.status.model_copy(deep=True))
-        status = observed_status(app, unchanged, deployment, None, now_utc())
+        status = observed_status(app, unchanged, deployment, None, now_utc(), ctx.oidc_issuer)
         _write_status(ctx, body, dump(app.status) if body.get("status") else {}, dump(status))
 
 
@@ -240,7 +240,9 @@ def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False
 
     deployment = live.get(("Deployment", n.stable_name(app.metadata.name)))
     ctx.deployment_status[key] = (deployment or {}).get("status", {})
-    status = observed_status(planned if apply_error is None else app, plan, deployment, apply_error, now)
+    status = observed_status(
+        planned if apply_error is None else app, plan, deployment, apply_error, now, ctx.oidc_issuer
+    )
     old_status = dump(app.status) if body.get("status") else {}
     _write_status(ctx, body, old_status, dump(status))
     for event in plan.events:

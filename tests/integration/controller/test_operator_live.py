@@ -90,6 +90,12 @@ def test_create_makes_every_child_and_reports_ready(
     assert {c["type"] for c in status["conditions"]} == {"Ready", "Progressing", "Degraded", "LoadTestPassed"}
     events = kube.list("Event", namespace)
     assert any(e["reason"] == "Deployed" and e["involvedObject"]["name"] == "support" for e in events)
+    # The Azure wiring: the issuer is the API server's own, read from its OIDC discovery document.
+    issuer = kube.request("GET", "/.well-known/openid-configuration")["issuer"]
+    azure = status["azure"]
+    assert azure["oidcIssuer"] == issuer
+    assert azure["serviceAccountSubject"] == f"system:serviceaccount:{namespace}:support"
+    assert f"--issuer {issuer}" in azure["federatedCredentialCommand"]
 
 
 def test_update_changes_children_and_observed_generation(
