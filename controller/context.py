@@ -29,6 +29,7 @@ class OperatorContext:
     pending: set[AppKey] = field(default_factory=set)
     bake_source: PrometheusBakeSource | None = None  # set when the operator knows a Prometheus
     reconciles: int = 0
+    oidc_issuer: str | None = None  # the cluster's service-account issuer, shown in every app's status
     _locks: dict[AppKey, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 

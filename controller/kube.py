@@ -9,6 +9,7 @@ benchmark can prove "an unchanged resync makes zero writes".
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import Counter
 from typing import Any
@@ -18,6 +19,8 @@ from kubernetes.client.exceptions import ApiException
 
 from chatfleet.contracts.resource import API_VERSION, KIND, PLURAL
 from chatfleet.controller.naming import FIELD_MANAGER
+
+log = logging.getLogger(__name__)
 
 # kind -> (API prefix, plural); all namespaced.
 KINDS: dict[str, tuple[str, str]] = {
@@ -30,6 +33,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
     "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets"),
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies"),
+    "Ingress": ("/apis/networking.k8s.io/v1", "ingresses"),
+    "HTTPRoute": ("/apis/gateway.networking.k8s.io/v1", "httproutes"),
     "Job": ("/apis/batch/v1", "jobs"),
     KIND: (f"/apis/{API_VERSION}", PLURAL),
 }
@@ -103,6 +108,16 @@ class KubeClient:
         if subresource:
             path += f"/{subresource}"
         return path
+
+    def oidc_issuer(self) -> str | None:
+        """The API server's service-account issuer, from its OIDC discovery document (readable by every
+        ServiceAccount through the built-in system:service-account-issuer-discovery role); None if refused."""
+        try:
+            issuer = self.request("GET", "/.well-known/openid-configuration").get("issuer")
+        except ApiException as error:
+            log.warning("OIDC discovery document not readable (%s): status shows the lookup", error.status)
+            return None
+        return str(issuer) if issuer else None
 
     # --- verbs ---------------------------------------------------------------------------------------
     def get(self, kind: str, namespace: str, name: str, cached: bool = False) -> dict[str, Any] | None:

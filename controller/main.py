@@ -22,6 +22,7 @@ CHILD_RESOURCES = [
     ("autoscaling", "v2", "horizontalpodautoscalers"),
     ("policy", "v1", "poddisruptionbudgets"),
     ("networking.k8s.io", "v1", "networkpolicies"),
+    ("networking.k8s.io", "v1", "ingresses"),  # HTTPRoutes are not watched: the CRDs may be absent
     ("batch", "v1", "jobs"),
 ]
 

@@ -28,6 +28,7 @@ SHUTDOWN_GRACE_SECONDS = 30
 TERMINATION_GRACE_SECONDS = PRESTOP_SLEEP_SECONDS + SHUTDOWN_GRACE_SECONDS + 10
 RUN_AS_USER = 10001
 OTLP_DEFAULT_PORT = 4317
+GUARDS_MODES = {"local": "local", "promptShields": "prompt_shields"}  # spec spelling -> service setting
 
 
 def _meta(app: ChatApplication, name: str, component: str = "chat", **labels: str) -> dict[str, Any]:
@@ -124,11 +125,30 @@ def config_data(app_name: str, spec: ChatApplicationSpec) -> dict[str, str]:
             data["CHATFLEET_PROMPT_VERSIONS"] = json.dumps(
                 dict(sorted(spec.prompts.pins.items())), separators=(",", ":")
             )
+    guards, budgets, retrieval = spec.guards, spec.budgets, spec.retrieval
+    data["CHATFLEET_GUARDS_MODE"] = GUARDS_MODES[guards.mode]
+    if guards.content_safety_endpoint:
+        data["CHATFLEET_CONTENT_SAFETY_ENDPOINT"] = guards.content_safety_endpoint
+    data["CHATFLEET_TENANT_TOKENS_PER_MINUTE"] = str(budgets.tenant_tokens_per_minute)
+    if budgets.tenant_overrides:
+        data["CHATFLEET_TENANT_TOKEN_OVERRIDES"] = json.dumps(
+            dict(sorted(budgets.tenant_overrides.items())), separators=(",", ":")
+        )
+    data |= {
+        "CHATFLEET_QUERY_REWRITE": retrieval.query_rewrite,
+        "CHATFLEET_MINIMUM_RELEVANCE": str(retrieval.minimum_relevance),
+        "CHATFLEET_EMBEDDER": retrieval.embedder,
+        "CHATFLEET_LOG_CONTENT": str(spec.observability.log_content).lower(),
+    }
     obs = spec.observability
+    exporters = []
     if obs.otlp_endpoint:
-        data |= {"CHATFLEET_OTEL_EXPORTER": "otlp", "CHATFLEET_OTEL_ENDPOINT": obs.otlp_endpoint}
-    elif obs.app_insights_secret_ref:
-        data["CHATFLEET_OTEL_EXPORTER"] = "azure_monitor"
+        exporters.append("otlp")
+        data["CHATFLEET_OTEL_ENDPOINT"] = obs.otlp_endpoint
+    if obs.app_insights_secret_ref:
+        exporters.append("azure_monitor")
+    if exporters:
+        data["CHATFLEET_OTEL_EXPORTERS"] = ",".join(exporters)  # both at once: one tracer provider
     return data
 
 
@@ -137,11 +157,8 @@ def _secret_env(spec: ChatApplicationSpec) -> list[dict[str, Any]]:
     if not obs.app_insights_secret_ref:
         return []
     ref = {"secretKeyRef": {"name": obs.app_insights_secret_ref, "key": obs.app_insights_secret_key}}
-    # The chat service reads the prefixed name; the Azure Monitor distro reads the plain one.
-    return [
-        {"name": "APPLICATIONINSIGHTS_CONNECTION_STRING", "valueFrom": ref},
-        {"name": "CHATFLEET_APPLICATIONINSIGHTS_CONNECTION_STRING", "valueFrom": ref},
-    ]
+    # The standard name, which the chat service and Azure's SDKs both read.
+    return [{"name": "APPLICATIONINSIGHTS_CONNECTION_STRING", "valueFrom": ref}]
 
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
@@ -422,10 +439,30 @@ def _egress_ports(spec: ChatApplicationSpec) -> list[int]:
     urls = [d.endpoint for d in spec.openai.deployments] + [spec.auth.issuer]
     if spec.search:
         urls.append(spec.search.endpoint)
+    if spec.guards.content_safety_endpoint:
+        urls.append(spec.guards.content_safety_endpoint)
     ports |= {_port(u, 80) for u in urls}
     if spec.observability.otlp_endpoint:
         ports.add(_port(spec.observability.otlp_endpoint, OTLP_DEFAULT_PORT))
     return sorted(ports)
+
+
+def _upstream_egress(spec: ChatApplicationSpec) -> list[dict[str, Any]]:
+    """443 to `network.egressCidrs` when set (private endpoints), else anywhere; other upstream ports
+    (in-cluster services, OTLP) are not on 443 and keep their own rule."""
+    https = {"ports": [{"protocol": "TCP", "port": 443}]}
+    if spec.network.egress_cidrs:
+        https["to"] = [{"ipBlock": {"cidr": cidr}} for cidr in spec.network.egress_cidrs]
+    others = [p for p in _egress_ports(spec) if p != 443]
+    return [https, *([{"ports": [{"protocol": "TCP", "port": p} for p in others]}] if others else [])]
+
+
+def _entry_peers(spec: ChatApplicationSpec) -> list[dict[str, Any]]:
+    """The ingress controller's (or Gateway proxy's) namespace, when the app has an HTTPS entry."""
+    if spec.exposure is None:
+        return []
+    namespace = spec.exposure.controller_namespace
+    return [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}]
 
 
 def _network_policy(app: ChatApplication) -> Manifest:
@@ -435,7 +472,7 @@ def _network_policy(app: ChatApplication) -> Manifest:
     dns = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
     ingress: list[dict[str, Any]] = [
         {
-            "from": [*spec.network.ingress_from, loadtest_peer],
+            "from": [*spec.network.ingress_from, *_entry_peers(spec), loadtest_peer],
             "ports": [{"protocol": "TCP", "port": n.CHAT_PORT}],
         }
     ]
@@ -450,11 +487,89 @@ def _network_policy(app: ChatApplication) -> Manifest:
             "podSelector": {"matchLabels": {"app.kubernetes.io/name": "chatfleet-chat", n.INSTANCE: name}},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": ingress,
-            "egress": [
-                {"ports": dns},
-                {"ports": [{"protocol": "TCP", "port": p} for p in _egress_ports(spec)]},
-            ],
+            "egress": [{"ports": dns}, *_upstream_egress(spec)],
         },
+    }
+
+
+# Answers stream for up to the service's turn deadline (60 s) plus draining; nginx's defaults (60 s read
+# timeout, buffered responses) would cut long answers and hold tokens back until the buffer fills.
+STREAM_TIMEOUT_SECONDS = 300
+NGINX_STREAMING = {
+    "nginx.ingress.kubernetes.io/proxy-buffering": "off",
+    "nginx.ingress.kubernetes.io/proxy-read-timeout": str(STREAM_TIMEOUT_SECONDS),
+    "nginx.ingress.kubernetes.io/proxy-send-timeout": str(STREAM_TIMEOUT_SECONDS),
+    "nginx.ingress.kubernetes.io/proxy-body-size": "1m",  # the service refuses larger bodies itself
+    "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+}
+
+
+def _ingress(app: ChatApplication) -> Manifest | None:
+    """The HTTPS entry: an Ingress (streaming-safe for nginx-based controllers) or a Gateway API HTTPRoute,
+    both to the stable Service (the canary is reached by the gate only)."""
+    exposure = app.spec.exposure
+    if exposure is None:
+        return None
+    name = app.metadata.name
+    backend = n.stable_name(name)
+    if exposure.gateway is not None:
+        ref = exposure.gateway.parent_ref
+        parent = {
+            "group": "gateway.networking.k8s.io",
+            "kind": "Gateway",
+            "name": ref.name,
+            **({"namespace": ref.namespace} if ref.namespace else {}),
+            **({"sectionName": ref.section_name} if ref.section_name else {}),
+        }
+        timeout = f"{STREAM_TIMEOUT_SECONDS}s"
+        return {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": _meta(app, name),
+            "spec": {
+                "parentRefs": [parent],
+                "hostnames": [exposure.host],
+                "rules": [
+                    {
+                        "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                        "backendRefs": [{"name": backend, "port": n.CHAT_PORT}],
+                        "timeouts": {"request": timeout, "backendRequest": timeout},
+                    }
+                ],
+            },
+        }
+    ingress = exposure.ingress
+    assert ingress is not None  # ONE_ENTRY
+    annotations = dict(NGINX_STREAMING)
+    if ingress.cert_manager_issuer:
+        annotations["cert-manager.io/issuer"] = ingress.cert_manager_issuer
+    if ingress.cert_manager_cluster_issuer:
+        annotations["cert-manager.io/cluster-issuer"] = ingress.cert_manager_cluster_issuer
+    annotations |= ingress.annotations
+    spec: dict[str, Any] = {
+        "tls": [{"hosts": [exposure.host], "secretName": ingress.tls_secret_ref or f"{name}-tls"}],
+        "rules": [
+            {
+                "host": exposure.host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": backend, "port": {"name": "http"}}},
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    if ingress.class_name:
+        spec = {"ingressClassName": ingress.class_name, **spec}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {**_meta(app, name), "annotations": dict(sorted(annotations.items()))},
+        "spec": spec,
     }
 
 
@@ -501,4 +616,7 @@ def render(app: ChatApplication, inputs_digest: str = "") -> list[Manifest]:
         },
         _network_policy(app),
     ]
+    entry = _ingress(app)
+    if entry is not None:
+        children.append(entry)
     return children

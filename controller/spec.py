@@ -8,6 +8,7 @@ validators reject exactly what the CEL rules reject, with the same messages.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -157,6 +158,45 @@ ScopeName = Annotated[str, Field(min_length=1, max_length=256), SCOPE_NAME]
 DEFAULT_METRICS_PEERS: list[Any] = [  # Any: a JSON value in the CRD default too
     {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
 ]
+_TENANT_RE = re.compile(TENANT_PATTERN)
+
+PROMPT_SHIELDS_NEED_ENDPOINT = Cel(
+    rule="self.mode != 'promptShields' || has(self.contentSafetyEndpoint)",
+    message="guards.mode promptShields needs contentSafetyEndpoint (the Azure AI Content Safety resource, "
+    "e.g. https://cs-support.cognitiveservices.azure.com)",
+    check=lambda g: g.mode != "promptShields" or g.content_safety_endpoint is not None,
+)
+OVERRIDE_TENANT_NAMES = Cel(
+    rule=f"self.all(k, k.matches('{TENANT_PATTERN}'))",
+    message="tenantOverrides: keys must be tenant names (letters, digits and . _ @ : -, at most 128)",
+    check=lambda overrides: all(_TENANT_RE.match(k) for k in overrides),
+)
+OVERRIDES_IN_TENANTS = Cel(
+    rule="size(self.tenants) == 0 || self.budgets.tenantOverrides.all(k, k in self.tenants)",
+    message="budgets.tenantOverrides names a tenant that is not in tenants (the allow-list): "
+    "add it to tenants or remove the override",
+    check=lambda s: not s.tenants or set(s.budgets.tenant_overrides) <= set(s.tenants),
+)
+
+
+def _is_cidr(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return "/" in text
+
+
+CIDR = Cel(
+    rule="isCIDR(self)",
+    message="must be a CIDR such as 10.20.0.0/24 or fd00::/64",
+    check=_is_cidr,
+)
+RELEVANCE_RANGE = Cel(
+    rule="self >= 0.0 && self <= 1.0",
+    message="minimumRelevance must be between 0 and 1 (relevance of the best source; 0 turns the check off)",
+    check=lambda r: 0 <= r <= 1,
+)
 
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 UpstreamEndpoint = Annotated[str, Field(min_length=1, max_length=2048), UPSTREAM_ENDPOINT]
@@ -289,6 +329,58 @@ class Search(Model):
     mode: Literal["hybrid", "text", "vectors"] = Field("hybrid", description="Retrieval mode.")
     top: int = Field(5, ge=1, le=50, description="Sources retrieved per turn.")
     semantic_ranker: bool = Field(False, description="Re-rank with the Azure semantic ranker.")
+
+
+class Guards(Model):
+    """Prompt-injection screening of questions and retrieved sources (both before anything is released)."""
+
+    mode: Literal["local", "promptShields"] = Field(
+        "local",
+        description="local: the built-in detector, in the pod. promptShields: Azure AI Content Safety "
+        "Prompt Shields (needs contentSafetyEndpoint and the Cognitive Services User role).",
+    )
+    content_safety_endpoint: UpstreamEndpoint | None = Field(
+        None, description="Azure AI Content Safety endpoint, e.g. https://cs-x.cognitiveservices.azure.com."
+    )
+
+
+class Budgets(Model):
+    """Token budgets per tenant: one tenant's burst is refused with 429 before it reaches the shared pool."""
+
+    tenant_tokens_per_minute: Annotated[int, Field(ge=0, le=100_000_000)] = Field(
+        200_000, description="Tokens per minute each tenant may use; 0: unlimited."
+    )
+    tenant_overrides: Annotated[
+        dict[str, Annotated[int, Field(ge=0, le=100_000_000)]], OVERRIDE_TENANT_NAMES
+    ] = Field(
+        default_factory=dict,
+        max_length=256,
+        json_schema_extra={"default": {}},
+        description="Tokens per minute of named tenants instead of tenantTokensPerMinute (0: unlimited), "
+        "e.g. {contoso: 500000}; with an allow-list, only tenants on it.",
+    )
+
+
+class Retrieval(Model):
+    """How a question becomes sources, and when the sources are too weak to ask the model at all."""
+
+    query_rewrite: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="auto: rewrite follow-up questions into a standalone search query (one model call); "
+        "always: every question; never: search with the question as typed.",
+    )
+    minimum_relevance: Annotated[float, RELEVANCE_RANGE] = Field(
+        0.0,
+        description="When the best source's relevance (cosine similarity of question and source, or the "
+        "semantic ranker's score / 4) is below this, the no-answer template answers without a model call "
+        "(an off-topic question gets no unrelated sources). 0: off. 0.25 suits wordllama "
+        "(docs/retrieval.md).",
+    )
+    embedder: Literal["wordllama", "minilm"] = Field(
+        "wordllama",
+        description="Offline embedding model of the local index and of Azure AI Search query vectors; the "
+        "index must have been built with the same one.",
+    )
 
 
 class Prompts(Model):
@@ -424,10 +516,92 @@ class Network(Model):
         description="NetworkPolicy peers allowed to scrape the metrics port (9464); default: the "
         "`monitoring` namespace. Never reachable through the app's Service.",
     )
+    egress_cidrs: list[Annotated[str, Field(max_length=64), CIDR]] = Field(
+        default_factory=list,
+        max_length=32,
+        json_schema_extra={"default": []},
+        description="Where port 443 may go, e.g. the private endpoints' subnet 10.20.0.0/24 (Azure OpenAI, "
+        "AI Search, Content Safety, Entra ID's keys); empty: any address. DNS stays open.",
+    )
+
+
+HOSTNAME = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
+INGRESS_NEEDS_TLS = Cel(
+    rule="has(self.tlsSecretRef) || has(self.certManagerIssuer) || has(self.certManagerClusterIssuer)",
+    message="ingress needs tlsSecretRef or a cert-manager issuer (certManagerIssuer or "
+    "certManagerClusterIssuer): the app is served over HTTPS only",
+    check=lambda i: bool(i.tls_secret_ref or i.cert_manager_issuer or i.cert_manager_cluster_issuer),
+)
+ONE_ISSUER = Cel(
+    rule="!(has(self.certManagerIssuer) && has(self.certManagerClusterIssuer))",
+    message="set certManagerIssuer or certManagerClusterIssuer, not both",
+    check=lambda i: not (i.cert_manager_issuer and i.cert_manager_cluster_issuer),
+)
+ONE_ENTRY = Cel(
+    rule="has(self.ingress) != has(self.gateway)",
+    message="exposure needs exactly one of ingress (an Ingress) or gateway (a Gateway API HTTPRoute)",
+    check=lambda e: (e.ingress is None) != (e.gateway is None),
+)
+
+
+class IngressEntry(Model):
+    """An Ingress for an nginx-based controller (ingress-nginx, AKS application routing) or another."""
+
+    class_name: str | None = Field(
+        None,
+        max_length=253,
+        description="ingressClassName, e.g. webapprouting.kubernetes.azure.com (AKS application routing) "
+        "or nginx; unset: the cluster's default class.",
+    )
+    tls_secret_ref: Name | None = Field(
+        None,
+        description="Secret (same namespace) with the certificate; with a cert-manager issuer, the "
+        "Secret cert-manager fills (default <app>-tls).",
+    )
+    cert_manager_issuer: Name | None = Field(None, description="cert-manager Issuer (same namespace).")
+    cert_manager_cluster_issuer: Name | None = Field(None, description="cert-manager ClusterIssuer.")
+    annotations: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict,
+        max_length=32,
+        json_schema_extra={"default": {}},
+        description="Extra annotations for controllers that are not nginx-based; they override the "
+        "streaming-safe nginx ones.",
+    )
+
+
+class ParentRef(Model):
+    """The Gateway the HTTPRoute attaches to."""
+
+    name: Name = Field(description="Gateway name.")
+    namespace: Name | None = Field(None, description="Gateway namespace; unset: the app's namespace.")
+    section_name: Name | None = Field(None, description="Listener name on the Gateway (its HTTPS listener).")
+
+
+class GatewayEntry(Model):
+    """A Gateway API HTTPRoute; TLS terminates at the Gateway's HTTPS listener."""
+
+    parent_ref: ParentRef = Field(description="The Gateway (and listener) to attach to.")
+
+
+class Exposure(Model):
+    """The app's HTTPS entry for browsers and clients outside the cluster; unset: in-cluster only."""
+
+    host: Annotated[str, Field(min_length=1, max_length=253, pattern=HOSTNAME)] = Field(
+        description="Public host name, e.g. support.contoso.com."
+    )
+    ingress: Annotated[IngressEntry, INGRESS_NEEDS_TLS, ONE_ISSUER] | None = Field(
+        None, description="Serve through an Ingress."
+    )
+    gateway: GatewayEntry | None = Field(None, description="Serve through a Gateway API HTTPRoute.")
+    controller_namespace: Name = Field(
+        "app-routing-system",
+        description="Namespace of the ingress controller's (or the Gateway's proxy) pods, admitted to the "
+        "chat port by the NetworkPolicy; default: AKS application routing's. ingress-nginx: ingress-nginx.",
+    )
 
 
 class Observability(Model):
-    """Where traces go."""
+    """Where traces go, and whether conversation content may be logged."""
 
     otlp_endpoint: str | None = Field(
         None, max_length=2048, description="OTLP/gRPC collector, e.g. http://otel:4317."
@@ -438,6 +612,11 @@ class Observability(Model):
     )
     app_insights_secret_key: str = Field(
         "connectionString", max_length=253, description="Key of the connection string in that Secret."
+    )
+    log_content: bool = Field(
+        False,
+        description="Log prompts, answers and flagged text (personal data!) and show the answer prompt in "
+        "the response's thoughts; off by default.",
     )
 
 
@@ -467,6 +646,9 @@ class ChatApplicationSpec(Model):
         description="Documents each pod ingests into its local index at start (only without search); "
         "empty: the packaged two-tenant sample corpus.",
     )
+    guards: Annotated[Guards, PROMPT_SHIELDS_NEED_ENDPOINT] = _object(Guards, "Prompt-injection screening.")
+    budgets: Budgets = _object(Budgets, "Token budgets per tenant.")
+    retrieval: Retrieval = _object(Retrieval, "Query rewrite, relevance floor and embedder.")
     prompts: Annotated[Prompts, PROMPTS_VERSION_REMOVED] | None = Field(
         None, description="Prompt templates; unset: the built-in library."
     )
@@ -475,7 +657,11 @@ class ChatApplicationSpec(Model):
     network: Network = _object(Network, "Network exposure.")
     history: History = _object(History, "Conversation history (the UI's sidebar).")
     rate_limit: RateLimit = _object(RateLimit, "Per-user request rate.")
-    observability: Observability = _object(Observability, "Traces and telemetry.")
+    observability: Observability = _object(Observability, "Traces, telemetry and content logging.")
+    exposure: Annotated[Exposure, ONE_ENTRY] | None = Field(
+        None,
+        description="HTTPS entry from outside the cluster (Ingress or HTTPRoute); unset: in-cluster only.",
+    )
 
 
 class Condition(Model):
@@ -551,6 +737,22 @@ class ScalingStatus(Model):
     revision: str | None = Field(None, description="Revision the calibration ran against.")
 
 
+class AzureWiringStatus(Model):
+    """What Azure must trust and grant before the pods can call Azure OpenAI, AI Search and Content Safety."""
+
+    client_id: str = Field(description="Client id of the managed identity (spec.identity.clientId).")
+    service_account_subject: str = Field(
+        description="Subject of the pods' tokens the federated credential must name."
+    )
+    oidc_issuer: str | None = Field(
+        None, description="The cluster's service-account issuer (from the API server's OIDC discovery)."
+    )
+    federated_credential_command: str = Field(description="The exact az command creating the credential.")
+    role_assignments: list[str] = Field(
+        default_factory=list, description="Roles the identity needs, on which resources."
+    )
+
+
 class ChatApplicationStatus(Model):
     """Observed state, written by the operator only."""
 
@@ -565,6 +767,9 @@ class ChatApplicationStatus(Model):
     rollout: RolloutStatus = Field(default_factory=RolloutStatus, description="Gated rollout progress.")
     load_test: LoadTestStatus | None = Field(None, description="Last load test.")
     scaling: ScalingStatus | None = Field(None, description="Calibrated scaling figures.")
+    azure: AzureWiringStatus | None = Field(
+        None, description="Federated credential and role assignments the identity needs."
+    )
 
 
 class ObjectMeta(BaseModel):
@@ -592,5 +797,7 @@ class ChatApplication(Model):
     api_version: Literal["chatfleet.dev/v1alpha1"] = Field("chatfleet.dev/v1alpha1", alias="apiVersion")
     kind: Literal["ChatApplication"] = "ChatApplication"
     metadata: ObjectMeta
-    spec: Annotated[ChatApplicationSpec, DOCUMENTS_NEED_LOCAL_INDEX, HISTORY_SQLITE_ONE_REPLICA]
+    spec: Annotated[
+        ChatApplicationSpec, DOCUMENTS_NEED_LOCAL_INDEX, HISTORY_SQLITE_ONE_REPLICA, OVERRIDES_IN_TENANTS
+    ]
     status: ChatApplicationStatus = Field(default_factory=ChatApplicationStatus)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from chatfleet.controller import naming as n
+from chatfleet.controller.azure_wiring import wiring
 from chatfleet.controller.conditions import ConditionStatus, get_condition, set_condition
 from chatfleet.controller.rollout.machine import Plan
 from chatfleet.controller.spec import ChatApplication, ChatApplicationStatus
@@ -17,12 +18,15 @@ def observed_status(
     deployment: dict[str, Any] | None,
     apply_error: str | None,
     now: datetime,
+    oidc_issuer: str | None = None,
 ) -> ChatApplicationStatus:
-    """The status to write: the plan's rollout fields plus what the stable Deployment reports."""
+    """The status to write: the plan's rollout fields plus what the stable Deployment reports, and the
+    Azure wiring the identity needs (`oidc_issuer`: the cluster's, read once by the operator)."""
     name, gen = app.metadata.name, app.metadata.generation
     status = plan.status.model_copy(deep=True)
     status.observed_generation = gen
     status.endpoint = n.endpoint(name, app.metadata.namespace)
+    status.azure = wiring(app, oidc_issuer)
     dep = (deployment or {}).get("status", {})
     replicas, ready = dep.get("replicas", 0), dep.get("readyReplicas", 0)
     available, updated = dep.get("availableReplicas", 0), dep.get("updatedReplicas", 0)

@@ -35,7 +35,12 @@ def configure(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) 
     runner: GateRunner = JobRunner(kube) if settings.gate_runner == "job" else LocalProcessRunner()
     bake_source = PrometheusBakeSource(settings.prometheus_url) if settings.prometheus_url else None
     return OperatorContext(
-        settings=settings, kube=kube, runner=runner, executor=executor, bake_source=bake_source
+        settings=settings,
+        kube=kube,
+        runner=runner,
+        executor=executor,
+        bake_source=bake_source,
+        oidc_issuer=kube.oidc_issuer(),
     )
 
 

@@ -35,6 +35,9 @@ log = logging.getLogger("chatfleet.operator")
 
 LISTED_KINDS = ("ConfigMap", "Deployment", "Service")  # several per app (revisions, canary): listed + pruned
 SINGLE_KINDS = ("ServiceAccount", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy")
+# The optional HTTPS entry: one of them or none, so both are read (a cluster without the Gateway API answers
+# 404, like a missing object) and the one no longer wanted is pruned.
+ENTRY_KINDS = ("Ingress", "HTTPRoute")
 
 
 class ReconcileError(RuntimeError):
@@ -50,7 +53,7 @@ def _owned_by(obj: dict[str, Any], uid: str | None) -> bool:
 
 
 def fetch_live(ctx: OperatorContext, app: ChatApplication) -> dict[ChildKey, dict[str, Any]]:
-    """The app's live children: 3 label-selected lists + 4 gets, from the API server's watch cache.
+    """The app's live children: 3 label-selected lists + 6 gets, from the API server's watch cache.
 
     A lagging cache costs at most a redundant (idempotent) apply or a prune one reconcile later.
     """
@@ -60,7 +63,7 @@ def fetch_live(ctx: OperatorContext, app: ChatApplication) -> dict[ChildKey, dic
     for kind in LISTED_KINDS:
         for obj in ctx.kube.list(kind, ns, selector, cached=True):
             live[(kind, obj["metadata"]["name"])] = obj
-    for kind in SINGLE_KINDS:
+    for kind in SINGLE_KINDS + ENTRY_KINDS:
         child = ctx.kube.get(kind, ns, name, cached=True)
         if child is not None:
             live[(kind, name)] = child
@@ -191,7 +194,7 @@ def refresh_status(ctx: OperatorContext, namespace: str, name: str, deployment: 
             return
         ctx.deployment_status[key] = deployment.get("status", {})
         unchanged = machine.Plan(status=app.status.model_copy(deep=True))
-        status = observed_status(app, unchanged, deployment, None, now_utc())
+        status = observed_status(app, unchanged, deployment, None, now_utc(), ctx.oidc_issuer)
         _write_status(ctx, body, dump(app.status) if body.get("status") else {}, dump(status))
 
 
@@ -251,7 +254,8 @@ def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False
             if needs_apply(manifest, live.get(child_key)):
                 live[child_key] = ctx.kube.apply(with_hash(manifest))
         for child_key, obj in list(live.items()):
-            if child_key[0] in LISTED_KINDS and child_key not in wanted and _owned_by(obj, app.metadata.uid):
+            prunable = child_key[0] in LISTED_KINDS + ENTRY_KINDS
+            if prunable and child_key not in wanted and _owned_by(obj, app.metadata.uid):
                 ctx.kube.delete(child_key[0], app.metadata.namespace, child_key[1])
                 del live[child_key]
     except ApiException as error:
@@ -272,7 +276,9 @@ def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False
 
     deployment = live.get(("Deployment", n.stable_name(app.metadata.name)))
     ctx.deployment_status[key] = (deployment or {}).get("status", {})
-    status = observed_status(planned if apply_error is None else app, plan, deployment, apply_error, now)
+    status = observed_status(
+        planned if apply_error is None else app, plan, deployment, apply_error, now, ctx.oidc_issuer
+    )
     old_status = dump(app.status) if body.get("status") else {}
     _write_status(ctx, body, old_status, dump(status))
     for event in plan.events:

@@ -43,7 +43,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     authenticator = Authenticator.from_settings(settings)
     guards = TurnGuards(
         build_screen(settings),
-        TenantBudget(settings.tenant_tokens_per_minute),
+        TenantBudget(settings.tenant_tokens_per_minute, settings.tenant_token_overrides),
         log_content=settings.log_content,
         screen_budget_ms=settings.guards_budget_ms,
     )

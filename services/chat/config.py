@@ -7,6 +7,7 @@ the same fields; validators refuse unsafe combinations at start-up rather than a
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -134,6 +135,14 @@ class Settings(BaseSettings):
         False, description="Use the Azure semantic ranker unless overridden."
     )
     default_minimum_search_score: float = Field(0.0, ge=0, description="Hits scoring below are dropped.")
+    minimum_relevance: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="When the best source is less relevant than this (cosine similarity of question and "
+        "source, or the semantic ranker's score / 4), the no-answer template answers without a model "
+        "call. 0 = off. Unlike the search score it does not depend on the retrieval mode.",
+    )
     query_rewrite: Literal["auto", "always", "never"] = Field(
         "auto",
         description="`auto`: rewrite multi-turn conversations only; a single question is already standalone.",
@@ -173,6 +182,11 @@ class Settings(BaseSettings):
     )
     tenant_tokens_per_minute: int = Field(
         200_000, ge=0, description="Per-tenant token budget per minute (0 = unlimited); over budget -> 429."
+    )
+    tenant_token_overrides: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        {},
+        description='Budgets of named tenants instead of tenant_tokens_per_minute, JSON: {"contoso": 500000} '
+        "(0 = unlimited for that tenant).",
     )
 
     # --- conversation history ----------------------------------------------------------------------
@@ -220,12 +234,21 @@ class Settings(BaseSettings):
     # --- telemetry and logs --------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_content: bool = Field(False, description="Log prompts and answers (PII!); off by default.")
-    otel_exporter: Literal["none", "otlp", "azure_monitor"] = Field("none", description="Where traces go.")
+    otel_exporters: Annotated[list[Literal["otlp", "azure_monitor"]], NoDecode] = Field(
+        [],
+        description="Where traces go: `otlp`, `azure_monitor` or both (`otlp,azure_monitor`), one tracer "
+        "provider; empty or `none`: no SDK. `OTEL_TRACES_EXPORTER=otlp` adds OTLP, `OTEL_SDK_DISABLED=true` "
+        "turns all off; the SDK's other `OTEL_*` variables apply as documented (docs/chat-service.md).",
+    )
     otel_endpoint: str | None = Field(
-        None, description="OTLP/gRPC endpoint, e.g. http://otel-collector:4317."
+        None,
+        description="OTLP endpoint, e.g. http://otel-collector:4317; unset: the SDK's "
+        "OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT.",
     )
     applicationinsights_connection_string: SecretStr | None = Field(
-        None, description="Application Insights connection string (otel_exporter=azure_monitor)."
+        None,
+        description="Application Insights connection string (otel_exporters has azure_monitor); the "
+        "standard APPLICATIONINSIGHTS_CONNECTION_STRING is read too.",
     )
     ttft_window_s: float = Field(
         60.0, gt=0, description="Window of the rolling TTFT p95 gauge (HPA SLO guard)."
@@ -317,6 +340,17 @@ class Settings(BaseSettings):
             raise ValueError(f"scope and role names must be printable ASCII without spaces or quotes: {bad}")
         return value
 
+    @field_validator("applicationinsights_connection_string", mode="before")
+    @classmethod
+    def _standard_connection_string(cls, value: Any) -> Any:
+        """The name Azure's SDKs and docs use, when the prefixed one is unset (validate_default runs this)."""
+        return value if value is not None else os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING")
+
+    @field_validator("otel_exporters", mode="before")
+    @classmethod
+    def _exporters(cls, value: Any) -> Any:
+        return [e for e in _split_list(value) if e != "none"]
+
     @field_validator("auth_algorithms")
     @classmethod
     def _algorithms(cls, value: list[str]) -> list[str]:
@@ -354,11 +388,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "CHATFLEET_SEARCH_BACKEND=azure needs CHATFLEET_SEARCH_ENDPOINT and CHATFLEET_SEARCH_INDEX"
             )
-        if self.otel_exporter == "otlp" and not self.otel_endpoint:
-            raise ValueError("CHATFLEET_OTEL_EXPORTER=otlp needs CHATFLEET_OTEL_ENDPOINT")
-        if self.otel_exporter == "azure_monitor" and not self.applicationinsights_connection_string:
+        otlp_env = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        if "otlp" in self.otel_exporters and not (self.otel_endpoint or any(map(os.environ.get, otlp_env))):
             raise ValueError(
-                "CHATFLEET_OTEL_EXPORTER=azure_monitor needs CHATFLEET_APPLICATIONINSIGHTS_CONNECTION_STRING"
+                "CHATFLEET_OTEL_EXPORTERS=otlp needs CHATFLEET_OTEL_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT"
+            )
+        if "azure_monitor" in self.otel_exporters and not self.applicationinsights_connection_string:
+            raise ValueError(
+                "CHATFLEET_OTEL_EXPORTERS=azure_monitor needs APPLICATIONINSIGHTS_CONNECTION_STRING "
+                "(or CHATFLEET_APPLICATIONINSIGHTS_CONNECTION_STRING)"
             )
         if self.openai_deployments:
             check_pool(self.openai_deployments)

@@ -22,9 +22,12 @@ workloads:
     resources: [services, serviceaccounts, configmaps]
     verbs: [get, list, watch, create, patch, update, delete]
 network:
-  # The per-app default-deny NetworkPolicy.
+  # The per-app default-deny NetworkPolicy and the optional HTTPS entry (Ingress or Gateway API HTTPRoute).
   - apiGroups: [networking.k8s.io]
-    resources: [networkpolicies]
+    resources: [networkpolicies, ingresses]
+    verbs: [get, list, watch, create, patch, update, delete]
+  - apiGroups: [gateway.networking.k8s.io]
+    resources: [httproutes]
     verbs: [get, list, watch, create, patch, update, delete]
 autoscaling:
   # The per-app HorizontalPodAutoscaler and PodDisruptionBudget.

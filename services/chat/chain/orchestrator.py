@@ -83,6 +83,7 @@ class ChatChain:
             minimum_search_score=s.default_minimum_search_score
             if overrides.minimum_search_score is None
             else overrides.minimum_search_score,
+            minimum_relevance=s.minimum_relevance,
             temperature=s.default_temperature if overrides.temperature is None else overrides.temperature,
             seed=overrides.seed,
             max_tokens=min(overrides.max_tokens or s.max_output_tokens, s.max_output_tokens),
@@ -144,6 +145,7 @@ class ChatChain:
                     "retrieval_mode": options.retrieval_mode,
                     "semantic_ranker": options.semantic_ranker,
                     "minimum_search_score": options.minimum_search_score,
+                    "minimum_relevance": options.minimum_relevance,
                     "hits": len(hits),
                     "tenant": principal.tenant,
                     "duration_ms": round(timings["retrieval"], 2),
@@ -250,6 +252,9 @@ class ChatChain:
                 minimum_score=options.minimum_search_score,
             )
             elapsed = self.clock() - started
+            if not relevant_enough(hits, options.minimum_relevance):
+                span.set_attribute("chatfleet.retrieval.below_minimum_relevance", len(hits))
+                hits = []
             span.set_attribute("chatfleet.retrieval.hits", len(hits))
             span.set_attribute("chatfleet.retrieval.mode", options.retrieval_mode)
         self.metrics.retrieval_seconds.observe(elapsed)
@@ -428,6 +433,14 @@ class ChatChain:
             principal, answer.input_tokens + answer.output_tokens, turn.estimated_tokens
         )
         yield answer
+
+
+def relevant_enough(hits: Sequence[Hit], minimum: float) -> bool:
+    """Whether the best source reaches `minimum` relevance. Rank-based scores (hybrid's RRF) say nothing
+    of relevance, so an off-topic question still gets `top` sources; this gate sends it to the no-answer
+    template instead of the model. Hits without a measured relevance (text mode) are not judged."""
+    measured = [h.relevance for h in hits if h.relevance is not None]
+    return minimum <= 0 or not measured or max(measured) >= minimum
 
 
 async def _abandon(

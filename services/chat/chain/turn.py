@@ -35,6 +35,7 @@ class TurnOptions:
     retrieval_mode: RetrievalMode
     semantic_ranker: bool
     minimum_search_score: float
+    minimum_relevance: float
     temperature: float
     seed: int | None
     max_tokens: int

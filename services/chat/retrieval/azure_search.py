@@ -21,6 +21,7 @@ from chatfleet.contracts.citations import citation_id
 
 SELECT_FIELDS = ["source", "chunk", "title", "content", "tenant"]
 VECTOR_FIELD = "embedding"
+RERANKER_MAX = 4.0  # the semantic ranker scores 0..4
 KNN_CANDIDATES = 50  # as azure-search-openai-demo: more neighbours than `top`, fused by RRF
 
 
@@ -123,6 +124,7 @@ class AzureSearchRetriever:
                     content=str(doc.get("content") or ""),
                     score=float(reranker) if reranker is not None else score,
                     tenant=principal.tenant,
+                    relevance=float(reranker) / RERANKER_MAX if reranker is not None else None,
                 )
             )
         return hits

@@ -29,6 +29,10 @@ class Hit:
     content: str
     score: float
     tenant: str
+    # How close the source is to the question, comparable across retrieval modes: the cosine similarity
+    # of their embeddings, or the semantic ranker's score / 4. None when the search measured none (text
+    # mode, Azure hybrid without the ranker): the minimum-relevance gate then does not judge the turn.
+    relevance: float | None = None
 
 
 class Retriever(Protocol):

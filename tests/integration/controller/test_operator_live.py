@@ -91,6 +91,12 @@ def test_create_makes_every_child_and_reports_ready(
     assert {c["type"] for c in status["conditions"]} == {"Ready", "Progressing", "Degraded", "LoadTestPassed"}
     events = kube.list("Event", namespace)
     assert any(e["reason"] == "Deployed" and e["involvedObject"]["name"] == "support" for e in events)
+    # The Azure wiring: the issuer is the API server's own, read from its OIDC discovery document.
+    issuer = kube.request("GET", "/.well-known/openid-configuration")["issuer"]
+    azure = status["azure"]
+    assert azure["oidcIssuer"] == issuer
+    assert azure["serviceAccountSubject"] == f"system:serviceaccount:{namespace}:support"
+    assert f"--issuer {issuer}" in azure["federatedCredentialCommand"]
 
 
 def test_update_changes_children_and_observed_generation(
@@ -203,7 +209,7 @@ def test_reconcile_of_an_unchanged_resource_makes_zero_writes(
     writes, reads = counted.writes, counted.reads
     reconcile(ctx, kube.get(KIND, private_namespace, "count"))
     assert counted.writes == writes, counted.calls
-    assert counted.reads - reads == 7  # 3 label-selected lists + 4 gets
+    assert counted.reads - reads == 9  # 3 label-selected lists + 6 gets (4 children, Ingress, HTTPRoute)
     body = kube.get(KIND, private_namespace, "count")
     assert next(c for c in body["status"]["conditions"] if c["type"] == "Ready")["status"] == "True"
 

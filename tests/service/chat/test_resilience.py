@@ -85,6 +85,21 @@ def test_tenant_budget_exhausted_is_429_with_retry_after(stack) -> None:
     assert other.status_code == 200, "one tenant's budget never throttles another"
 
 
+def test_a_tenant_override_lifts_that_tenants_budget_only(stack) -> None:
+    settings = stack.settings(tenant_tokens_per_minute=1500, tenant_token_overrides={"contoso": 0})
+    with stack.serve(settings) as service:
+
+        def statuses(tenant: str) -> list[int]:
+            headers = {"X-Chatfleet-Tenant": tenant}
+            return [
+                httpx.post(f"{service.url}/chat", json=QUESTION, headers=headers, timeout=30).status_code
+                for _ in range(4)
+            ]
+
+        assert statuses("contoso") == [200] * 4, "0 in the overrides: contoso is unlimited"
+        assert statuses("fabrikam")[-1] == 429, "fabrikam keeps the default budget"
+
+
 async def test_sigterm_lets_open_streams_finish(stack) -> None:
     with run_in_background(
         SimulatorConfig(ttft_ms=50, tokens_per_second=25, min_chunk_interval_ms=20)

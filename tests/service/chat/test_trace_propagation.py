@@ -31,7 +31,7 @@ def last_traceparent(admin: httpx.Client, deployment: str = "gpt-4o-mini") -> st
 @pytest.fixture
 def spans(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
     """A recording provider for the service's tracers (the process-wide provider stays unset, as with
-    CHATFLEET_OTEL_EXPORTER=none, so this test does not leak exporters into others)."""
+    no CHATFLEET_OTEL_EXPORTERS, so this test does not leak exporters into others)."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))

@@ -74,10 +74,25 @@ def test_guards_off_needs_dev_mode_and_shields_need_endpoint(monkeypatch: pytest
 def test_backends_need_their_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValidationError, match="CHATFLEET_SEARCH_ENDPOINT and CHATFLEET_SEARCH_INDEX"):
         make(monkeypatch, search_backend="azure", **ENTRA)
-    with pytest.raises(ValidationError, match="CHATFLEET_OTEL_ENDPOINT"):
-        make(monkeypatch, otel_exporter="otlp", **ENTRA)
-    with pytest.raises(ValidationError, match="CHATFLEET_APPLICATIONINSIGHTS_CONNECTION_STRING"):
-        make(monkeypatch, otel_exporter="azure_monitor", **ENTRA)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    monkeypatch.delenv("APPLICATIONINSIGHTS_CONNECTION_STRING", raising=False)
+    with pytest.raises(ValidationError, match="CHATFLEET_OTEL_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT"):
+        make(monkeypatch, otel_exporters="otlp", **ENTRA)
+    with pytest.raises(ValidationError, match="APPLICATIONINSIGHTS_CONNECTION_STRING"):
+        make(monkeypatch, otel_exporters="otlp,azure_monitor", otel_endpoint="http://c:4317", **ENTRA)
+    with pytest.raises(ValidationError, match="otel_exporters"):
+        make(monkeypatch, otel_exporters="zipkin", **ENTRA)
+
+
+def test_both_exporters_and_the_standard_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", "InstrumentationKey=k")
+    settings = make(monkeypatch, otel_exporters="otlp,azure_monitor", **ENTRA)
+    assert settings.otel_exporters == ["otlp", "azure_monitor"]
+    assert settings.applicationinsights_connection_string is not None
+    assert settings.applicationinsights_connection_string.get_secret_value() == "InstrumentationKey=k"
+    assert make(monkeypatch, otel_exporters="none", **ENTRA).otel_exporters == []
 
 
 def test_deployments_parsed_and_validated(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -106,7 +121,7 @@ def test_limits_consistent(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_secrets_hidden_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = make(
         monkeypatch,
-        otel_exporter="azure_monitor",
+        otel_exporters="azure_monitor",
         applicationinsights_connection_string="InstrumentationKey=super-secret",
         **ENTRA,
     )

@@ -115,6 +115,14 @@ def check_config(url: str, app: ChatApplication, objects: list[dict[str, Any]]) 
     assert config["defaults"]["top"] == (spec.search.top if spec.search else 5)
     assert config["defaults"]["retrieval_mode"] == (spec.search.mode if spec.search else "hybrid")
     assert config["prompts"] == expected_prompts(app, objects)
+    guards_mode = {"local": "local", "promptShields": "prompt_shields"}[spec.guards.mode]
+    assert config["features"]["guards"] == guards_mode
+    assert config["features"]["query_rewrite"] == spec.retrieval.query_rewrite
+    assert config["features"]["embedder"] == spec.retrieval.embedder
+    assert config["features"]["content_logging"] is spec.observability.log_content
+    assert config["defaults"]["minimum_relevance"] == spec.retrieval.minimum_relevance
+    assert config["limits"]["tenant_tokens_per_minute"] == spec.budgets.tenant_tokens_per_minute
+    assert config["limits"]["tenant_token_overrides"] == spec.budgets.tenant_overrides
 
 
 def stable_pod_spec(app: ChatApplication) -> dict[str, Any]:
@@ -186,6 +194,25 @@ MATRIX: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
         [],
     ),
     "observability-off": ({"observability": {}}, []),
+    "guards-prompt-shields": (
+        {"guards": {"mode": "promptShields", "contentSafetyEndpoint": "https://cs.cognitiveservices.azure.com"}},
+        [],
+    ),
+    "budgets-overrides": (
+        {
+            "tenants": ["contoso", "fabrikam"],
+            "budgets": {
+                "tenantTokensPerMinute": 50000,
+                "tenantOverrides": {"contoso": 400000, "fabrikam": 0},
+            },
+        },
+        [],
+    ),
+    "retrieval-settings": (
+        {"retrieval": {"queryRewrite": "never", "minimumRelevance": 0.25, "embedder": "minilm"}},
+        [],
+    ),
+    "content-logging": ({"observability": {"logContent": True}}, []),
 }
 
 

@@ -140,13 +140,14 @@ def test_config_map_is_what_the_chat_service_reads(app: ChatApplication, monkeyp
     data = config_data("support-bot", app.spec)
     for key, value in data.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", "InstrumentationKey=k")  # secretKeyRef env
     settings = Settings(_env_file=None)
     assert settings.auth_mode == "entra"
     assert settings.auth_issuer == app.spec.auth.issuer
     assert settings.tenants == ["contoso", "fabrikam"]
     assert settings.openai_deployments[0].endpoint == app.spec.openai.deployments[0].endpoint
     assert settings.search_backend == "azure" and settings.search_index == "docs"
-    assert settings.otel_exporter == "otlp"
+    assert settings.otel_exporters == ["otlp", "azure_monitor"]
     assert str(settings.prompts_dir) == n.PROMPTS_DIR
 
 
@@ -202,6 +203,23 @@ def test_network_policy_denies_by_default(app: ChatApplication) -> None:
     egress_ports = {(p["protocol"], p["port"]) for rule in policy["egress"] for p in rule["ports"]}
     assert egress_ports == {("UDP", 53), ("TCP", 53), ("TCP", 443), ("TCP", 4317)}
     assert all("to" not in rule for rule in policy["egress"])
+
+
+def test_egress_cidrs_scope_443_and_leave_other_ports_alone(make_app) -> None:
+    doc = make_app(
+        {
+            "spec": {
+                "network": {"egressCidrs": ["10.20.0.0/24", "fd00::/64"]},
+                "observability": {"otlpEndpoint": "http://otel.monitoring.svc:4317"},
+            }
+        }
+    )
+    policy = one(render(parse_application(doc)), "NetworkPolicy")["spec"]
+    (https,) = [r for r in policy["egress"] if {"protocol": "TCP", "port": 443} in r["ports"]]
+    assert https["ports"] == [{"protocol": "TCP", "port": 443}]
+    assert https["to"] == [{"ipBlock": {"cidr": "10.20.0.0/24"}}, {"ipBlock": {"cidr": "fd00::/64"}}]
+    (otlp,) = [r for r in policy["egress"] if {"protocol": "TCP", "port": 4317} in r["ports"]]
+    assert "to" not in otlp
 
 
 def test_in_cluster_http_upstream_opens_its_port(make_app) -> None:
@@ -338,3 +356,63 @@ def test_scope_role_and_rate_limit_fields_reach_the_service_settings(make_app) -
     assert settings.user_requests_per_minute == 30
     plain = config_data("bot", parse_application(make_app({})).spec)
     assert not {"CHATFLEET_AUTH_REQUIRED_SCOPES", "CHATFLEET_USER_REQUESTS_PER_MINUTE"} & plain.keys()
+
+
+def test_ingress_entry_is_https_and_streaming_safe(make_app) -> None:
+    doc = make_app(
+        {
+            "spec": {
+                "exposure": {
+                    "host": "support.contoso.com",
+                    "ingress": {
+                        "className": "webapprouting.kubernetes.azure.com",
+                        "certManagerClusterIssuer": "letsencrypt",
+                    },
+                }
+            }
+        }
+    )
+    app = parse_application(doc)
+    ingress = one(render(app), "Ingress")
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 120
+    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt"
+    spec = ingress["spec"]
+    assert spec["ingressClassName"] == "webapprouting.kubernetes.azure.com"
+    name = app.metadata.name
+    assert spec["tls"] == [{"hosts": ["support.contoso.com"], "secretName": f"{name}-tls"}]
+    (path,) = spec["rules"][0]["http"]["paths"]
+    assert path["backend"]["service"] == {"name": n.stable_name(name), "port": {"name": "http"}}
+    policy = one(render(app), "NetworkPolicy")["spec"]
+    controller = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "app-routing-system"}}}
+    assert controller in policy["ingress"][0]["from"]
+    assert not [c for c in render(app) if c["kind"] == "HTTPRoute"]
+
+
+def test_gateway_entry_is_an_httproute_to_the_stable_service(make_app) -> None:
+    doc = make_app(
+        {
+            "spec": {
+                "exposure": {
+                    "host": "support.contoso.com",
+                    "gateway": {
+                        "parentRef": {"name": "public", "namespace": "gateways", "sectionName": "https"}
+                    },
+                    "controllerNamespace": "gateways",
+                }
+            }
+        }
+    )
+    app = parse_application(doc)
+    route = one(render(app), "HTTPRoute")["spec"]
+    assert route["parentRefs"][0]["name"] == "public" and route["parentRefs"][0]["sectionName"] == "https"
+    assert route["hostnames"] == ["support.contoso.com"]
+    (rule,) = route["rules"]
+    assert rule["backendRefs"] == [{"name": n.stable_name(app.metadata.name), "port": n.CHAT_PORT}]
+    assert rule["timeouts"]["request"] == "300s"
+    assert not [c for c in render(app) if c["kind"] == "Ingress"]
+
+
+def test_no_exposure_no_entry(app: ChatApplication) -> None:
+    assert not [c for c in render(app) if c["kind"] in ("Ingress", "HTTPRoute")]

@@ -121,3 +121,41 @@ def test_ready_tells_a_rollout_from_an_outage(
         assert "keep serving" in conds["Ready"].message
     if reason == "NotAvailable":
         assert "describe deployment bot" in conds["Ready"].message
+
+
+def test_status_shows_the_federated_credential_and_roles(make_app) -> None:
+    app = parse_application(
+        make_app(
+            {
+                "metadata": {"name": "bot", "namespace": "team-a", "uid": "u", "generation": 1},
+                "spec": {
+                    "search": {"endpoint": "https://s.search.windows.net", "index": "docs"},
+                    "guards": {"mode": "promptShields", "contentSafetyEndpoint": "https://cs.example.com"},
+                },
+            }
+        )
+    )
+    step = plan(app, revision("bot", app.spec), lambda _: None, T0)
+    issuer = "https://oidc.prod-aks.azure.com/tenant/cluster/"
+    azure = observed_status(app, step, None, None, T0, issuer).azure
+    assert azure is not None
+    assert azure.service_account_subject == "system:serviceaccount:team-a:bot"
+    assert azure.oidc_issuer == issuer
+    command = azure.federated_credential_command
+    assert command.startswith("az identity federated-credential create --name chatfleet-team-a-bot ")
+    assert f"--issuer {issuer} --subject system:serviceaccount:team-a:bot" in command
+    assert "--audience api://AzureADTokenExchange" in command
+    assert f"clientId=='{app.spec.identity.client_id}'" in command
+    roles = " | ".join(azure.role_assignments)
+    assert "Cognitive Services OpenAI User on https://aoai-east.openai.azure.com" in roles
+    assert "Search Index Data Reader on https://s.search.windows.net" in roles
+    assert "Cognitive Services User on https://cs.example.com" in roles
+
+
+def test_without_the_issuer_the_command_asks_aks_for_it(make_app) -> None:
+    app = parse_application(make_app({"metadata": {"name": "bot", "namespace": "ns", "generation": 1}}))
+    step = plan(app, revision("bot", app.spec), lambda _: None, T0)
+    azure = observed_status(app, step, None, None, T0).azure
+    assert azure is not None and azure.oidc_issuer is None
+    assert "--query oidcIssuerProfile.issuerUrl" in azure.federated_credential_command
+    assert azure.role_assignments == ["Cognitive Services OpenAI User on https://aoai-east.openai.azure.com"]

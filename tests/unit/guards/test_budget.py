@@ -53,12 +53,38 @@ def test_zero_disables():
     budget = TenantBudget(0)
     for _ in range(100):
         budget.check("a", 10**9)
-    assert not budget.enabled
+    assert not budget.limits("a")
+
+
+def test_overrides_give_named_tenants_their_own_budget():
+    clock = Clock()
+    budget = TenantBudget(600, {"big": 6000, "free": 0}, clock=clock)
+    budget.check("big", 6000)  # ten times the default fits in one minute
+    with pytest.raises(BudgetExceeded) as info:
+        budget.check("big", 600)
+    assert info.value.retry_after_s == 6  # refills at 100 tokens/s, not the default 10
+    budget.check("small", 600)
+    with pytest.raises(BudgetExceeded):
+        budget.check("small", 600)
+    for _ in range(100):
+        budget.check("free", 10**9)  # 0 makes that tenant unlimited
+    assert budget.remaining("free") == float("inf")
+    assert budget.remaining("small") == pytest.approx(0)
+
+
+def test_an_override_limits_a_tenant_when_the_default_is_unlimited():
+    budget = TenantBudget(0, {"capped": 60}, clock=Clock())
+    budget.check("anyone", 10**9)
+    budget.check("capped", 60)
+    with pytest.raises(BudgetExceeded):
+        budget.check("capped", 1)
 
 
 def test_negative_budget_rejected():
     with pytest.raises(ValueError, match="tokens_per_minute"):
         TenantBudget(-1)
+    with pytest.raises(ValueError, match="overrides"):
+        TenantBudget(10, {"a": -1})
 
 
 async def test_concurrent_reservations_never_overspend():

@@ -38,11 +38,15 @@ async def get_config(runtime: RuntimeDep) -> dict[str, Any]:
             "semantic_ranker": s.search_backend == "azure",
             "query_rewrite": s.query_rewrite,
             "history": runtime.history is not None,
+            "guards": s.guards_mode,
+            "embedder": s.embedder,
+            "content_logging": s.log_content,
         },
         "defaults": {
             "top": s.default_top,
             "retrieval_mode": s.default_retrieval_mode,
             "temperature": s.default_temperature,
+            "minimum_relevance": s.minimum_relevance,
         },
         "limits": {
             "max_messages": s.max_messages,
@@ -51,6 +55,9 @@ async def get_config(runtime: RuntimeDep) -> dict[str, Any]:
             "max_body_bytes": s.max_body_bytes,
             "max_top": s.max_top,
             "max_output_tokens": s.max_output_tokens,
+            # Tenant names are already public above; a tenant's budget tells its users when 429s start.
+            "tenant_tokens_per_minute": s.tenant_tokens_per_minute,
+            "tenant_token_overrides": s.tenant_token_overrides,
         },
         "prompts": runtime.prompts.versions(),
         "dev_mode": s.dev_mode,

@@ -114,10 +114,12 @@ class LocalIndex:
         ranked = sorted(
             ((rowid, s) for rowid, s in scores.items() if s >= minimum_score), key=lambda x: -x[1]
         )[:top]
-        return self._hits(conn, ranked, principal.tenant)
+        return self._hits(conn, ranked, principal.tenant, dict(vector_ranked))
 
     @staticmethod
-    def _hits(conn: apsw.Connection, ranked: list[tuple[int, float]], tenant: str) -> list[Hit]:
+    def _hits(
+        conn: apsw.Connection, ranked: list[tuple[int, float]], tenant: str, similarity: dict[int, float]
+    ) -> list[Hit]:
         if not ranked:
             return []
         cursor = conn.execute(
@@ -135,7 +137,9 @@ class LocalIndex:
                 continue
             _, row_tenant, source, chunk, title, content = row
             cited = citation_id(source, chunk)
-            hits.append(Hit(cited, source, chunk, title, content, float(score), row_tenant))
+            hits.append(
+                Hit(cited, source, chunk, title, content, float(score), row_tenant, similarity.get(rowid))
+            )
         return hits
 
     async def aclose(self) -> None:
