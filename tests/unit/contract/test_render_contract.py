@@ -157,8 +157,9 @@ DOCS = config_map(
 PROMPTS = config_map(
     "prompts",
     {
-        "answer.v2.yaml": ANSWER.format(version="2"),
-        "answer.v3.yaml": ANSWER.format(version="3"),
+        # Versions of the app team's own (the shipped library has answer@1 and @2; an id@version is immutable).
+        "answer.v11.yaml": ANSWER.format(version="11"),
+        "answer.v12.yaml": ANSWER.format(version="12"),
         "query_rewrite.v2.yaml": REWRITE_V2,
     },
 )
@@ -175,7 +176,7 @@ MATRIX: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
         [],
     ),
     "local-documents": ({"documents": [{"configMapRef": "handbook", "tenant": "contoso"}]}, [DOCS]),
-    "prompts-pinned": ({"prompts": {"configMapRef": "prompts", "pins": {"answer": "2"}}}, [PROMPTS]),
+    "prompts-pinned": ({"prompts": {"configMapRef": "prompts", "pins": {"answer": "11"}}}, [PROMPTS]),
     "prompts-newest": ({"prompts": {"configMapRef": "prompts"}}, [PROMPTS]),
     "auth-oid-tenants": (
         {
