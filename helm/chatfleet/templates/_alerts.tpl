@@ -126,4 +126,29 @@ groups:
             {{ "{{" }} $labels.namespace {{ "}}" }}/{{ "{{" }} $labels.app {{ "}}" }} have been refused with 429
             (token budget) for {{ $cfg.budgetExhaustedFor }}: raise the tenant's budget or find the heavy user.
           runbook_url: {{ $cfg.runbookBaseUrl }}#chattenantbudgetexhausted
+  - name: chatfleet-operator.alerts
+    rules:
+      - alert: ChatGateFailed
+        # A revision failed its gate or its bake and was rolled back (the operator's counter, labelled with
+        # the ChatApplication's namespace and app). A series that appeared within the window counts too:
+        # increase() cannot see the first failure of an app after the operator started.
+        expr: |
+          (
+            sum by (namespace, app, reason) (increase(chatfleet_operator_gate_outcomes_total{result="failed"}[{{ $cfg.gateFailedWindow }}])) > 0
+          ) or (
+            sum by (namespace, app, reason) (
+              chatfleet_operator_gate_outcomes_total{result="failed"}
+              unless chatfleet_operator_gate_outcomes_total{result="failed"} offset {{ $cfg.gateFailedWindow }}
+            )
+          )
+        labels:
+          severity: {{ $cfg.ticketSeverity }}
+        annotations:
+          summary: "{{ "{{" }} $labels.app {{ "}}" }}: a revision was rolled back ({{ "{{" }} $labels.reason {{ "}}" }})"
+          description: >-
+            A new revision of {{ "{{" }} $labels.namespace {{ "}}" }}/{{ "{{" }} $labels.app {{ "}}" }} failed
+            its gate or its bake ({{ "{{" }} $labels.reason {{ "}}" }}) in the last {{ $cfg.gateFailedWindow }}
+            and the previous revision serves: `kubectl describe chatapplication {{ "{{" }} $labels.app {{ "}}" }}
+            -n {{ "{{" }} $labels.namespace {{ "}}" }}` names the figure, the SLO and the window.
+          runbook_url: {{ $cfg.runbookBaseUrl }}#chatgatefailed
 {{- end -}}

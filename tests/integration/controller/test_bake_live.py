@@ -29,10 +29,12 @@ from chatfleet.controller import naming as n
 from chatfleet.controller.kube import KubeClient
 from chatfleet.controller.loading import parse_application
 from chatfleet.controller.render import revision
+from chatfleet.paths import HELM_DIR
 from tests.helpers.net import free_port
 from tests.helpers.processes import stop
 
 APP = "bake"
+DASHBOARD = HELM_DIR / "chatfleet" / "files" / "dashboards" / "chatfleet-chat-app.json"
 BAKE = {"duration": "20s", "window": "10s", "minRequests": 3}
 SLO = {"ttftP95Ms": 2000, "errorRatePercent": 20, "minTokensPerSecond": 1}
 
@@ -87,7 +89,8 @@ class Prometheus:
     def __init__(self, folder: Path, metrics_address: str) -> None:
         from chatfleet.devcluster.tools import ensure_built
 
-        self.targets = folder / "targets.yaml"
+        self.targets = folder / "targets" / "chat.yaml"
+        self.targets.parent.mkdir()
         self.chat = metrics_address
         config = {
             "global": {"scrape_interval": "1s"},
@@ -95,7 +98,15 @@ class Prometheus:
                 {
                     "job_name": "chat",
                     "file_sd_configs": [{"files": [str(self.targets)], "refresh_interval": "1s"}],
-                }
+                },
+                {
+                    # The operator's metrics, kept as exported (honorLabels, as the chart's ServiceMonitor).
+                    "job_name": "operator",
+                    "honor_labels": True,
+                    "file_sd_configs": [
+                        {"files": [str(self.targets.parent / "operator.yaml")], "refresh_interval": "1s"}
+                    ],
+                },
             ],
         }
         (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
@@ -110,6 +121,15 @@ class Prometheus:
             stdout=subprocess.DEVNULL,
             stderr=(folder / "prometheus.log").open("w"),
         )
+
+    def scrape_operator(self, metrics_url: str) -> None:
+        address = metrics_url.removeprefix("http://").removesuffix("/metrics")
+        (self.targets.parent / "operator.yaml").write_text(yaml.safe_dump([{"targets": [address]}]))
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        body = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10).json()
+        assert body["status"] == "success", body
+        return body["data"]["result"]  # type: ignore[no-any-return]
 
     def label(self, namespace: str, revision_id: str) -> None:
         """What the ServiceMonitor's relabelling yields for a pod of `revision_id` (written atomically)."""
@@ -164,6 +184,7 @@ def test_breach_after_promotion_rolls_back_to_the_previous_revision(
     operator = operator_factory(
         [ns], CHATFLEET_OPERATOR_GATE_RUNNER="local", CHATFLEET_OPERATOR_PROMETHEUS_URL=prometheus.url
     )
+    prometheus.scrape_operator(operator.metrics)
     rollout = {
         "strategy": "Gated",
         "gateTimeout": "90s",
@@ -219,3 +240,12 @@ def test_breach_after_promotion_rolls_back_to_the_previous_revision(
     assert image == "registry.example/chat:2.0.0"
     events = kube.request("GET", f"/api/v1/namespaces/{ns}/events")["items"]
     assert any(e["reason"] == "RolledBack" and third in e["message"] for e in events)
+
+    # The dashboard's gate panel: the app's history from the operator's metrics, as Prometheus scraped them.
+    (panel,) = [
+        p for p in json.loads(DASHBOARD.read_text())["panels"] if p["title"] == "Gate and bake outcomes"
+    ]
+    query = panel["targets"][0]["expr"].replace("$namespace", ns).replace("$app", APP)
+    outcomes = wait(lambda: len(prometheus.query(query)) == 3 and prometheus.query(query), 30, "gate panel")
+    counted = {(o["metric"]["result"], o["metric"]["reason"]): float(o["value"][1]) for o in outcomes}
+    assert counted == {("passed", "SLOsMet"): 2.0, ("failed", "BakeFailed"): 1.0}, counted

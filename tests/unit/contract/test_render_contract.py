@@ -157,7 +157,7 @@ DOCS = config_map(
 PROMPTS = config_map(
     "prompts",
     {
-        # Versions of the app team's own (the shipped library has answer@1 and @2; an id@version is immutable).
+        # The app team's own versions (the library ships answer@1 and @2; an id@version is immutable).
         "answer.v11.yaml": ANSWER.format(version="11"),
         "answer.v12.yaml": ANSWER.format(version="12"),
         "query_rewrite.v2.yaml": REWRITE_V2,

@@ -297,3 +297,33 @@ def test_no_rules_unless_enabled(render: Callable[..., list[Manifest]]) -> None:
 def test_threshold_must_be_a_histogram_bucket(rejection: Callable[[dict[str, Any]], str]) -> None:
     message = rejection({"metrics.alerts.ttft": {"thresholdSeconds": "1.7", "objective": 0.99}})
     assert "thresholdSeconds" in message
+
+
+def test_gate_failed_fires_for_the_window_after_a_rollback_also_the_first_one(
+    promtool: Path, alert_rules: list[Manifest], tmp_path: Path
+) -> None:
+    gate = "ChatGateFailed"
+    operator = {"namespace": "team-a", "app": "support-bot", "pod": "chatfleet-operator-0"}
+
+    def outcomes(result: str, reason: str, values: str) -> dict[str, str]:
+        return _series(
+            "chatfleet_operator_gate_outcomes_total", {**operator, "result": result, "reason": reason}, values
+        )
+
+    cases = [
+        # The app's first failure after the operator started: the series appears at 1 (minute 10).
+        _case(
+            [outcomes("failed", "BakeFailed", "_x10 1x40")],
+            "15m",
+            {gate: [_firing(gate, "warning", reason="BakeFailed")]},
+        ),
+        # ... and is forgotten once the 30-minute window has passed.
+        _case([outcomes("failed", "BakeFailed", "_x10 1x40")], "45m", {gate: []}),
+        # A second failure of a known series; passed gates never fire.
+        _case(
+            [outcomes("failed", "SLOFailed", "1x20 2x20"), outcomes("passed", "SLOsMet", "_x5 1x35")],
+            "30m",
+            {gate: [_firing(gate, "warning", reason="SLOFailed")]},
+        ),
+    ]
+    _run(promtool, alert_rules, cases, tmp_path)
