@@ -85,6 +85,7 @@ def gate_run(ctx: OperatorContext, app: ChatApplication, run_name: str, candidat
         load_test=lt,
         calibrate=app.spec.scaling.streams_per_replica is None,
         timeout_seconds=int(parse_duration(app.spec.rollout.gate_timeout) or 0),
+        evaluation=app.spec.rollout.evaluation,
     )
 
 
