@@ -237,11 +237,12 @@ def plan(
         stable_spec=rev.stable_spec,
         inputs_digest=rev.inputs_digest,
     )
+    testing = "load-testing and evaluating" if app.spec.rollout.evaluation else "load-testing"
     status.rollout = RolloutStatus(
-        phase="Testing", run=name, started_at=now, message=f"load-testing revision {spec_revision}"
+        phase="Testing", run=name, started_at=now, message=f"{testing} revision {spec_revision}"
     )
     result.start_run = name
-    result.events.append(Event("Normal", "GateStarted", f"load-testing revision {spec_revision} ({name})"))
+    result.events.append(Event("Normal", "GateStarted", f"{testing} revision {spec_revision} ({name})"))
     return result
 
 

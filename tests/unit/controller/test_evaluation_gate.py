@@ -117,6 +117,13 @@ def gate(app: ChatApplication, result: GateVerdict):
     return stable, step
 
 
+def test_the_gate_says_it_evaluates(app: ChatApplication) -> None:
+    app.status = plan(app, revision("bot", app.spec), lambda _: None, T0).status
+    app.spec.image = "registry.example/chat:2.0.0"
+    started = plan(app, revision("bot", app.spec), lambda _: None, T0)
+    assert started.status.rollout.message.startswith("load-testing and evaluating revision")
+
+
 def test_a_failing_eval_rolls_back_like_an_slo_failure(app: ChatApplication) -> None:
     failed_eval = eval_verdict(1, eval_message(0.941), TARGET)
     stable, step = gate(app, with_evaluation(LOAD_OK, failed_eval))
