@@ -75,7 +75,9 @@ def test_no_verdict_reads_the_error_line_of_a_log_tail() -> None:
 def test_exit_code_is_authoritative_over_a_message() -> None:
     killed = eval_verdict(137, eval_message(1.0), TARGET)
     assert not killed.passed and "exit code 137" in killed.message
-    assert not eval_verdict(0, None, TARGET).passed, "no verdict written is not a pass"
+    lost = eval_verdict(0, None, TARGET)
+    assert lost.passed and lost.report is None, "exit 0 is the verdict even when the message was lost"
+    assert not eval_verdict(1, "not json", TARGET).passed
 
 
 @pytest.mark.parametrize(
