@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from kubernetes import client
@@ -36,6 +35,7 @@ FAST_SETTINGS = {
     "CHATFLEET_OPERATOR_RETRY_SECONDS": "1",
     "CHATFLEET_OPERATOR_MAX_WORKERS": "8",
 }
+
 
 
 @pytest.fixture(scope="session")
@@ -165,31 +165,3 @@ def app_doc(cel_table: dict[str, Any]) -> Callable[..., dict[str, Any]]:
 def wait() -> Callable[..., Any]:
     """`wait(check, timeout, what)`: polls until check() is truthy and returns it."""
     return eventually
-
-
-@pytest.fixture
-def chat_service(tmp_path: Path, wait: Callable[..., Any]) -> Iterator[str]:
-    """A real chat service in dev mode (embedded simulator, sample corpus) on loopback, for local gates."""
-    port = free_port()
-    log = (tmp_path / "chat.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chatfleet", "serve", "--dev", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=tmp_path,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait(healthy, 60, "chat service ready")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()

@@ -16,6 +16,10 @@ from chatfleet.controller import naming as n
 from chatfleet.controller.kube import KubeClient
 from chatfleet.controller.loading import parse_application
 from chatfleet.controller.render import revision
+from tests.integration.controller import test_local_gate_live
+
+# the local gate's fixture: a real chat service (dev mode, embedded simulator, sample corpus) on loopback
+chat_service = test_local_gate_live.chat_service
 
 CASES = [
     {

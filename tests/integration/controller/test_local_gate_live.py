@@ -7,11 +7,46 @@ promotes with measured figures in status; an impossible one rolls back naming th
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
 from chatfleet.contracts.resource import KIND
 from chatfleet.controller import naming as n
 from chatfleet.controller.kube import KubeClient
 from chatfleet.controller.loading import parse_application
 from chatfleet.controller.render import revision
+from tests.helpers.net import free_port
+
+
+@pytest.fixture
+def chat_service(tmp_path, wait) -> Iterator[str]:
+    port = free_port()
+    log = (tmp_path / "chat.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatfleet", "serve", "--dev", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait(healthy, 60, "chat service ready")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
 
 
 def gated(slo_ttft_ms: int) -> dict:
@@ -38,7 +73,9 @@ def test_local_process_gate_promotes_then_rolls_back(
     doc = app_doc("local", ns, {"spec": gated(10_000)})
     doc["metadata"]["annotations"] = {n.LOADTEST_HOST_ANNOTATION: chat_service}
     kube.create(doc)
-    wait(lambda: (kube.get(KIND, ns, "local").get("status") or {}).get("revision"), 30, "deployed")
+    wait(
+        lambda: (kube.get(KIND, ns, "local").get("status") or {}).get("revision"), 30, "deployed"
+    )
 
     def patch(spec: dict) -> str:
         """Changes the spec; returns the new revision."""
