@@ -102,6 +102,8 @@ def observed_status(
             "NotConfigured",
             "no evaluation configured (spec.rollout.evaluation)",
         )
+    elif app.spec.rollout.strategy == "Immediate":
+        put("EvaluationPassed", "Unknown", "NotGated", "strategy Immediate: no gate runs the evaluation")
     elif verdict is not None and verdict.evaluation is not None:
         evaluation = verdict.evaluation
         put(

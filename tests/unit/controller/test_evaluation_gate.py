@@ -170,6 +170,13 @@ def test_evaluation_condition_without_an_evaluation(make_app) -> None:
     assert conds["EvaluationPassed"].message == "no evaluation configured (spec.rollout.evaluation)"
 
 
+def test_an_ungated_app_says_its_evaluation_does_not_run(app: ChatApplication) -> None:
+    app.spec.rollout.strategy = "Immediate"
+    step = plan(app, revision("bot", app.spec), lambda _: None, T0)
+    conds = {c.type: c for c in observed_status(app, step, DEPLOYMENT, None, T0).conditions}
+    assert conds["EvaluationPassed"].status == "Unknown" and conds["EvaluationPassed"].reason == "NotGated"
+
+
 def test_a_timed_out_gate_leaves_the_evaluation_unknown(app: ChatApplication) -> None:
     _, step = gate(app, GateVerdict(False, "GateTimedOut", "gate did not finish", None))
     app.status = step.status
