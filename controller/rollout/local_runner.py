@@ -71,7 +71,7 @@ class LocalProcessRunner:
             [self._python, "-m", "chatfleet", *args], stdout=log, stderr=subprocess.STDOUT, cwd=workdir
         )
 
-    def _eval_set(self, run: GateRun, workdir: Path) -> str:
+    def eval_set_file(self, run: GateRun, workdir: Path) -> str:
         """Path (or `sample`) of the eval set; raises LookupError naming what is missing."""
         assert run.evaluation is not None
         source = run.evaluation.eval_set
@@ -92,7 +92,7 @@ class LocalProcessRunner:
     def _start_evaluation(self, run: GateRun, process: _Process) -> None:
         workdir = process.workdir
         try:
-            set_file = self._eval_set(run, workdir)
+            set_file = self.eval_set_file(run, workdir)
         except LookupError as error:
             process.eval_error = str(error)
             return

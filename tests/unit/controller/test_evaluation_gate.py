@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,10 +15,11 @@ from chatfleet.controller.loading import parse_application
 from chatfleet.controller.render import revision
 from chatfleet.controller.rollout.evaluation import EvalVerdict, eval_verdict
 from chatfleet.controller.rollout.job_runner import EVAL_CONTAINER, job_manifest
+from chatfleet.controller.rollout.local_runner import LocalProcessRunner
 from chatfleet.controller.rollout.machine import plan
 from chatfleet.controller.rollout.runner import GateRun
 from chatfleet.controller.rollout.verdict import GateVerdict, with_evaluation
-from chatfleet.controller.spec import ChatApplication
+from chatfleet.controller.spec import ChatApplication, Evaluation
 from chatfleet.controller.status import observed_status
 from chatfleet.eval.report import Threshold, verdict
 from chatfleet.eval.termination import termination_message
@@ -238,3 +242,22 @@ def test_gate_job_with_the_sample_set_mounts_nothing(make_app) -> None:
 def test_gate_job_without_evaluation_has_one_container(make_app) -> None:
     pod = job_manifest(gate_run(parse_application(make_app())))["spec"]["template"]["spec"]
     assert [c["name"] for c in pod["containers"]] == ["loadtest"]
+
+
+def test_local_runner_writes_a_configmap_set_and_names_a_missing_one(app: ChatApplication, tmp_path) -> None:
+    config_maps = {"bot-evals": {"data": {"cases.jsonl": '{"question": "q"}\n'}}, "other": {"data": {}}}
+    runner = LocalProcessRunner(read_config_map=lambda ns, name: config_maps.get(name))
+    run = gate_run(app)
+    assert Path(runner.eval_set_file(run, tmp_path)).read_text() == '{"question": "q"}\n'
+    with pytest.raises(LookupError, match="ConfigMap ns/missing not found"):
+        runner.eval_set_file(replace(run, evaluation=_with_set(app, config_map_ref="missing")), tmp_path)
+    with pytest.raises(LookupError, match=re.escape("ConfigMap other has no key 'cases.jsonl'")):
+        runner.eval_set_file(replace(run, evaluation=_with_set(app, config_map_ref="other")), tmp_path)
+    sample = _with_set(app, config_map_ref=None, sample=True)
+    assert runner.eval_set_file(replace(run, evaluation=sample), tmp_path) == "sample"
+
+
+def _with_set(app: ChatApplication, **changes: Any) -> Evaluation:
+    evaluation = app.spec.rollout.evaluation
+    assert evaluation is not None
+    return evaluation.model_copy(update={"eval_set": evaluation.eval_set.model_copy(update=changes)})
