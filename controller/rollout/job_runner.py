@@ -232,8 +232,9 @@ class JobRunner:
 def _evaluation(
     run: GateRun, ended: dict[str, tuple[int | None, str | None]], completed: bool
 ) -> EvalVerdict | None:
-    """The eval container's verdict; a completed Job means it exited 0 even if no pod is left to say so."""
-    if run.evaluation is None:
+    """The eval container's verdict; a completed Job means it exited 0 even if no pod is left to say so, a
+    failed one whose eval container never ended has no eval verdict (EvaluationPassed stays Unknown)."""
+    if run.evaluation is None or (not completed and EVAL_CONTAINER not in ended):
         return None
     exit_code, message = ended.get(EVAL_CONTAINER, (0 if completed else None, None))
     return eval_verdict(exit_code, message, run.target)
