@@ -245,7 +245,8 @@ class LocalStack:
 
         The first revision has no stable one to protect, so the operator deploys it directly; the
         release that follows (a new image tag, as a CI pipeline would apply) is load-tested by the
-        gate against the loopback chat service and promoted only if every SLO holds.
+        gate against the loopback chat service and promoted only if every SLO holds and, with
+        `spec.rollout.evaluation`, the eval set's answer-quality thresholds hold too.
         """
         from kubernetes import client
 
@@ -258,7 +259,9 @@ class LocalStack:
         first_revision = first["status"]["revision"]["current"]
         image = first["spec"]["image"]
         release = image.rsplit(":", 1)[0] + ":" + RELEASE_TAG
-        self.progress(f"shipping a release: image {image} -> {release} (the gate load-tests it first)")
+        evaluated = bool((first["spec"].get("rollout") or {}).get("evaluation"))
+        checks = "load-tests and evaluates" if evaluated else "load-tests"
+        self.progress(f"shipping a release: image {image} -> {release} (the gate {checks} it first)")
         with self.cluster.api_client() as api:
             client.CustomObjectsApi(api).patch_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, self.app_name, {"spec": {"image": release}}
@@ -271,6 +274,7 @@ class LocalStack:
             return (
                 current not in (None, first_revision)
                 and _condition(app, "LoadTestPassed") == "True"
+                and (not evaluated or _condition(app, "EvaluationPassed") == "True")
                 and _condition(app, "Progressing") == "False"
                 and _condition(app, "Ready") == "True"
             )

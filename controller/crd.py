@@ -32,6 +32,11 @@ PRINTER_COLUMNS = [
         "type": "string",
         "jsonPath": '.status.conditions[?(@.type=="LoadTestPassed")].status',
     },
+    {
+        "name": "Quality",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="EvaluationPassed")].status',
+    },
     {"name": "Revision", "type": "string", "jsonPath": ".status.revision.current"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]

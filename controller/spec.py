@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION, DeploymentType
+from chatfleet.contracts.evaluation import LATENCY_METRICS, SCORE_METRICS
 from chatfleet.controller.cel import (
     IDENTITY_ENDPOINT,
     POSITIVE,
@@ -105,6 +106,38 @@ BAKE_WINDOW_WITHIN_DURATION = Cel(
     ),
     message="bake.window must not be longer than bake.duration",
     check=lambda b: (parse_duration(b.window) or 0) <= (parse_duration(b.duration) or 0),
+)
+EVAL_SET_SOURCE = Cel(
+    rule="has(self.configMapRef) != self.sample",
+    message="evaluation.set: name a ConfigMap (configMapRef) or use the shipped sample set (sample: true), "
+    "exactly one of them",
+    check=lambda s: (s.config_map_ref is not None) != s.sample,
+)
+SCORE_METRIC_NAMES = Cel(
+    rule="self.all(k, k in [{}])".format(", ".join(f"'{m}'" for m in SCORE_METRICS)),
+    message=f"evaluation.thresholds: metrics must be among {', '.join(SCORE_METRICS)}",
+    check=lambda t: set(t) <= set(SCORE_METRICS),
+)
+SCORE_RANGE = Cel(
+    rule="self.all(k, self[k] >= 0.0 && self[k] <= 1.0)",
+    message="evaluation.thresholds: a minimum score must be between 0 and 1",
+    check=lambda t: all(0 <= v <= 1 for v in t.values()),
+)
+LATENCY_METRIC_NAMES = Cel(
+    rule="self.all(k, k in [{}])".format(", ".join(f"'{m}'" for m in LATENCY_METRICS)),
+    message=f"evaluation.maxLatencyMs: metrics must be among {', '.join(LATENCY_METRICS)}",
+    check=lambda t: set(t) <= set(LATENCY_METRICS),
+)
+LATENCY_RANGE = Cel(
+    rule="self.all(k, self[k] > 0.0)",
+    message="evaluation.maxLatencyMs: a latency maximum must be greater than 0",
+    check=lambda t: all(v > 0 for v in t.values()),
+)
+EVAL_HAS_THRESHOLD = Cel(
+    rule="size(self.thresholds) + size(self.maxLatencyMs) >= 1",
+    message="evaluation needs at least one threshold (thresholds or maxLatencyMs): "
+    "without one it gates nothing",
+    check=lambda e: len(e.thresholds) + len(e.max_latency_ms) >= 1,
 )
 CLIENT_ID_IMMUTABLE = Cel(
     rule="self == oldSelf",
@@ -484,6 +517,49 @@ class Bake(Model):
     )
 
 
+class EvalSet(Model):
+    """Where the gate's eval set (JSON lines, docs/evaluation.md) comes from."""
+
+    config_map_ref: Name | None = Field(
+        None, description="ConfigMap (same namespace) holding the eval set; mounted into the gate's eval."
+    )
+    key: str = Field(
+        "eval-set.jsonl",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="Key of the eval set in that ConfigMap.",
+    )
+    sample: bool = Field(
+        False, description="Use the eval set shipped for the packaged sample corpus instead of a ConfigMap."
+    )
+
+
+class Evaluation(Model):
+    """Answer quality a candidate must reach: `chatfleet eval run` on the canary, beside the load test."""
+
+    eval_set: Annotated[EvalSet, EVAL_SET_SOURCE] = Field(alias="set", description="The eval set.")
+    thresholds: Annotated[dict[str, float], SCORE_METRIC_NAMES, SCORE_RANGE] = Field(
+        default_factory=dict,
+        max_length=len(SCORE_METRICS),
+        json_schema_extra={"default": {}},
+        description="Minimum score per metric (0..1), e.g. {groundedness: 0.9, refusal_accuracy: 0.9}; "
+        f"metrics: {', '.join(SCORE_METRICS)}.",
+    )
+    max_latency_ms: Annotated[dict[str, float], LATENCY_METRIC_NAMES, LATENCY_RANGE] = Field(
+        default_factory=dict,
+        max_length=len(LATENCY_METRICS),
+        json_schema_extra={"default": {}},
+        description=f"Maximum per latency metric in ms, e.g. {{ttft_p95_ms: 3000}}; metrics: "
+        f"{', '.join(LATENCY_METRICS)}.",
+    )
+    judge_deployment: Name | None = Field(
+        None,
+        description="Azure OpenAI deployment for LLM-as-judge scores. Stored only: LLM-as-judge is not "
+        "implemented yet, so this changes no score and no verdict (the deterministic metrics gate).",
+    )
+
+
 class Rollout(Model):
     """How a new revision reaches users: after a passing load test (Gated) or at once (Immediate)."""
 
@@ -498,6 +574,11 @@ class Rollout(Model):
         None,
         description="Watch a promoted revision's live TTFT p95 and error rate against loadTest.slo and roll "
         "back to the previous revision on a breach (needs the operator's Prometheus URL); unset: no bake.",
+    )
+    evaluation: Annotated[Evaluation, EVAL_HAS_THRESHOLD] | None = Field(
+        None,
+        description="Answer-quality gate: an eval set run against the canary beside the load test; both "
+        "must pass before promotion. Unset: no evaluation.",
     )
 
 
@@ -667,7 +748,7 @@ class ChatApplicationSpec(Model):
 class Condition(Model):
     """metav1.Condition."""
 
-    type: str = Field(description="Ready, Progressing, Degraded or LoadTestPassed.")
+    type: str = Field(description="Ready, Progressing, Degraded, LoadTestPassed or EvaluationPassed.")
     status: Literal["True", "False", "Unknown"] = Field(description="Condition status.")
     observed_generation: int | None = Field(None, description="Generation the condition was computed for.")
     last_transition_time: datetime = Field(description="When status last changed.")
@@ -725,6 +806,27 @@ class LoadTestStatus(Model):
     finished_at: datetime | None = Field(None, description="End of the run.")
 
 
+class EvaluationStatus(Model):
+    """Scores of the gate's last evaluation and what exactly was evaluated (for an auditor)."""
+
+    revision: str | None = Field(None, description="Revision evaluated.")
+    passed: bool | None = Field(None, description="Every threshold held.")
+    scores: dict[str, float] = Field(
+        default_factory=dict, description="Metric averages and latency percentiles (ms) measured."
+    )
+    failed_metric: str | None = Field(
+        None, description="First threshold that failed, with the measured value, or why no verdict."
+    )
+    set_sha256: str | None = Field(None, description="SHA-256 of the eval set file evaluated.")
+    cases: int | None = Field(None, description="Cases in the eval set.")
+    failed_cases: int | None = Field(None, description="Cases whose turn failed (HTTP error).")
+    prompt_versions: dict[str, str] = Field(
+        default_factory=dict, description="Prompt id -> version the answers were produced with."
+    )
+    deployments: list[str] = Field(default_factory=list, description="Model deployments that answered.")
+    finished_at: datetime | None = Field(None, description="When the verdict was read.")
+
+
 class ScalingStatus(Model):
     """Streams per replica the HPA uses and where the figure came from."""
 
@@ -758,7 +860,7 @@ class ChatApplicationStatus(Model):
 
     observed_generation: int | None = Field(None, description="Last generation reconciled.")
     conditions: list[Condition] = Field(
-        default_factory=list, description="Ready, Progressing, Degraded, LoadTestPassed."
+        default_factory=list, description="Ready, Progressing, Degraded, LoadTestPassed, EvaluationPassed."
     )
     replicas: int | None = Field(None, description="Replicas of the stable Deployment.")
     ready_replicas: int | None = Field(None, description="Ready replicas of the stable Deployment.")
@@ -766,6 +868,7 @@ class ChatApplicationStatus(Model):
     revision: RevisionStatus = Field(default_factory=RevisionStatus, description="Revisions.")
     rollout: RolloutStatus = Field(default_factory=RolloutStatus, description="Gated rollout progress.")
     load_test: LoadTestStatus | None = Field(None, description="Last load test.")
+    evaluation: EvaluationStatus | None = Field(None, description="Last evaluation of the gate.")
     scaling: ScalingStatus | None = Field(None, description="Calibrated scaling figures.")
     azure: AzureWiringStatus | None = Field(
         None, description="Federated credential and role assignments the identity needs."

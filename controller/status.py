@@ -84,13 +84,12 @@ def observed_status(
         put("Degraded", "True", "ApplyFailed", apply_error)
     elif plan.bake_failure is not None:
         put("Degraded", "True", "BakeFailed", plan.bake_failure)
-    elif verdict is not None and not verdict.passed:
+    elif verdict is not None and (failure := verdict.failure()) is not None:
         put(
             "Degraded",
             "True",
-            verdict.reason,
-            f"revision {status.revision.candidate} rolled back, stable keeps serving {current}: "
-            f"{verdict.message}",
+            failure[0],
+            f"revision {status.revision.candidate} rolled back, stable keeps serving {current}: {failure[1]}",
         )
     elif rollout.phase != "Failed":
         put("Degraded", "False", "AsExpected", "no failed rollout or apply error")
@@ -100,6 +99,39 @@ def observed_status(
     elif get_condition(conds, "LoadTestPassed") is None:
         reason = "NotGated" if app.spec.rollout.strategy == "Immediate" else "NoLoadTestYet"
         put("LoadTestPassed", "Unknown", reason, "no load test has run for this resource yet")
+    if app.spec.rollout.evaluation is None:
+        put(
+            "EvaluationPassed",
+            "Unknown",
+            "NotConfigured",
+            "no evaluation configured (spec.rollout.evaluation)",
+        )
+    elif app.spec.rollout.strategy == "Immediate":
+        put("EvaluationPassed", "Unknown", "NotGated", "strategy Immediate: no gate runs the evaluation")
+    elif verdict is not None and verdict.evaluation is not None:
+        evaluation = verdict.evaluation
+        put(
+            "EvaluationPassed",
+            "True" if evaluation.passed else "False",
+            evaluation.reason,
+            evaluation.message,
+        )
+    elif verdict is not None:
+        put(
+            "EvaluationPassed",
+            "Unknown",
+            "NotEvaluated",
+            f"the gate ended without an evaluation: {verdict.message}",
+        )
+    else:
+        previous = get_condition(conds, "EvaluationPassed")
+        if previous is None or previous.reason == "NotConfigured":
+            put(
+                "EvaluationPassed",
+                "Unknown",
+                "NoEvaluationYet",
+                "no evaluation has run for this resource yet",
+            )
     status.conditions = conds
     return status
 

@@ -7,3 +7,17 @@ unreachable, credentials refused). The bearer token comes in the load tests' var
 """
 
 EXIT_PASSED, EXIT_THRESHOLD_FAILED, EXIT_NO_VERDICT = 0, 1, 2
+
+SCORE_METRICS = (
+    "recall_at_k",
+    "mrr",
+    "citation_validity",
+    "citation_coverage",
+    "groundedness",
+    "correctness",
+    "refusal_accuracy",
+)
+"""Averages over the cases each applies to, between 0 and 1; higher is better (`--min`). Shared with the
+operator, which validates `spec.rollout.evaluation.thresholds` against exactly these names."""
+LATENCY_METRICS = ("ttft_p50_ms", "ttft_p95_ms", "latency_p50_ms", "latency_p95_ms")
+"""Per-turn latencies over all answered cases, in ms; lower is better (`--max`)."""

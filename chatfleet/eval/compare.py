@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chatfleet.eval.report import ALL_METRICS, LATENCY_METRICS, SCORE_METRICS
+from chatfleet.contracts.evaluation import LATENCY_METRICS, SCORE_METRICS
+from chatfleet.eval.report import ALL_METRICS
 
 TOLERANCE = 1e-3  # below this a score change is rounding, not a regression
 LATENCY_TOLERANCE = 0.10  # a latency percentile is worse only when it rose by more than this share

@@ -13,18 +13,8 @@ from typing import Any
 
 import numpy as np
 
-SCORE_METRICS = (
-    "recall_at_k",
-    "mrr",
-    "citation_validity",
-    "citation_coverage",
-    "groundedness",
-    "correctness",
-    "refusal_accuracy",
-)
-"""Averages over the cases each applies to, between 0 and 1; higher is better (`--min`)."""
-LATENCY_METRICS = ("ttft_p50_ms", "ttft_p95_ms", "latency_p50_ms", "latency_p95_ms")
-"""Per-turn latencies over all answered cases, in ms; lower is better (`--max`)."""
+from chatfleet.contracts.evaluation import LATENCY_METRICS, SCORE_METRICS
+
 ALL_METRICS = SCORE_METRICS + LATENCY_METRICS
 SHOWN_WEAK_CASES = 10  # the table lists this many cases that lost points; the report has them all
 

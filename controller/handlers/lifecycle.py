@@ -32,7 +32,11 @@ def configure(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) 
     kopf_settings.networking.request_timeout = 60
     kopf_settings.watching.server_timeout = 300
     kube = KubeClient(load_api_client(pool_size=settings.max_workers + 4))
-    runner: GateRunner = JobRunner(kube) if settings.gate_runner == "job" else LocalProcessRunner()
+    runner: GateRunner = (
+        JobRunner(kube)
+        if settings.gate_runner == "job"
+        else LocalProcessRunner(read_config_map=lambda ns, name: kube.get("ConfigMap", ns, name))
+    )
     bake_source = PrometheusBakeSource(settings.prometheus_url) if settings.prometheus_url else None
     return OperatorContext(
         settings=settings,

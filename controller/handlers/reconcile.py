@@ -89,6 +89,7 @@ def gate_run(ctx: OperatorContext, app: ChatApplication, run_name: str, candidat
         load_test=lt,
         calibrate=app.spec.scaling.streams_per_replica is None,
         timeout_seconds=int(parse_duration(app.spec.rollout.gate_timeout) or 0),
+        evaluation=app.spec.rollout.evaluation,
     )
 
 
@@ -263,8 +264,9 @@ def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False
         log.warning("%s/%s: %s", *key, apply_error)
 
     if apply_error is None:
-        if plan.verdict is not None:
-            metrics.gate_outcome(*key, plan.verdict.passed, plan.verdict.reason)
+        if plan.verdict is not None:  # the whole gate: a failed evaluation fails it as a failed SLO does
+            failure = plan.verdict.failure()
+            metrics.gate_outcome(*key, failure is None, failure[0] if failure else plan.verdict.reason)
         if plan.bake_failure is not None:
             metrics.gate_outcome(*key, False, "BakeFailed")
         for run_name in plan.cancel_runs:

@@ -1,8 +1,10 @@
-"""Runs the gate's load test as a Kubernetes Job against the canary Service (production runner).
+"""Runs the gate as a Kubernetes Job against the canary Service (production runner): the load test, and
+with `spec.rollout.evaluation` a second container running `chatfleet eval run` in the same pod (same image,
+the eval set's ConfigMap mounted as a file), so one Job, one deadline and one verdict cover both checks.
 
-The verdict comes from the Job's conditions plus the load-test container's termination message (the
-compact JSON summary written to /dev/termination-log), so no log scraping and no extra RBAC beyond
-reading Jobs and Pods. Job events reach the operator's child watch, so a finished Job is acted on at once.
+The verdict comes from the Job's conditions plus each container's termination message (the compact JSON
+verdict written to /dev/termination-log), so no log scraping and no extra RBAC beyond reading Jobs and
+Pods. Job events reach the operator's child watch, so a finished Job is acted on at once.
 """
 
 from __future__ import annotations
@@ -14,10 +16,20 @@ from chatfleet.contracts.resource import API_VERSION, KIND
 from chatfleet.controller import naming as n
 from chatfleet.controller.kube import KubeClient
 from chatfleet.controller.render import RUN_AS_USER
+from chatfleet.controller.rollout.evaluation import SAMPLE_SET, EvalVerdict, eval_verdict
 from chatfleet.controller.rollout.runner import GateRun
-from chatfleet.controller.rollout.verdict import GateVerdict, parse_summary, timed_out, verdict_from_exit
+from chatfleet.controller.rollout.verdict import (
+    GateVerdict,
+    parse_summary,
+    timed_out,
+    verdict_from_exit,
+    with_evaluation,
+)
 
 CONTAINER = "loadtest"
+EVAL_CONTAINER = "eval"
+EVAL_SET_DIR = "/etc/chatfleet/eval-set"
+EVAL_SET_FILE = "eval-set.jsonl"
 TOKEN_SECRET_KEY = "token"  # noqa: S105 - a Secret's key name
 FINISHED_JOB_TTL_SECONDS = 3600
 POD_TMP = "/tmp"  # noqa: S108 - the pod's own emptyDir (the root filesystem is read-only)  # keep a finished gate Job (and its logs) an hour for SREs
@@ -51,6 +63,7 @@ def job_manifest(run: GateRun) -> dict[str, Any]:
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     token = {"secretKeyRef": {"name": token_secret_name(run.app), "key": TOKEN_SECRET_KEY, "optional": True}}
+    env: list[dict[str, Any]] = [{"name": "HOME", "value": POD_TMP}, {"name": TOKEN_ENV, "valueFrom": token}]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -91,10 +104,7 @@ def job_manifest(run: GateRun) -> dict[str, Any]:
                             "image": run.image,
                             "command": ["chatfleet"],
                             "args": run.loadtest_args(f"{POD_TMP}/summary.json", "/dev/termination-log"),
-                            "env": [
-                                {"name": "HOME", "value": POD_TMP},
-                                {"name": TOKEN_ENV, "valueFrom": token},
-                            ],
+                            "env": env,
                             "resources": {
                                 "requests": {"cpu": "500m", "memory": "512Mi"},
                                 "limits": {"cpu": "1", "memory": "1Gi"},
@@ -103,13 +113,62 @@ def job_manifest(run: GateRun) -> dict[str, Any]:
                             "terminationMessagePath": "/dev/termination-log",
                             "terminationMessagePolicy": "File",
                             "volumeMounts": [{"name": "tmp", "mountPath": POD_TMP}],
-                        }
+                        },
+                        *_eval_containers(run, env, restricted),
                     ],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+                        *_eval_volumes(run),
+                    ],
                 },
             },
         },
     }
+
+
+def _eval_containers(
+    run: GateRun, env: list[dict[str, Any]], restricted: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The eval container (none without an evaluation); its log tail becomes the termination message when
+    it exits before writing one (a usage error), so the verdict still says why."""
+    if run.evaluation is None:
+        return []
+    source = run.evaluation.eval_set
+    set_file = SAMPLE_SET if source.sample else f"{EVAL_SET_DIR}/{EVAL_SET_FILE}"
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": POD_TMP}]
+    if not source.sample:
+        mounts.append({"name": "eval-set", "mountPath": EVAL_SET_DIR, "readOnly": True})
+    return [
+        {
+            "name": EVAL_CONTAINER,
+            "image": run.image,
+            "command": ["chatfleet"],
+            "args": run.evaluation_args(set_file, "/dev/termination-log", f"{POD_TMP}/eval.json"),
+            "env": env,
+            "resources": {
+                "requests": {"cpu": "250m", "memory": "512Mi"},
+                "limits": {"cpu": "1", "memory": "1Gi"},
+            },
+            "securityContext": restricted,
+            "terminationMessagePath": "/dev/termination-log",
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+            "volumeMounts": mounts,
+        }
+    ]
+
+
+def _eval_volumes(run: GateRun) -> list[dict[str, Any]]:
+    """The eval set's ConfigMap as one file; optional, so a missing set fails the eval with a message
+    instead of holding the pod in ContainerCreating until the gate times out."""
+    if run.evaluation is None or run.evaluation.eval_set.config_map_ref is None:
+        return []
+    source = run.evaluation.eval_set
+    config_map = {
+        "name": source.config_map_ref,
+        "items": [{"key": source.key, "path": EVAL_SET_FILE}],
+        "optional": True,
+    }
+    return [{"name": "eval-set", "configMap": config_map}]
 
 
 def _conditions(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -133,35 +192,49 @@ class JobRunner:
             return None
         done = _conditions(job)
         if "Complete" in done or "SuccessCriteriaMet" in done:
-            exit_code, message = self._termination(run)
-            return verdict_from_exit(
+            ended = self._terminations(run)
+            exit_code, message = ended.get(CONTAINER, (None, None))
+            load_test = verdict_from_exit(
                 0 if exit_code is None else exit_code, parse_summary(message), run.target
             )
+            return with_evaluation(load_test, _evaluation(run, ended, completed=True))
         failed = done.get("Failed") or done.get("FailureTarget")
         if failed is None:
             return None
         if failed.get("reason") == "DeadlineExceeded":
             return timed_out(run.timeout_seconds)
-        exit_code, message = self._termination(run)
-        verdict = verdict_from_exit(exit_code, parse_summary(message), run.target)
+        ended = self._terminations(run)
+        exit_code, message = ended.get(CONTAINER, (None, None))
+        evaluation = _evaluation(run, ended, completed=False)
         if exit_code is None:
             detail = failed.get("message") or failed.get("reason") or "no reason given"
-            return GateVerdict(False, "LoadTestFailed", f"load-test Job {run.name} failed: {detail}", None)
-        return verdict
+            load_test = GateVerdict(False, "LoadTestFailed", f"gate Job {run.name} failed: {detail}", None)
+            return with_evaluation(load_test, evaluation)
+        return with_evaluation(verdict_from_exit(exit_code, parse_summary(message), run.target), evaluation)
 
-    def _termination(self, run: GateRun) -> tuple[int | None, str | None]:
-        """Exit code and termination message of the load-test container, if a pod recorded them."""
+    def _terminations(self, run: GateRun) -> dict[str, tuple[int | None, str | None]]:
+        """Exit code and termination message per container of the gate pod, for those that ended."""
         selector = f"batch.kubernetes.io/job-name={run.name}"
+        ended: dict[str, tuple[int | None, str | None]] = {}
         for pod in self._kube.list("Pod", run.namespace, selector):
             for status in pod.get("status", {}).get("containerStatuses", []):
-                if status.get("name") != CONTAINER:
-                    continue
                 state = status.get("state", {}).get("terminated") or status.get("lastState", {}).get(
                     "terminated"
                 )
-                if state:
-                    return state.get("exitCode"), state.get("message")
-        return None, None
+                if state and status.get("name") not in ended:
+                    ended[status["name"]] = (state.get("exitCode"), state.get("message"))
+        return ended
 
     def cancel(self, run_name: str, namespace: str) -> None:
         self._kube.delete("Job", namespace, run_name)
+
+
+def _evaluation(
+    run: GateRun, ended: dict[str, tuple[int | None, str | None]], completed: bool
+) -> EvalVerdict | None:
+    """The eval container's verdict; a completed Job means it exited 0 even if no pod is left to say so, a
+    failed one whose eval container never ended has no eval verdict (EvaluationPassed stays Unknown)."""
+    if run.evaluation is None or (not completed and EVAL_CONTAINER not in ended):
+        return None
+    exit_code, message = ended.get(EVAL_CONTAINER, (0 if completed else None, None))
+    return eval_verdict(exit_code, message, run.target)

@@ -17,10 +17,12 @@ from datetime import datetime
 from chatfleet.contracts.loadtest import LoadTestSummary
 from chatfleet.controller.cel import parse_duration
 from chatfleet.controller.rollout.bake import BakeReading, breach
+from chatfleet.controller.rollout.evaluation import EvalVerdict, failed_thresholds
 from chatfleet.controller.rollout.verdict import GateVerdict, timed_out
 from chatfleet.controller.spec import (
     ChatApplication,
     ChatApplicationStatus,
+    EvaluationStatus,
     LoadTestStatus,
     RevisionStatus,
     RolloutStatus,
@@ -72,6 +74,25 @@ def _load_test_status(revision: str, verdict: GateVerdict, now: datetime) -> Loa
         failed_slo=None if verdict.passed else (s.failed_slo() if s else None) or verdict.message,
         started_at=s.started_at if s else None,
         finished_at=(s.finished_at if s and s.finished_at else now),
+    )
+
+
+def _evaluation_status(revision: str, verdict: EvalVerdict, now: datetime) -> EvaluationStatus:
+    """The scores and what was evaluated, from the eval's compact verdict (empty when it gave none)."""
+    report = verdict.report or {}
+    metrics = report.get("metrics") or {}
+    failed = failed_thresholds(report)
+    return EvaluationStatus(
+        revision=revision,
+        passed=verdict.passed,
+        scores={k: v for k, v in metrics.items() if isinstance(v, int | float)},
+        failed_metric=None if verdict.passed else (failed[0] if failed else verdict.message),
+        set_sha256=report.get("setSha256"),
+        cases=report.get("cases"),
+        failed_cases=report.get("failedCases"),
+        prompt_versions=report.get("promptVersions") or {},
+        deployments=report.get("deployments") or [],
+        finished_at=now,
     )
 
 
@@ -184,16 +205,19 @@ def plan(
         result.cancel_runs.append(ro.run)
         result.verdict = verdict
         status.load_test = _load_test_status(spec_revision, verdict, now)
-        if verdict.passed:
+        if verdict.evaluation is not None:
+            status.evaluation = _evaluation_status(spec_revision, verdict.evaluation, now)
+        failure = verdict.failure()
+        if failure is None:
             status.scaling = _calibrated(spec_revision, verdict, now, old.scaling)
-            promote(verdict.message)
+            promote(verdict.summary_message())
             result.events.append(
-                Event("Normal", "Promoted", f"revision {spec_revision} promoted: {verdict.message}")
+                Event("Normal", "Promoted", f"revision {spec_revision} promoted: {verdict.summary_message()}")
             )
         else:
-            status.rollout = RolloutStatus(phase="Failed", run=None, message=verdict.message)
+            status.rollout = RolloutStatus(phase="Failed", run=None, message=failure[1])
             result.events.append(
-                Event("Warning", "RolledBack", f"revision {spec_revision} rolled back: {verdict.message}")
+                Event("Warning", "RolledBack", f"revision {spec_revision} rolled back: {failure[1]}")
             )
         return result
     if ro.phase == "Failed" and rev.candidate == spec_revision:
@@ -213,11 +237,12 @@ def plan(
         stable_spec=rev.stable_spec,
         inputs_digest=rev.inputs_digest,
     )
+    testing = "load-testing and evaluating" if app.spec.rollout.evaluation else "load-testing"
     status.rollout = RolloutStatus(
-        phase="Testing", run=name, started_at=now, message=f"load-testing revision {spec_revision}"
+        phase="Testing", run=name, started_at=now, message=f"{testing} revision {spec_revision}"
     )
     result.start_run = name
-    result.events.append(Event("Normal", "GateStarted", f"load-testing revision {spec_revision} ({name})"))
+    result.events.append(Event("Normal", "GateStarted", f"{testing} revision {spec_revision} ({name})"))
     return result
 
 

@@ -1,12 +1,14 @@
-"""One interface for "run the load test of a candidate and tell me the verdict", wherever it runs."""
+"""One interface for "run the gate of a candidate (load test, and evaluation when configured) and tell me
+the verdict", wherever it runs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
 
+from chatfleet.controller.rollout.evaluation import eval_args
 from chatfleet.controller.rollout.verdict import GateVerdict
-from chatfleet.controller.spec import LoadTest
+from chatfleet.controller.spec import Evaluation, LoadTest
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class GateRun:
     load_test: LoadTest
     calibrate: bool  # no streamsPerReplica in the spec: find the knee
     timeout_seconds: int
+    evaluation: Evaluation | None = None  # answer-quality check run beside the load test
 
     def loadtest_args(self, json_file: str, termination_message: str) -> list[str]:
         """`chatfleet loadtest` arguments with the spec's SLOs (H5's CLI contract)."""
@@ -43,6 +46,13 @@ class GateRun:
         if self.calibrate:
             args += ["--calibrate", "--max-users", str(lt.users)]
         return args
+
+    def evaluation_args(
+        self, set_file: str, termination_message: str, json_file: str | None = None
+    ) -> list[str]:
+        """`chatfleet eval run` arguments against the candidate (only when an evaluation is configured)."""
+        assert self.evaluation is not None
+        return eval_args(self.evaluation, self.target, set_file, termination_message, json_file)
 
 
 class GateRunner(Protocol):

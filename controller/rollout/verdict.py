@@ -8,7 +8,7 @@ that is not a summary yields None, never an exception, so a half-written message
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
@@ -20,6 +20,7 @@ from chatfleet.contracts.loadtest import (
     LoadTestSummary,
     figure,
 )
+from chatfleet.controller.rollout.evaluation import EvalVerdict
 
 EXIT_REASONS = {
     EXIT_SLO_FAILED: "SLOFailed",
@@ -46,12 +47,34 @@ def parse_summary(text: str | bytes | None) -> LoadTestSummary | None:
 
 @dataclass(frozen=True)
 class GateVerdict:
-    """Outcome of one gate run: passed or not, a CamelCase reason, a message a person can act on."""
+    """Outcome of one gate run. `passed`, `reason`, `message` and `summary` are the load test's (they drive
+    LoadTestPassed); `evaluation` is the answer-quality check's when one is configured. The gate passes
+    only when both do: `failure()` is what failed, load test first."""
 
     passed: bool
     reason: str
     message: str
     summary: LoadTestSummary | None = None
+    evaluation: EvalVerdict | None = None
+
+    def failure(self) -> tuple[str, str] | None:
+        """(reason, message) of the failed gate, both failures named; None when the gate passed."""
+        failed = [(self.reason, self.message)] if not self.passed else []
+        if self.evaluation is not None and not self.evaluation.passed:
+            failed.append((self.evaluation.reason, self.evaluation.message))
+        if not failed:
+            return None
+        return failed[0][0], "; ".join(message for _, message in failed)
+
+    def summary_message(self) -> str:
+        """What passed, for the promotion event."""
+        parts = [self.message] + ([self.evaluation.message] if self.evaluation is not None else [])
+        return "; ".join(parts)
+
+
+def with_evaluation(load_test: GateVerdict, evaluation: EvalVerdict | None) -> GateVerdict:
+    """The gate's verdict: the load test's, joined by the evaluation's (None: no evaluation configured)."""
+    return replace(load_test, evaluation=evaluation)
 
 
 def verdict_from_exit(exit_code: int | None, summary: LoadTestSummary | None, target: str) -> GateVerdict:
@@ -73,7 +96,10 @@ def verdict_from_exit(exit_code: int | None, summary: LoadTestSummary | None, ta
 
 def timed_out(timeout_seconds: int) -> GateVerdict:
     return GateVerdict(
-        False, "GateTimedOut", f"load test did not finish within gateTimeout ({timeout_seconds}s)", None
+        False,
+        "GateTimedOut",
+        f"gate (load test and evaluation) did not finish within gateTimeout ({timeout_seconds}s)",
+        None,
     )
 
 

@@ -62,17 +62,17 @@ def test_up_serves_cited_answers_passes_the_gate_and_stops_cleanly(tmp_path: Pat
         started |= _descendants(process.pid)
         output = "".join(lines)
 
-        # kubectl get chatapp, as printed: Ready and LoadTestPassed are True after the gate
+        # kubectl get chatapp, as printed: Ready, LoadTestPassed and EvaluationPassed are True after the gate
         header, row = (
             line.split() for line in output.split("$ kubectl get chatapp -n default\n")[1].splitlines()[:2]
         )
         assert header[:5] == ["NAME", "READY", "REPLICAS", "TTFT", "P95"]
-        columns = dict(
-            zip(["NAME", "READY", "REPLICAS", "TTFT P95", "LOADTEST", "REVISION"], row[:6], strict=True)
-        )
+        names = ["NAME", "READY", "REPLICAS", "TTFT P95", "LOADTEST", "QUALITY", "REVISION"]
+        columns = dict(zip(names, row[:7], strict=True))
         assert columns["NAME"] == "support-bot"
         assert columns["READY"] == "True"
         assert columns["LOADTEST"] == "True"
+        assert columns["QUALITY"] == "True", "the release passed the quality gate too"
         assert float(columns["TTFT P95"]) > 0
 
         # the chat service it printed answers with citations among its data points

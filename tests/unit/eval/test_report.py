@@ -2,8 +2,9 @@
 
 import pytest
 
+from chatfleet.contracts.evaluation import SCORE_METRICS
 from chatfleet.eval.compare import compare, render
-from chatfleet.eval.report import SCORE_METRICS, Threshold, ThresholdError, aggregate, render_table, verdict
+from chatfleet.eval.report import Threshold, ThresholdError, aggregate, render_table, verdict
 
 
 def result(

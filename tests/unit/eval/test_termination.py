@@ -2,7 +2,8 @@
 
 import json
 
-from chatfleet.eval.report import ALL_METRICS, SCORE_METRICS, Threshold, verdict
+from chatfleet.contracts.evaluation import SCORE_METRICS
+from chatfleet.eval.report import ALL_METRICS, Threshold, verdict
 from chatfleet.eval.termination import LIMIT_BYTES, termination_message
 
 
