@@ -7,11 +7,11 @@ file) still yields a failed verdict with the best message available, never an ex
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from chatfleet.contracts.evaluation import EXIT_NO_VERDICT, EXIT_PASSED, EXIT_THRESHOLD_FAILED
+from chatfleet.controller.rollout.termination import json_object
 from chatfleet.controller.spec import Evaluation
 
 SAMPLE_SET = "sample"  # `chatfleet eval run --set sample`: the set shipped for the packaged corpus
@@ -51,13 +51,8 @@ def eval_args(
 
 def parse_report(text: str | bytes | None) -> dict[str, Any] | None:
     """The compact verdict in a termination message, or None when the text is not one."""
-    if not text:
-        return None
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("passed"), bool) else None
+    data = json_object(text)
+    return data if data is not None and isinstance(data.get("passed"), bool) else None
 
 
 def failed_thresholds(report: dict[str, Any]) -> list[str]:

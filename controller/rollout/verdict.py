@@ -7,7 +7,6 @@ that is not a summary yields None, never an exception, so a half-written message
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
@@ -21,6 +20,7 @@ from chatfleet.contracts.loadtest import (
     figure,
 )
 from chatfleet.controller.rollout.evaluation import EvalVerdict
+from chatfleet.controller.rollout.termination import json_object
 
 EXIT_REASONS = {
     EXIT_SLO_FAILED: "SLOFailed",
@@ -31,13 +31,8 @@ EXIT_REASONS = {
 
 def parse_summary(text: str | bytes | None) -> LoadTestSummary | None:
     """The summary in a JSON document, or None when the text is empty or not a summary."""
-    if not text:
-        return None
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    if not isinstance(data, dict):
+    data = json_object(text)
+    if data is None:
         return None
     try:
         return LoadTestSummary.model_validate(data)
