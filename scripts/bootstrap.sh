@@ -4,7 +4,8 @@
 #   - Debian's Chromium for the UI browser test (only when CHATFLEET_WITH_BROWSER=1)
 #   - the Go-built control plane and helm under tools/bin (via `chatfleet dev tools build`), and Prometheus and
 #     promtool for the dashboard and alert-rule tests (only when CHATFLEET_WITH_MONITORING=1, as the test
-#     command sets it)
+#     command sets it), and actionlint for the example CI/CD workflow's test (only when
+#     CHATFLEET_WITH_PIPELINES=1, as the test command sets it)
 #   - for the real node (only when CHATFLEET_WITH_NODE=1, as the test command sets it): Debian's iptables,
 #     conntrack, libseccomp-dev and pkg-config (runc), mmdebstrap, gcc and libc6-dev (the images), and the
 #     node's Go tools (kubelet, containerd, runc, CNI, CoreDNS, BuildKit)
@@ -65,6 +66,10 @@ if [ "${CHATFLEET_WITH_TOOLS:-1}" = "1" ] && .venv/bin/chatfleet dev --help >/de
   if [ "${CHATFLEET_WITH_MONITORING:-0}" = "1" ]; then
     build_flags+=(--monitoring)
     what+=", Prometheus and promtool"
+  fi
+  if [ "${CHATFLEET_WITH_PIPELINES:-0}" = "1" ]; then
+    build_flags+=(--pipelines)
+    what+=", actionlint"
   fi
   log "building $what from source (cached under tools/bin)"
   .venv/bin/chatfleet dev tools build "${build_flags[@]}"

@@ -126,15 +126,20 @@ def build(
         bool,
         typer.Option("--monitoring", help="Also Prometheus and promtool (dashboard and alert-rule tests)."),
     ] = False,
+    pipelines: Annotated[
+        bool,
+        typer.Option("--pipelines", help="Also actionlint (the example CI/CD workflow's test)."),
+    ] = False,
 ) -> None:
-    """Build the control plane, KWOK and helm (and the real node, monitoring) from source unless current."""
-    from chatfleet.devcluster.tools import MODULES, MONITORING, NODE, ToolBuildError, ensure_built
+    """Build the control plane, KWOK and helm (and node, monitoring, actionlint) from source if stale."""
+    from chatfleet.devcluster.tools import MODULES, MONITORING, NODE, PIPELINES, ToolBuildError, ensure_built
 
     started = time.monotonic()
     wanted = only or [
         *(n for m in MODULES for n in m.binaries),
         *(NODE if node else ()),
         *(MONITORING if monitoring else ()),
+        *(PIPELINES if pipelines else ()),
     ]
     try:
         paths = ensure_built(wanted, progress=_echo_err)

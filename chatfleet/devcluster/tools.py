@@ -30,6 +30,7 @@ CONTAINERD_VERSION = "v2.4.2"
 BUILDKIT_VERSION = "v0.35.1"
 # Prometheus 3.x is published on the Go module proxy as v0.3xx.y: module v0.316.0 is release 3.16.0.
 PROMETHEUS_VERSION = "3.16.0"
+ACTIONLINT_VERSION = "v1.7.12"
 KWOK_STAGES = TOOLS_DIR / "kwok" / "stages.yaml"
 
 
@@ -186,11 +187,22 @@ MONITORING_MODULES: tuple[GoModule, ...] = (
         ldflags=f"-s -w -X github.com/prometheus/common/version.Version={PROMETHEUS_VERSION}",
     ),
 )
-ALL_MODULES: tuple[GoModule, ...] = MODULES + NODE_MODULES + MONITORING_MODULES
+# Pipelines: actionlint checks the GitHub Actions workflow of examples/pipelines (types of expressions, known
+# actions' inputs, runner labels); its shellcheck and pyflakes integrations are external programs, not built.
+PIPELINE_MODULES: tuple[GoModule, ...] = (
+    GoModule(
+        directory="actionlint",
+        packages=("github.com/rhysd/actionlint/cmd/actionlint",),
+        binaries=("actionlint",),
+        ldflags=f"-s -w -X github.com/rhysd/actionlint.version={ACTIONLINT_VERSION}",
+    ),
+)
+ALL_MODULES: tuple[GoModule, ...] = MODULES + NODE_MODULES + MONITORING_MODULES + PIPELINE_MODULES
 TOOL_NAMES: tuple[str, ...] = tuple(name for module in ALL_MODULES for name in module.binaries)
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 NODE = tuple(name for module in NODE_MODULES for name in module.binaries)
 MONITORING = tuple(name for module in MONITORING_MODULES for name in module.binaries)
+PIPELINES = tuple(name for module in PIPELINE_MODULES for name in module.binaries)
 
 
 def module_of(name: str) -> GoModule:

@@ -108,6 +108,8 @@ def test_every_tool_maps_to_a_committed_module_with_pinned_dependencies() -> Non
         # monitoring
         "prometheus",
         "promtool",
+        # pipelines
+        "actionlint",
     }
     for module in ALL_MODULES:
         assert (module.path / "go.mod").is_file()
