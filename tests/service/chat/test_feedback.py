@@ -145,3 +145,15 @@ async def test_a_sampled_answer_is_scored_after_it_ended(stack) -> None:
         assert sample.labels["prompt_version"] == runtime.prompts.versions()["answer"]
         assert sample.labels["deployment"] != "unknown"
         assert runtime.metrics.registry.get_sample_value("chatfleet_quality_samples_dropped_total") == 0
+
+
+async def test_the_feedback_buttons_are_a_static_script_under_the_strict_policy(service) -> None:
+    async with service.client(None) as client:
+        page = await client.get("/")
+        script = await client.get("/static/feedback.js")
+    assert '<script src="/static/feedback.js"></script>' in page.text
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert "/chat/feedback" in script.text and "addEventListener" in script.text
+    policy = page.headers["content-security-policy"]
+    assert "'unsafe-inline'" not in policy.split("script-src", 1)[1].split(";", 1)[0]
+    assert " on" + "click=" not in page.text.lower() and "onclick" not in script.text
