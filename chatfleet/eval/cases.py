@@ -44,9 +44,17 @@ class EvalCase(BaseModel):
     reference: str | None = Field(None, min_length=1)
     answerable: bool = True
     history: list[HistoryTurn] = Field(default_factory=list)
+    review: bool = Field(
+        False,
+        description="Generated from user feedback (`eval import-feedback`) and not yet checked by a person: "
+        "`eval run` refuses it until expected_sources/reference are confirmed and the flag removed.",
+    )
+    comment: str | None = Field(None, max_length=20000, description="Why: e.g. the user's feedback comment.")
 
     @model_validator(mode="after")
     def _consistent(self) -> EvalCase:
+        if self.review:
+            return self  # a draft: the reviewer settles what a right answer is
         if self.answerable and not self.expected_sources:
             raise ValueError("an answerable case needs expected_sources (or set answerable: false)")
         if not self.answerable and (self.expected_sources or self.reference):
@@ -100,6 +108,11 @@ def load_eval_set(path: Path) -> EvalSet:
             case = EvalCase.model_validate(data)
         except ValidationError as error:
             raise EvalSetError(f"{path}:{number}: {_problem(error)}") from None
+        if case.review:
+            raise EvalSetError(
+                f"{path}:{number}: case still marked review: true (generated from feedback): confirm its "
+                "expected_sources and reference, then remove the flag"
+            )
         if not case.id:
             case.id = f"line-{number}"
         if case.id in seen:

@@ -131,8 +131,50 @@ def compare(
     raise typer.Exit(EXIT_THRESHOLD_FAILED if fail_on_regression and result["regressions"] else EXIT_PASSED)
 
 
+def import_feedback(
+    history: Annotated[
+        Path | None, typer.Option("--history", help="History SQLite file of the service (read-only).")
+    ] = None,
+    log: Annotated[
+        Path | None, typer.Option("--log", help="The service's log (its feedback JSON lines).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the draft cases here (JSON lines); default stdout.")
+    ] = None,
+) -> None:
+    """Thumbs-down answers as draft eval cases (`review: true`) for an app team to check and keep."""
+    from chatfleet.eval.feedback_import import Imported, from_history, from_log
+
+    if history is None and log is None:
+        raise _fail("give --history FILE, --log FILE or both")
+    imported = Imported()
+    try:
+        for path, read in ((history, from_history), (log, from_log)):
+            if path is not None:
+                part = read(path)
+                imported.cases += part.cases
+                imported.without_question += part.without_question
+    except OSError as error:
+        raise _fail(f"{error.filename}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    cases = list({case.id: case for case in imported.cases}.values())
+    text = "".join(case.model_dump_json(exclude_defaults=True) + "\n" for case in cases)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        _write(out, text, "--out")
+    note = f"{len(cases)} draft cases (review: true)"
+    if imported.without_question:
+        note += (
+            f"; {imported.without_question} thumbs-down log lines skipped: no question in them "
+            "(CHATFLEET_LOG_CONTENT off; keep history on to import those)"
+        )
+    typer.echo(note, err=True)
+
+
 def register(app: typer.Typer) -> None:
-    """Adds `chatfleet eval run` and `chatfleet eval compare` to the root CLI."""
+    """Adds `chatfleet eval run`, `compare` and `import-feedback` to the root CLI."""
     group = typer.Typer(
         help="Answer-quality evaluation: run an eval set against a chat service, compare runs.",
         no_args_is_help=True,
@@ -140,4 +182,5 @@ def register(app: typer.Typer) -> None:
     )
     group.command("run")(run)
     group.command("compare")(compare)
+    group.command("import-feedback")(import_feedback)
     app.add_typer(group, name="eval")

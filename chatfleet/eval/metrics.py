@@ -7,33 +7,12 @@ for an expected `vpn-setup.md`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import numpy as np
-
-from chatfleet.chat.embeddings import Embedder
-from chatfleet.eval import lexical
+from chatfleet.contracts import lexical
+from chatfleet.contracts.groundedness import Groundedness, is_refusal
 from chatfleet.eval.cases import EvalCase
 from chatfleet.eval.client import RetrievedSource, Turn
-
-SUPPORT_THRESHOLD = 0.6
-"""A sentence is supported when 0.5 * lexical containment + 0.5 * best cosine reaches this (and its
-numbers all occur in the source)."""
-
-_NO_ANSWER = re.compile(
-    r"\b(couldn't|could not|can't|cannot|don't|do not|doesn't|does not|unable to|no information|not found)\b"
-    r"[^.]{0,80}?\b(find|answer|know|information|contain|mention|cover)",
-    re.IGNORECASE,
-)
-_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
-
-
-def is_refusal(answer: str) -> bool:
-    """The no-answer reply: no citation and a "can't find / don't know" statement (or no answer at all)."""
-    text = answer.replace("\u2019", "'").strip()
-    return not lexical.citations(text) and (not text or _NO_ANSWER.search(text) is not None)
 
 
 def _expected(case: EvalCase) -> set[str]:
@@ -89,44 +68,6 @@ def correctness(case: EvalCase, answer: str) -> float | None:
 def refusal_accuracy(case: EvalCase, answer: str) -> float:
     """1 when the service refused exactly when the case is unanswerable (its tenant's corpus lacks it)."""
     return 1.0 if is_refusal(answer) == (not case.answerable) else 0.0
-
-
-@dataclass
-class Groundedness:
-    """Share of an answer's sentences supported by the sources they cite, judged with a local embedder
-    and lexical overlap: deterministic, offline, no model deployment needed."""
-
-    embedder: Embedder
-
-    def sentence_support(self, sentence: str, sources: Sequence[str]) -> float:
-        """Best score of `sentence` against any of `sources` (0 when a number in it is in none of them)."""
-        claim = lexical.CITATION.sub(" ", sentence).strip()
-        numbers = set(_NUMBER.findall(claim))
-        best = 0.0
-        for source in sources:
-            if not numbers <= set(_NUMBER.findall(source)):
-                continue
-            lexical_score = lexical.containment(claim, source)
-            pieces = lexical.sentences(source) or [source]
-            vectors = self.embedder.embed([claim, *pieces])
-            cosine = float(np.max(vectors[1:] @ vectors[0]))
-            best = max(best, 0.5 * lexical_score + 0.5 * max(0.0, cosine))
-        return best
-
-    def score(self, answer: str, retrieved: Sequence[RetrievedSource]) -> float | None:
-        """None for a refusal or an empty answer: there is nothing to ground."""
-        if is_refusal(answer):
-            return None
-        content = {r.id: r.content for r in retrieved}
-        claims = lexical.sentences(answer)
-        if not claims:
-            return None
-        supported = 0
-        for claim in claims:
-            sources = [content[c] for c in lexical.citations(claim) if c in content]
-            if sources and self.sentence_support(claim, sources) >= SUPPORT_THRESHOLD:
-                supported += 1
-        return supported / len(claims)
 
 
 def case_metrics(case: EvalCase, turn: Turn, groundedness: Groundedness) -> dict[str, float | None]:

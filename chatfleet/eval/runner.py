@@ -9,10 +9,11 @@ from typing import Any
 import httpx
 
 from chatfleet.chat.embeddings import load_embedder
-from chatfleet.eval import lexical
+from chatfleet.contracts import lexical
+from chatfleet.contracts.groundedness import Groundedness, is_refusal
 from chatfleet.eval.cases import EvalSet
 from chatfleet.eval.client import ask, wait_until_reachable
-from chatfleet.eval.metrics import Groundedness, case_metrics, is_refusal
+from chatfleet.eval.metrics import case_metrics
 from chatfleet.eval.report import Threshold, aggregate, verdict
 
 TURN_TIMEOUT_S = 60.0

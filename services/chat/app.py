@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from chatfleet import __version__
 from chatfleet.chat.api.gate import ServiceGate
 from chatfleet.chat.api.problems import install_problem_handlers
-from chatfleet.chat.api.routes import chat, config, history, openai_compat, ops, ui
+from chatfleet.chat.api.routes import chat, config, feedback, history, openai_compat, ops, ui
 from chatfleet.chat.components import build_runtime
 from chatfleet.chat.config import Settings
 from chatfleet.chat.telemetry.tracing import Tracing
@@ -27,6 +27,7 @@ ROUTES = frozenset(
         "/",
         "/chat",
         "/chat/stream",
+        "/chat/feedback",
         "/chat_history/sessions",
         "/v1/chat/completions",
         "/v1/models",
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = None
     app.state.settings = settings
     install_problem_handlers(app)
-    for module in (chat, history, openai_compat, config, ops, ui):
+    for module in (chat, feedback, history, openai_compat, config, ops, ui):
         app.include_router(module.router)
     app.add_middleware(ServiceGate, routes=ROUTES, runtime_of=lambda scope: scope["app"].state.runtime)
     return app

@@ -15,14 +15,18 @@ from chatfleet.chat.budget import TenantBudget
 from chatfleet.chat.chain.guarding import TurnGuards
 from chatfleet.chat.chain.orchestrator import ChatChain
 from chatfleet.chat.config import Settings
+from chatfleet.chat.embeddings import load_embedder
+from chatfleet.chat.feedback import RecentTurns
 from chatfleet.chat.guards import build_screen
 from chatfleet.chat.history import HistoryRecorder, SqliteHistoryStore
 from chatfleet.chat.llm import LLMRouter
 from chatfleet.chat.prompts.library import PromptLibrary
+from chatfleet.chat.quality import AnswerSample, QualitySampler
 from chatfleet.chat.request_rate import UserRateLimit
 from chatfleet.chat.retrieval import Retriever, build_retriever
 from chatfleet.chat.runtime import Runtime
 from chatfleet.chat.telemetry.metrics import ServiceMetrics
+from chatfleet.contracts.groundedness import Groundedness
 
 
 async def build_runtime(settings: Settings) -> Runtime:
@@ -53,9 +57,13 @@ async def build_runtime(settings: Settings) -> Runtime:
     runtime = Runtime(settings, metrics, prompts, router, retriever, authenticator, chain)
     runtime.user_rate = UserRateLimit(settings.user_requests_per_minute)
     runtime.closers.extend([router.aclose])
+    runtime.recent_turns = RecentTurns(settings.feedback_recent_turns)
     if settings.history_enabled:
         runtime.history = await build_history(settings, metrics)
         runtime.closers.append(runtime.history.aclose)
+    if settings.quality_sample_rate > 0:
+        runtime.quality = build_quality(settings, metrics)
+        runtime.closers.append(runtime.quality.aclose)
     for component in (retriever, authenticator, guards):
         close = getattr(component, "aclose", None)
         if close is not None:
@@ -81,3 +89,21 @@ async def build_history(settings: Settings, metrics: ServiceMetrics) -> HistoryR
     )
     recorder.start()
     return recorder
+
+
+def build_quality(settings: Settings, metrics: ServiceMetrics) -> QualitySampler:
+    """Loads the local embedder of the eval's groundedness rule (the index's model: same numbers as
+    `chatfleet eval --embedder`) and starts the scorer."""
+
+    def observe(sample: AnswerSample, score: float) -> None:
+        metrics.answer_groundedness.labels(sample.prompt_version, sample.deployment).observe(score)
+
+    sampler = QualitySampler(
+        Groundedness(load_embedder(settings.embedder)),
+        rate=settings.quality_sample_rate,
+        queue_size=settings.quality_queue_size,
+        observe=observe,
+        on_drop=metrics.quality_samples_dropped_total.inc,
+    )
+    sampler.start()
+    return sampler

@@ -210,6 +210,25 @@ class Settings(BaseSettings):
     history_queue_size: int = Field(
         1000, ge=1, description="Finished turns waiting to be written; when full, a turn goes unrecorded."
     )
+    # --- quality in production (docs/evaluation.md) ------------------------------------------------
+    quality_sample_rate: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Share of answers scored for groundedness in the background "
+        "(`chatfleet_answer_groundedness`); 0 = off (no embedder loaded for it).",
+    )
+    quality_queue_size: int = Field(
+        100, ge=1, description="Sampled answers waiting to be scored; when full, one is dropped and counted."
+    )
+    feedback_comment_chars: int = Field(
+        2000, ge=0, le=20000, description="Longest feedback comment accepted (longer: 422); 0 = no comments."
+    )
+    feedback_recent_turns: int = Field(
+        10000,
+        ge=1,
+        description="Recent turns kept in memory so feedback can be tied to them when history is off.",
+    )
     # --- answers (output handling, docs/security.md) -------------------------------------------------
     output_link_hosts: StrList = Field(
         [],

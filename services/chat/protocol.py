@@ -90,6 +90,8 @@ class ResponseContext(BaseModel):
     data_points: DataPoints = Field(default_factory=DataPoints)
     thoughts: list[Thought] = Field(default_factory=list)
     followup_questions: list[str] | None = None
+    turn_id: str | None = None
+    """Names this answer in POST /chat/feedback."""
 
 
 class ResponseMessage(BaseModel):

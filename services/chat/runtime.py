@@ -9,9 +9,11 @@ from typing import Any
 from chatfleet.chat.auth import Authenticator
 from chatfleet.chat.chain.orchestrator import ChatChain
 from chatfleet.chat.config import Settings
+from chatfleet.chat.feedback import RecentTurns
 from chatfleet.chat.history import HistoryRecorder
 from chatfleet.chat.llm import LLMRouter
 from chatfleet.chat.prompts.library import PromptLibrary
+from chatfleet.chat.quality import QualitySampler
 from chatfleet.chat.request_rate import UserRateLimit
 from chatfleet.chat.retrieval import Retriever
 from chatfleet.chat.telemetry.metrics import ServiceMetrics
@@ -34,6 +36,8 @@ class Runtime:
     authenticator: Authenticator
     chain: ChatChain
     history: HistoryRecorder | None = None
+    quality: QualitySampler | None = None
+    recent_turns: RecentTurns = field(default_factory=lambda: RecentTurns(10000))
     user_rate: UserRateLimit = field(default_factory=lambda: UserRateLimit(0))
     draining: bool = False
     closers: list[Any] = field(default_factory=list)

@@ -138,3 +138,34 @@ def test_past_conversations_reopen_continue_and_delete(chat_url: str, tmp_path: 
             assert [p for p in problems if "favicon.ico" not in p] == [], problems
         finally:
             browser.close()
+
+
+def test_an_answer_is_rated_with_a_comment(chat_url: str) -> None:
+    if not CHROMIUM.exists():
+        pytest.fail("Debian chromium missing: apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(chat_url)
+            expect(page.locator("#tenant")).to_have_value("contoso")
+            answered(page, "How do I connect to the VPN?")
+            down = page.get_by_role("button", name="Bad answer").last
+            down.click()
+            expect(down).to_have_attribute("aria-pressed", "true")
+            comment = page.get_by_label("Feedback comment").last
+            expect(comment).to_be_visible()
+            comment.fill("The Linux steps are missing.")
+            page.get_by_role("button", name="Send comment").last.click()
+            expect(page.locator(".feedback-status").last).to_have_text("Thanks for the comment.")
+            session_id = page.evaluate("state.sessionId")
+            session = httpx.get(
+                f"{chat_url}/chat_history/sessions/{session_id}", headers={"X-Chatfleet-Tenant": "contoso"}
+            ).json()
+            turn = session["answers"][-1]
+            assert (turn["rating"], turn["comment"]) == ("down", "The Linux steps are missing.")
+            assert not [e for e in errors if "Content Security Policy" in e], errors
+        finally:
+            browser.close()

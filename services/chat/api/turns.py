@@ -21,9 +21,11 @@ from starlette.types import Receive, Scope, Send
 
 from chatfleet.chat.chain.failures import problem_for
 from chatfleet.chat.chain.turn import AnswerEnd, PreparedTurn, TurnOverrides
+from chatfleet.chat.feedback import RatedTurn, new_turn_id
 from chatfleet.chat.history import Owner, TurnRecord, new_session_id, session_id_of
 from chatfleet.chat.llm import LLMError
 from chatfleet.chat.problems import CONTENT_FILTERED, INTERNAL, ProblemError
+from chatfleet.chat.quality import AnswerSample
 from chatfleet.chat.retrieval import Principal
 from chatfleet.chat.runtime import Runtime
 from chatfleet.chat.telemetry.tracing import extract_context
@@ -48,6 +50,7 @@ class StartedTurn:
     parts: list[str] = field(default_factory=list)
     finished: bool = False
     session_id: str | None = None
+    turn_id: str = field(default_factory=new_turn_id)
 
     def server_timing(self) -> str:
         """`Server-Timing` of the steps before the first token (what the latency benchmark subtracts)."""
@@ -100,6 +103,7 @@ class StartedTurn:
                 metrics.citations_dropped_total.inc(len(end.dropped))
             if error is None and end.finish_reason != "content_filter":
                 self._record(end)
+                self._sample(end)
         if error is not None:
             metrics.turn_problems_total.labels(tenant, _problem_slug(error)).inc()
             self.span.record_exception(error)
@@ -123,11 +127,25 @@ class StartedTurn:
 
 
     def _record(self, end: AnswerEnd) -> None:
-        """Hands the finished turn to the history writer (a queue put: nothing is written here)."""
+        """Hands the finished turn to the history writer (a queue put: nothing is written here); without
+        history, remembers it among the recent turns feedback can name."""
         history = self.runtime.history
-        if history is None or self.session_id is None or self.principal.oid is None:
-            return
         cited = set(end.cited)
+        sources = [c.model_dump() for c in self.prepared.citations if c.id in cited]
+        if history is None or self.session_id is None or self.principal.oid is None:
+            self.runtime.recent_turns.add(
+                RatedTurn(
+                    turn_id=self.turn_id,
+                    tenant=self.principal.tenant,
+                    user=self.principal.oid,
+                    prompt_versions=self.runtime.prompts.versions(),
+                    deployment=end.deployment,
+                    sources=[{"id": s["id"], "source": s["source"]} for s in sources],
+                    question=self.prepared.question if self.prepared.options.log_content else None,
+                    session_id=self.session_id,
+                )
+            )
+            return
         timings = dict(self.prepared.timings_ms)
         if end.ttft_s is not None:
             timings["model_ttft"] = round(end.ttft_s * 1000, 3)
@@ -136,14 +154,30 @@ class StartedTurn:
             session_id=self.session_id,
             question=self.prepared.question,
             answer="".join(self.parts),
-            sources=[c.model_dump() for c in self.prepared.citations if c.id in cited],
+            sources=sources,
             prompt_versions=self.runtime.prompts.versions(),
             deployment=end.deployment,
             model=end.model,
             timings_ms=timings,
             created_at=time.time(),
+            turn_id=self.turn_id,
         )
         history.submit(Owner(self.principal.tenant, self.principal.oid), record)
+
+
+    def _sample(self, end: AnswerEnd) -> None:
+        """Offers the answer to the groundedness sampler (a draw and a queue put: no scoring here)."""
+        quality = self.runtime.quality
+        if quality is None:
+            return
+        quality.offer(
+            AnswerSample(
+                answer="".join(self.parts),
+                sources=self.prepared.citations,
+                prompt_version=self.runtime.prompts.versions().get("answer", "unknown"),
+                deployment=end.deployment or "unknown",
+            )
+        )
 
 
 def session_for(runtime: Runtime, principal: Principal, session_state: Any) -> str | None:

@@ -54,6 +54,8 @@ class TurnRecord:
     model: str | None
     timings_ms: dict[str, float]
     created_at: float
+    turn_id: str | None = None
+    """What feedback on the turn names (sent in its closing line)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,19 @@ class StoredTurn:
     model: str | None
     timings_ms: dict[str, float]
     created_at: float
+    turn_id: str | None = None
+    rating: str | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class TurnFeedback:
+    """Feedback on a stored turn, with what the turn was answered with (the counter's labels)."""
+
+    turn_id: str
+    rating: str
+    comment: str | None
+    at: float
 
 
 @dataclass(frozen=True)

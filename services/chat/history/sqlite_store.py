@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import errno
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +26,7 @@ from chatfleet.chat.history.models import (
     SessionPage,
     SessionSummary,
     StoredTurn,
+    TurnFeedback,
     TurnRecord,
     title_of,
 )
@@ -61,7 +65,34 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX turns_of_session ON turns (tenant, user_id, session_id, seq);
     """,
+    # 2: turn ids (named by feedback) and the feedback on a turn, kept with it and deleted with it.
+    """
+    ALTER TABLE turns ADD COLUMN turn_id TEXT;
+    ALTER TABLE turns ADD COLUMN feedback_rating TEXT;
+    ALTER TABLE turns ADD COLUMN feedback_comment TEXT;
+    ALTER TABLE turns ADD COLUMN feedback_at REAL;
+    CREATE UNIQUE INDEX turns_by_id ON turns (tenant, user_id, turn_id);
+    """,
 )
+
+
+_TURN_COLUMNS = (
+    "question, answer, sources, prompt_versions, deployment, model, timings, created_at, "
+    "turn_id, feedback_rating, feedback_comment"
+)
+_OWNED = "FROM turns WHERE tenant = ? AND user_id = ?"
+_TURNS_OF_SESSION = f"SELECT {_TURN_COLUMNS} {_OWNED} AND session_id = ? ORDER BY seq"
+_TURN_BY_ID = f"SELECT {_TURN_COLUMNS} {_OWNED} AND turn_id = ?"
+_EARLIER_TURNS = f"SELECT {_TURN_COLUMNS} {_OWNED} AND session_id = ? AND seq < ? ORDER BY seq"
+_RATED_TURNS = (
+    f"SELECT tenant, user_id, session_id, seq, {_TURN_COLUMNS} FROM turns "  # noqa: S608 (constants)
+    "WHERE feedback_rating = ? ORDER BY feedback_at, seq"
+)
+
+
+def _stored(row: tuple[Any, ...]) -> StoredTurn:
+    q, a, s, p, d, m, t, c, turn_id, rating, comment = row
+    return StoredTurn(q, a, json.loads(s), json.loads(p), d, m, json.loads(t), c, turn_id, rating, comment)
 
 
 def _encode_cursor(updated_at: float, session_id: str) -> str:
@@ -106,6 +137,45 @@ def migrate(conn: sqlite3.Connection) -> int:
                 conn.execute("ROLLBACK")
             raise
     return len(MIGRATIONS)
+
+
+FEEDBACK_SCHEMA = 2
+"""The first schema version with turn ids and feedback."""
+
+
+@dataclass(frozen=True)
+class RatedHistoryTurn:
+    """A turn with feedback and the turns before it in its session (oldest first): an offline export."""
+
+    tenant: str
+    session_id: str
+    turn: StoredTurn
+    earlier: list[StoredTurn]
+
+
+def read_rated_turns(path: Path, rating: str) -> list[RatedHistoryTurn]:
+    """Every turn rated `rating`, across owners, from a history file opened read-only (a copy or the live
+    WAL file: nothing is written or migrated). The user id is left out: the export does not need it."""
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if not FEEDBACK_SCHEMA <= version <= len(MIGRATIONS):
+            raise ValueError(
+                f"{path}: history schema version {version}; "
+                f"feedback needs {FEEDBACK_SCHEMA} to {len(MIGRATIONS)}"
+            )
+        out = []
+        for tenant, user, session_id, seq, *columns in conn.execute(_RATED_TURNS, (rating,)).fetchall():
+            earlier = conn.execute(_EARLIER_TURNS, (tenant, user, session_id, seq)).fetchall()
+            turn = _stored(tuple(columns))
+            out.append(RatedHistoryTurn(tenant, session_id, turn, [_stored(r) for r in earlier]))
+        return out
+    except sqlite3.DatabaseError as error:
+        raise ValueError(f"{path}: not a readable history database ({error})") from None
+    finally:
+        conn.close()
 
 
 class SqliteHistoryStore:
@@ -158,8 +228,8 @@ class SqliteHistoryStore:
                 )
                 conn.execute(
                     "INSERT INTO turns (tenant, user_id, session_id, question, answer, sources, "
-                    "prompt_versions, deployment, model, timings, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "prompt_versions, deployment, model, timings, created_at, turn_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         owner.tenant,
                         owner.user,
@@ -172,6 +242,7 @@ class SqliteHistoryStore:
                         turn.model,
                         json.dumps(turn.timings_ms),
                         turn.created_at,
+                        turn.turn_id,
                     ),
                 )
 
@@ -210,19 +281,24 @@ class SqliteHistoryStore:
             ).fetchone()
             if head is None:
                 return None
-            rows = self._conn.execute(
-                "SELECT question, answer, sources, prompt_versions, deployment, model, timings, created_at "
-                "FROM turns WHERE tenant = ? AND user_id = ? AND session_id = ? ORDER BY seq",
-                (owner.tenant, owner.user, session_id),
-            ).fetchall()
-            turns = [
-                StoredTurn(q, a, json.loads(s), json.loads(p), d, m, json.loads(t), c)
-                for q, a, s, p, d, m, t, c in rows
-            ]
+            rows = self._conn.execute(_TURNS_OF_SESSION, (owner.tenant, owner.user, session_id)).fetchall()
+            turns = [_stored(row) for row in rows]
             sid, title, created_at, updated_at = head
             return SessionDetail(SessionSummary(sid, title, created_at, updated_at, len(turns)), turns)
 
         return await self._run(read)
+
+    async def set_feedback(self, owner: Owner, feedback: TurnFeedback) -> StoredTurn | None:
+        def write(conn: sqlite3.Connection) -> StoredTurn | None:
+            conn.execute(
+                "UPDATE turns SET feedback_rating = ?, feedback_comment = ?, feedback_at = ? "
+                "WHERE tenant = ? AND user_id = ? AND turn_id = ?",
+                (feedback.rating, feedback.comment, feedback.at, owner.tenant, owner.user, feedback.turn_id),
+            )
+            row = conn.execute(_TURN_BY_ID, (owner.tenant, owner.user, feedback.turn_id)).fetchone()
+            return None if row is None else _stored(row)
+
+        return await self._run(self._transaction, write)
 
     async def delete_session(self, owner: Owner, session_id: str) -> bool:
         def delete(conn: sqlite3.Connection) -> bool:

@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from chatfleet.chat.history.models import Owner, SessionDetail, SessionPage, TurnRecord
+from chatfleet.chat.history.models import (
+    Owner,
+    SessionDetail,
+    SessionPage,
+    StoredTurn,
+    TurnFeedback,
+    TurnRecord,
+)
 
 
 class InvalidCursor(ValueError):
@@ -23,6 +30,10 @@ class HistoryStore(Protocol):
     async def list_sessions(self, owner: Owner, *, limit: int, cursor: str | None = None) -> SessionPage: ...
 
     async def get_session(self, owner: Owner, session_id: str) -> SessionDetail | None: ...
+
+    async def set_feedback(self, owner: Owner, feedback: TurnFeedback) -> StoredTurn | None:
+        """Records (or replaces) the feedback on one of the owner's turns; None when there is no such turn."""
+        ...
 
     async def delete_session(self, owner: Owner, session_id: str) -> bool: ...
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 TTFT_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0)
+GROUNDEDNESS_BUCKETS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 RETRIEVAL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 OTHER_TENANT = "other"
 MAX_WINDOW_SAMPLES = 20_000
@@ -131,6 +132,24 @@ class ServiceMetrics:
         self.history_dropped_total = Counter(
             "chatfleet_history_dropped",
             "Finished turns not recorded in the history because its write queue was full.",
+            registry=r,
+        )
+        self.answer_groundedness = Histogram(
+            "chatfleet_answer_groundedness",
+            "Groundedness of sampled answers (CHATFLEET_QUALITY_SAMPLE_RATE), the rule of chatfleet eval.",
+            ["prompt_version", "deployment"],
+            buckets=GROUNDEDNESS_BUCKETS,
+            registry=r,
+        )
+        self.quality_samples_dropped_total = Counter(
+            "chatfleet_quality_samples_dropped",
+            "Sampled answers not scored because the scoring queue was full.",
+            registry=r,
+        )
+        self.feedback_total = Counter(
+            "chatfleet_feedback",
+            "Thumbs up/down given to answers, by rating and answer prompt version.",
+            ["rating", "prompt_version"],
             registry=r,
         )
 

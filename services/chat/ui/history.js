@@ -71,6 +71,8 @@
       renderAnswer(bubble, turn.answer, turn.sources);
       appendMeta(box, turn.answer, turn.sources, []);
       transcript.append(box);
+      document.dispatchEvent(new CustomEvent("chatfleet:answer-shown",
+                                              { detail: { box, turnId: turn.turn_id, rating: turn.rating } }));
       state.history.push({ role: "user", content: turn.question }, { role: "assistant", content: turn.answer });
     }
     transcript.scrollTop = transcript.scrollHeight;

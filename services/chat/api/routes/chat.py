@@ -94,7 +94,10 @@ async def chat(
     return ChatResponse(
         message=ResponseMessage(content="".join(turn.parts)),
         context=ResponseContext(
-            data_points=turn.prepared.data_points, thoughts=thoughts, followup_questions=followups
+            data_points=turn.prepared.data_points,
+            thoughts=thoughts,
+            followup_questions=followups,
+            turn_id=turn.turn_id,
         ),
         session_state=session_id or body.session_state,
     )
@@ -148,7 +151,11 @@ async def _jsonl(turn: StartedTurn, session_state: Any) -> AsyncIterator[bytes]:
             yield _line(
                 {
                     "delta": {},
-                    "context": {"thoughts": [end_thought(end).model_dump()], "followup_questions": followups},
+                    "context": {
+                        "thoughts": [end_thought(end).model_dump()],
+                        "followup_questions": followups,
+                        "turn_id": turn.turn_id,
+                    },
                     "session_state": session_state,
                 }
             )

@@ -46,6 +46,9 @@ class TurnItem(BaseModel):
     model: str | None
     timings_ms: dict[str, float]
     timestamp: int
+    turn_id: str | None = None
+    rating: str | None = None
+    comment: str | None = None
 
 
 class SessionBody(SessionItem):
@@ -107,6 +110,9 @@ async def get_session(session_id: SessionId, runtime: RuntimeDep, principal: Pri
             model=t.model,
             timings_ms=t.timings_ms,
             timestamp=_ms(t.created_at),
+            turn_id=t.turn_id,
+            rating=t.rating,
+            comment=t.comment,
         )
         for t in detail.turns
     ]

@@ -34,7 +34,10 @@ def _csp(page: str) -> str:
 
 
 # Served by name from this allow-list only: no path from the URL ever reaches the file system.
-STATIC_FILES = {"history.js": "text/javascript; charset=utf-8"}
+STATIC_FILES = {
+    "history.js": "text/javascript; charset=utf-8",
+    "feedback.js": "text/javascript; charset=utf-8",
+}
 
 
 @cache
