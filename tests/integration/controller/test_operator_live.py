@@ -88,7 +88,13 @@ def test_create_makes_every_child_and_reports_ready(
     status = body["status"]
     assert status["endpoint"] == f"http://support.{namespace}.svc:8000"
     assert status["replicas"] >= 1 and status["revision"]["current"]
-    assert {c["type"] for c in status["conditions"]} == {"Ready", "Progressing", "Degraded", "LoadTestPassed"}
+    assert {c["type"] for c in status["conditions"]} == {
+        "Ready",
+        "Progressing",
+        "Degraded",
+        "LoadTestPassed",
+        "EvaluationPassed",
+    }
     events = kube.list("Event", namespace)
     assert any(e["reason"] == "Deployed" and e["involvedObject"]["name"] == "support" for e in events)
     # The Azure wiring: the issuer is the API server's own, read from its OIDC discovery document.
