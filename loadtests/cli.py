@@ -7,8 +7,12 @@ load inside the command; Locust itself only ever runs in a subprocess.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import re
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +26,7 @@ from chatfleet.contracts.loadtest import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     TOKEN_ENV,
+    TokenSource,
 )
 
 # the locustfile's own choices (options.py imports no Locust, so the CLI stays light)
@@ -110,8 +115,24 @@ def loadtest(
         show_default=False,
         help="Bearer token (auth on); prefer the environment variable, argv is visible to other users.",
     ),
+    token_source: Annotated[
+        TokenSource,
+        typer.Option(
+            "--token-source",
+            help="static: the token variables as given; client-credentials (AZURE_TENANT_ID, "
+            "AZURE_CLIENT_ID, AZURE_CLIENT_SECRET) or workload-identity: mint a token of --token-scope per "
+            "run, kept fresh.",
+        ),
+    ] = TokenSource.STATIC,
+    token_scope: str | None = typer.Option(
+        None, "--token-scope", help="Scope of a minted token: the app's audience + /.default."
+    ),
     conversations: Annotated[
-        Path | None, typer.Option("--conversations", help="JSON-lines conversations file.")
+        Path | None,
+        typer.Option(
+            "--conversations",
+            help="JSON-lines conversations file; without --tenant, its users act for every tenant in it.",
+        ),
     ] = None,
     corpus_dir: Annotated[
         Path | None, typer.Option("--corpus-dir", help="<tenant>/<documents> for the leak check.")
@@ -157,6 +178,7 @@ def loadtest(
         render_table,
     )
     from chatfleet.loadtests.termination import termination_message as compact
+    from chatfleet.loadtests.token_source import TokenSourceError
 
     host = _require(host, "--host").rstrip("/")
     if not re.match(r"^https?://[^/\s]+", host):
@@ -165,11 +187,21 @@ def loadtest(
         raise typer.BadParameter(
             "the failover scenario needs the simulator's URL", param_hint="--simulator-admin"
         )
+    if token_source != TokenSource.STATIC and not token_scope:
+        raise typer.BadParameter(
+            f"is required with --token-source {token_source.value}, e.g. api://support-bot/.default",
+            param_hint="--token-scope",
+        )
     if calibrate and max_users is None:
         raise typer.BadParameter("--calibrate needs the highest step's user count", param_hint="--max-users")
     slo = Slo(slo_ttft_p95_ms, slo_error_rate_percent, slo_min_tokens_per_second)
     seconds = parse_run_time(run_time)
-    tenants = tuple(tenant or ())
+    try:
+        book = ConversationBook.of(load_conversations(conversations or default_conversations_path()))
+    except ConversationFileError as error:
+        raise typer.BadParameter(str(error), param_hint="--conversations") from None
+    # an app's own conversations are for its own tenants: all of them unless --tenant picks some
+    tenants = tuple(tenant or (sorted(book.by_tenant) if conversations else ()))
     if scenario == "multi-tenant" and len(set(tenants or DEFAULT_TENANTS)) < 2:
         raise typer.BadParameter(
             "the multi-tenant scenario needs at least two tenants", param_hint="--tenant"
@@ -185,7 +217,6 @@ def loadtest(
         think = (low, high)
     wanted = list(tenants) or (list(DEFAULT_TENANTS) if scenario == "multi-tenant" else [DEFAULT_TENANTS[0]])
     try:
-        book = ConversationBook.of(load_conversations(conversations or default_conversations_path()))
         book.require(wanted, long=scenario == "long-answers")
     except ConversationFileError as error:
         raise typer.BadParameter(str(error), param_hint="--conversations") from None
@@ -216,9 +247,10 @@ def loadtest(
     )
     code = EXIT_SLO_FAILED
     try:
-        summary = run(test)
+        with _minted(token_source, token_scope or "") as token_file:
+            summary = run(dataclasses.replace(test, token_file=token_file))
         code = EXIT_PASSED if summary["passed"] else EXIT_SLO_FAILED
-    except (TargetUnreachable, LoadGeneratorFailed) as error:
+    except (TargetUnreachable, LoadGeneratorFailed, TokenSourceError) as error:
         now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         summary = build_summary(
             empty_measurement(now),
@@ -230,7 +262,9 @@ def loadtest(
         )
         summary["passed"] = False
         summary["error"] = str(error)
-        code = EXIT_UNREACHABLE if isinstance(error, TargetUnreachable) else EXIT_SLO_FAILED
+        code = {TargetUnreachable: EXIT_UNREACHABLE, TokenSourceError: EXIT_USAGE}.get(
+            type(error), EXIT_SLO_FAILED
+        )
     _write(json_file, json.dumps(summary, indent=2) + "\n", "--json")
     _write(termination_message, compact(summary), "--termination-message")
     if "error" in summary:
@@ -240,6 +274,21 @@ def loadtest(
     if "calibration" in summary:
         typer.echo(render_calibration(summary["calibration"]))
     raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _minted(source: TokenSource, scope: str) -> Iterator[str | None]:
+    """The file of a token minted for this run and kept fresh until it ends (None for static tokens)."""
+    if source == TokenSource.STATIC:
+        yield None
+        return
+    from chatfleet.loadtests.token_source import MintedToken, credential
+
+    with (
+        tempfile.TemporaryDirectory(prefix="chatfleet-token-") as scratch,
+        MintedToken(credential(source), scope, Path(scratch) / "token") as minted,
+    ):
+        yield str(minted.path)
 
 
 def locustfile_path() -> None:

@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from chatfleet.contracts.loadtest import DEFAULT_SLO, TOKEN_ENV, Slo, token_env_for
+from chatfleet.contracts.loadtest import DEFAULT_SLO, TOKEN_ENV, TOKEN_FILE_ENV, Slo, token_env_for
 from chatfleet.loadtests import schedule
 from chatfleet.loadtests.conversations import ConversationBook, default_conversations_path, load_conversations
 from chatfleet.loadtests.tenancy import TenantCorpus
@@ -134,6 +134,22 @@ def slo_from_options(options: Any) -> Slo:
     )
 
 
+class TokenFile:
+    """The minted token's file, read again only when it was replaced (one stat per request)."""
+
+    def __init__(self) -> None:
+        self._seen: tuple[int, str] | None = None
+
+    def read(self, path: Path) -> str | None:
+        try:
+            changed = path.stat().st_mtime_ns
+            if self._seen is None or self._seen[0] != changed:
+                self._seen = (changed, path.read_text(encoding="utf-8").strip())
+        except OSError:
+            return self._seen[1] if self._seen else None
+        return self._seen[1] or None
+
+
 @dataclass
 class RunPlan:
     """What this Locust process does, derived once from the parsed options."""
@@ -145,6 +161,7 @@ class RunPlan:
     think_time: tuple[float, float]
     schedule: schedule.Schedule
     _turn: itertools.count = field(default_factory=itertools.count)
+    _minted: TokenFile = field(default_factory=lambda: TokenFile())
 
     @classmethod
     def from_options(cls, options: Any) -> RunPlan:
@@ -195,6 +212,10 @@ class RunPlan:
         return self.tenants[next(self._turn) % len(self.tenants)]
 
     def token_for(self, tenant: str) -> str | None:
+        """A minted token (its file is rewritten before expiry) wins over the static variables."""
+        minted = os.environ.get(TOKEN_FILE_ENV)
+        if minted:
+            return self._minted.read(Path(minted))
         return os.environ.get(token_env_for(tenant)) or os.environ.get(TOKEN_ENV) or None
 
 
