@@ -7,12 +7,9 @@ load inside the command; Locust itself only ever runs in a subprocess.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import re
-import tempfile
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -162,6 +159,7 @@ def loadtest(
     """Run a chat SLO load test headless and judge it; exit 0 only if every SLO holds."""
     if ctx.invoked_subcommand is not None:
         return
+    from chatfleet.bearer import TokenSourceError, minted_token_file
     from chatfleet.contracts.loadtest import Slo
     from chatfleet.loadtests.conversations import (
         ConversationBook,
@@ -178,7 +176,6 @@ def loadtest(
         render_table,
     )
     from chatfleet.loadtests.termination import termination_message as compact
-    from chatfleet.loadtests.token_source import TokenSourceError
 
     host = _require(host, "--host").rstrip("/")
     if not re.match(r"^https?://[^/\s]+", host):
@@ -247,8 +244,8 @@ def loadtest(
     )
     code = EXIT_SLO_FAILED
     try:
-        with _minted(token_source, token_scope or "") as token_file:
-            summary = run(dataclasses.replace(test, token_file=token_file))
+        with minted_token_file(token_source, token_scope or "") as token_file:
+            summary = run(dataclasses.replace(test, token_file=str(token_file) if token_file else None))
         code = EXIT_PASSED if summary["passed"] else EXIT_SLO_FAILED
     except (TargetUnreachable, LoadGeneratorFailed, TokenSourceError) as error:
         now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -274,21 +271,6 @@ def loadtest(
     if "calibration" in summary:
         typer.echo(render_calibration(summary["calibration"]))
     raise typer.Exit(code)
-
-
-@contextlib.contextmanager
-def _minted(source: TokenSource, scope: str) -> Iterator[str | None]:
-    """The file of a token minted for this run and kept fresh until it ends (None for static tokens)."""
-    if source == TokenSource.STATIC:
-        yield None
-        return
-    from chatfleet.loadtests.token_source import MintedToken, credential
-
-    with (
-        tempfile.TemporaryDirectory(prefix="chatfleet-token-") as scratch,
-        MintedToken(credential(source), scope, Path(scratch) / "token") as minted,
-    ):
-        yield str(minted.path)
 
 
 def locustfile_path() -> None:

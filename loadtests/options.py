@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from chatfleet.bearer import TokenFile
 from chatfleet.contracts.loadtest import DEFAULT_SLO, TOKEN_ENV, TOKEN_FILE_ENV, Slo, token_env_for
 from chatfleet.loadtests import schedule
 from chatfleet.loadtests.conversations import ConversationBook, default_conversations_path, load_conversations
@@ -132,22 +133,6 @@ def slo_from_options(options: Any) -> Slo:
         float(options.slo_error_rate_percent),
         float(options.slo_min_tokens_per_second),
     )
-
-
-class TokenFile:
-    """The minted token's file, read again only when it was replaced (one stat per request)."""
-
-    def __init__(self) -> None:
-        self._seen: tuple[int, str] | None = None
-
-    def read(self, path: Path) -> str | None:
-        try:
-            changed = path.stat().st_mtime_ns
-            if self._seen is None or self._seen[0] != changed:
-                self._seen = (changed, path.read_text(encoding="utf-8").strip())
-        except OSError:
-            return self._seen[1] if self._seen else None
-        return self._seen[1] or None
 
 
 @dataclass

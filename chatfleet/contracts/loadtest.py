@@ -121,6 +121,7 @@ class LoadTestSummary(_Lenient):
     verdicts: list[SloVerdict] = Field(default_factory=list)
     passed: bool
     calibration: Calibration | None = None
+    error: str | None = None  # why the run could not judge the SLOs (unreachable target, no token)
 
     def failed_slo(self) -> str | None:
         """`ttftP95Ms: measured 2130, limit 1500` for the first failing SLO."""

@@ -58,10 +58,14 @@ class GateRun:
             args += ["--conversations", conversations_file]
             for tenant in self.tenants:
                 args += ["--tenant", tenant]
+        return args + self.token_args()
+
+    def token_args(self) -> list[str]:
+        """`--token-source/--token-scope` of a minted token (both clients accept them); none for static."""
         source = self.token_source
-        if source != TokenSource.STATIC:
-            args += ["--token-source", source.value, "--token-scope", f"{self.audience}/.default"]
-        return args
+        if source == TokenSource.STATIC:
+            return []
+        return ["--token-source", source.value, "--token-scope", f"{self.audience}/.default"]
 
     @property
     def token_source(self) -> TokenSource:
@@ -78,7 +82,8 @@ class GateRun:
     ) -> list[str]:
         """`chatfleet eval run` arguments against the candidate (only when an evaluation is configured)."""
         assert self.evaluation is not None
-        return eval_args(self.evaluation, self.target, set_file, termination_message, json_file)
+        args = eval_args(self.evaluation, self.target, set_file, termination_message, json_file)
+        return args + self.token_args()
 
 
 class GateRunner(Protocol):

@@ -4,16 +4,18 @@ run (or a Secret's), and a canary that spends its own deployment pool instead of
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from chatfleet.contracts.loadtest import TOKEN_ENV
+from chatfleet.contracts.loadtest import EXIT_USAGE, TOKEN_ENV, LoadTestSummary
 from chatfleet.controller import naming as n
 from chatfleet.controller.loading import parse_application
 from chatfleet.controller.render import render, revision
 from chatfleet.controller.rollout.job_runner import job_manifest, service_account_manifest
 from chatfleet.controller.rollout.local_runner import LocalProcessRunner
 from chatfleet.controller.rollout.runner import GateRun
+from chatfleet.controller.rollout.verdict import verdict_from_exit
 from chatfleet.controller.spec import ChatApplication
 
 
@@ -208,3 +210,22 @@ def test_without_a_canary_pool_the_canary_shares_production(make_app) -> None:
     config_maps = [c for c in children if c["kind"] == "ConfigMap"]
     assert [_deployments_of(c) for c in config_maps] == [["east"], ["east"]]
     assert not any(c["metadata"]["name"].endswith("-canary") for c in config_maps)
+
+
+def test_the_eval_beside_the_load_test_mints_its_token_the_same_way(make_app) -> None:
+    patch = load_test({"clientCredentials": {"secretRef": "gate-app"}})
+    patch["spec"]["rollout"]["evaluation"] = {"set": {"sample": True}, "maxLatencyMs": {"ttft_p95_ms": 3000}}
+    app = parse_application(make_app(patch))
+    run = replace(gate_run(app), evaluation=app.spec.rollout.evaluation)
+    loadtest, evaluation = job_manifest(run)["spec"]["template"]["spec"]["containers"]
+    assert flag(evaluation["args"], "--token-source") == "client-credentials"
+    assert flag(evaluation["args"], "--token-scope") == "api://cel-case/.default"
+    assert evaluation["env"] == loadtest["env"]
+
+
+def test_a_token_source_that_cannot_mint_says_why_in_the_gate_verdict() -> None:
+    error = "cannot get a token for api://bot/.default: AADSTS7000215: Invalid client secret."
+    summary = LoadTestSummary.model_validate({"passed": False, "error": error})
+    verdict = verdict_from_exit(EXIT_USAGE, summary, "http://bot-canary.ns.svc:8080")
+    assert verdict.reason == "LoadTestMisconfigured"
+    assert verdict.message == f"load test could not start: {error}"

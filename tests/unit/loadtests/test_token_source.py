@@ -13,10 +13,9 @@ import jwt
 import pytest
 from typer.testing import CliRunner
 
+from chatfleet.bearer import MintedToken, TokenFile, TokenSourceError, credential
 from chatfleet.cli import app
 from chatfleet.contracts.loadtest import TokenSource
-from chatfleet.loadtests.options import TokenFile
-from chatfleet.loadtests.token_source import MintedToken, TokenSourceError, credential
 from tests.helpers.token_endpoint import TokenEndpoint, serve_token_endpoint
 from tests.helpers.tokens import LoopbackIssuer
 
@@ -131,3 +130,32 @@ def test_users_read_the_minted_file_again_once_it_is_replaced(tmp_path: Path) ->
     assert reader.read(path) == "second"
     path.unlink()
     assert reader.read(path) == "second", "a file between replacements keeps the last token"
+
+
+def test_the_eval_mints_the_same_way_and_fails_a_refused_secret_with_exit_2(
+    endpoint: TokenEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "wrong-" + SECRET)
+    message = tmp_path / "termination"
+    result = CliRunner().invoke(
+        app,
+        ["eval", "run", "--host", "http://127.0.0.1:9", "--set", "sample", "--token-source",
+         "client-credentials", "--token-scope", SCOPE, "--termination-message", str(message)],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "cannot get a token for api://support-bot/.default" in message.read_text()
+    assert SECRET not in result.output and SECRET not in message.read_text()
+    missing = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "run",
+            "--host",
+            "http://127.0.0.1:9",
+            "--set",
+            "sample",
+            "--token-source",
+            "workload-identity",
+        ],
+    )
+    assert missing.exit_code == 2 and "--token-scope" in missing.output

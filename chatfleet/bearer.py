@@ -1,18 +1,22 @@
-"""Bearer tokens `chatfleet loadtest` mints itself, so a gate never runs with a token that expired.
+"""Bearer tokens the gate's clients (`chatfleet loadtest`, `chatfleet eval run`) mint themselves, so a gate
+never runs with a token that expired.
 
 Two sources, both azure-identity credentials: `client-credentials` (an app registration's secret in
 AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET, optional AZURE_AUTHORITY_HOST) and
 `workload-identity` (the pod's federated token the workload identity webhook projects). The token is
-minted before the run and kept fresh in a 0600 file the Locust users re-read (`TOKEN_FILE_ENV`): a thread
+minted before the run and kept fresh in a 0600 file the clients re-read (`TokenFile`): a thread
 asks the credential again every `CHECK_INTERVAL_S`, and azure-identity answers from its cache until the
 token nears expiry, then mints a new one. Tokens and secrets are never logged or put on argv.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from azure.core.credentials import TokenCredential
@@ -106,3 +110,32 @@ class MintedToken:
 def _first_line(error: Exception) -> str:
     """azure-identity's messages name the credential and the authority's error code, not the secret."""
     return str(error.message if isinstance(error, ClientAuthenticationError) else error).splitlines()[0]
+
+
+@contextlib.contextmanager
+def minted_token_file(source: TokenSource, scope: str) -> Iterator[Path | None]:
+    """The file of a token minted for this run and kept fresh until it ends (None for static tokens)."""
+    if source == TokenSource.STATIC:
+        yield None
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="chatfleet-token-") as scratch,
+        MintedToken(credential(source), scope, Path(scratch) / "token") as minted,
+    ):
+        yield minted.path
+
+
+class TokenFile:
+    """A minted token's file, read again only when it was replaced (one stat per request)."""
+
+    def __init__(self) -> None:
+        self._seen: tuple[int, str] | None = None
+
+    def read(self, path: Path) -> str | None:
+        try:
+            changed = path.stat().st_mtime_ns
+            if self._seen is None or self._seen[0] != changed:
+                self._seen = (changed, path.read_text(encoding="utf-8").strip())
+        except OSError:
+            return self._seen[1] if self._seen else None
+        return self._seen[1] or None
