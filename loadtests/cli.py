@@ -234,7 +234,9 @@ def loadtest(
         csv_prefix=csv_prefix,
         html_report=html_report,
         conversations=str(conversations) if conversations else "",
-        corpus_dir=str(corpus_dir) if corpus_dir else None,
+        # an app's own conversations are about its own documents, not the sample corpus: without
+        # --corpus-dir, no leak check (rather than false leaks on same-named sample documents)
+        corpus_dir=str(corpus_dir) if corpus_dir else ("" if conversations else None),
         think_time=think,
         calibrate_max_users=max_users if calibrate and max_users else 0,
         calibrate_step_s=calibrate_step_seconds,
