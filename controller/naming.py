@@ -13,6 +13,7 @@ LOADTEST_FOR = "chatfleet.dev/loadtest-for"
 LOADTEST_HOST_ANNOTATION = "chatfleet.dev/loadtest-host"
 WORKLOAD_IDENTITY_USE = "azure.workload.identity/use"
 WORKLOAD_IDENTITY_CLIENT_ID = "azure.workload.identity/client-id"
+WORKLOAD_IDENTITY_TENANT_ID = "azure.workload.identity/tenant-id"
 
 CHAT_PORT = 8000
 METRICS_PORT = 9464  # /metrics only; not on the app's Services, only the metrics Service (for scrapers)

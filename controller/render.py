@@ -61,11 +61,13 @@ def _port(url: str, default: int) -> int:
     return 443 if parts.scheme == "https" else default
 
 
-def config_data(app_name: str, spec: ChatApplicationSpec) -> dict[str, str]:
+def config_data(app_name: str, spec: ChatApplicationSpec, track: str = "stable") -> dict[str, str]:
     """Settings of the chat service under its own `CHATFLEET_*` names (see services/chat/config.py).
 
     Secrets never land here: the App Insights connection string comes from its Secret via secretKeyRef.
+    The canary uses `spec.rollout.canaryDeployments` when set, so gate traffic spends no production quota.
     """
+    pool = spec.rollout.canary_deployments if track == "canary" else None
     deployments = [
         {
             "name": d.name,
@@ -77,7 +79,7 @@ def config_data(app_name: str, spec: ChatApplicationSpec) -> dict[str, str]:
             "apiVersion": d.api_version,
             **({"tokensPerMinute": d.budget.tokens_per_minute} if d.budget else {}),
         }
-        for d in spec.openai.deployments
+        for d in pool or spec.openai.deployments
     ]
     data = {
         "CHATFLEET_SERVICE_NAME": app_name,
@@ -318,7 +320,10 @@ def _plane(app: ChatApplication, spec: ChatApplicationSpec, track: str, inputs_d
     """ConfigMap + Deployment + Service of one track (stable or canary)."""
     name = app.metadata.name
     rev = revision(name, spec, inputs_digest)
-    config = n.config_name(name, rev)
+    # its own ConfigMap when the canary has its own pool: once promoted, this revision's stable pods must
+    # read the production pool, not the canary's
+    own_pool = track == "canary" and spec.rollout.canary_deployments
+    config = f"{n.config_name(name, rev)}-canary" if own_pool else n.config_name(name, rev)
     workload = n.stable_name(name) if track == "stable" else n.canary_name(name)
     select = n.selector(name, track)
     deployment_spec: dict[str, Any] = {
@@ -335,7 +340,7 @@ def _plane(app: ChatApplication, spec: ChatApplicationSpec, track: str, inputs_d
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": _meta(app, config, **{n.REVISION: rev}),
-            "data": config_data(name, spec),
+            "data": config_data(name, spec, track),
         },
         {
             "apiVersion": "apps/v1",
@@ -436,7 +441,8 @@ def _hpa(app: ChatApplication) -> Manifest:
 def _egress_ports(spec: ChatApplicationSpec) -> list[int]:
     """443 plus the ports of any configured upstream that is not on 443 (in-cluster dev services, OTLP)."""
     ports = {443}
-    urls = [d.endpoint for d in spec.openai.deployments] + [spec.auth.issuer]
+    canary_pool = spec.rollout.canary_deployments or []
+    urls = [d.endpoint for d in [*spec.openai.deployments, *canary_pool]] + [spec.auth.issuer]
     if spec.search:
         urls.append(spec.search.endpoint)
     if spec.guards.content_safety_endpoint:

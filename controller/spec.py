@@ -139,6 +139,17 @@ EVAL_HAS_THRESHOLD = Cel(
     "without one it gates nothing",
     check=lambda e: len(e.thresholds) + len(e.max_latency_ms) >= 1,
 )
+ONE_TOKEN_SOURCE = Cel(
+    rule="[has(self.staticSecret), has(self.clientCredentials), has(self.workloadIdentity)]"
+    ".filter(x, x).size() == 1",
+    message="loadTest.token needs exactly one of staticSecret, clientCredentials or workloadIdentity",
+    check=lambda t: [t.static_secret, t.client_credentials, t.workload_identity].count(None) == 2,
+)
+UNIQUE_CANARY_DEPLOYMENT_NAMES = Cel(
+    rule="self.all(d, self.exists_one(e, e.name == d.name))",
+    message="canaryDeployments: deployment names must be unique",
+    check=lambda ds: len({d.name for d in ds}) == len(ds),
+)
 CLIENT_ID_IMMUTABLE = Cel(
     rule="self == oldSelf",
     message="clientId is immutable: the identity is shared by the stable and canary pods, "
@@ -485,6 +496,77 @@ class Slo(Model):
     min_tokens_per_second: PositiveFloat = Field(20, description="Lowest streamed output tokens per second.")
 
 
+KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"  # a ConfigMap or Secret key
+DataKey = Annotated[str, Field(min_length=1, max_length=253, pattern=KEY_PATTERN)]
+
+
+class ConversationsSource(Model):
+    """The app's own conversations (JSON lines, docs/sre-loadtests.md) the gate replays."""
+
+    config_map_ref: Name = Field(
+        description="ConfigMap (same namespace) holding the conversations; mounted into the gate's load test."
+    )
+    key: DataKey = Field("conversations.jsonl", description="Key of the conversations in that ConfigMap.")
+
+
+class StaticSecretToken(Model):
+    """A bearer token someone puts in a Secret (it expires: renew it before each gate)."""
+
+    secret_ref: Name | None = Field(
+        None, description="Secret (same namespace) with the token; default <app>-loadtest-token."
+    )
+    key: DataKey = Field("token", description="Key of the token in that Secret.")
+
+
+class ClientCredentialsToken(Model):
+    """An app registration's client secret: `chatfleet loadtest` mints a token of the app's audience."""
+
+    secret_ref: Name = Field(
+        description="Secret (same namespace) with the app registration's tenant id, client id and secret."
+    )
+    tenant_id_key: DataKey = Field("tenantId", description="Key of the directory (tenant) id.")
+    client_id_key: DataKey = Field("clientId", description="Key of the client (application) id.")
+    client_secret_key: DataKey = Field("clientSecret", description="Key of the client secret.")
+    authority_host: IdentityEndpoint | None = Field(
+        None,
+        description="Entra ID authority host for other clouds, e.g. https://login.microsoftonline.us; "
+        "unset: the public cloud.",
+    )
+
+
+class WorkloadIdentityToken(Model):
+    """The gate pod's own workload identity, exchanged for a token of the app's audience per run."""
+
+    client_id: str = Field(
+        min_length=1,
+        max_length=64,
+        description="Client id of the identity (app registration or managed identity) the gate runs as; "
+        "it needs a federated credential for the gate's ServiceAccount.",
+    )
+    tenant_id: str | None = Field(
+        None, max_length=64, description="Its directory (tenant) id; unset: the workload identity webhook's."
+    )
+    service_account_name: Name | None = Field(
+        None,
+        description="ServiceAccount the gate Job runs as (the operator creates it with the workload identity "
+        "annotations); default <app>-loadtest.",
+    )
+
+
+class LoadTestToken(Model):
+    """Where the gate's bearer token comes from (one of three); unset: staticSecret with its defaults."""
+
+    static_secret: StaticSecretToken | None = Field(
+        None, description="A token from a Secret (today's behaviour; expires unless renewed)."
+    )
+    client_credentials: ClientCredentialsToken | None = Field(
+        None, description="Client credentials from a Secret; a fresh token is minted per run and refreshed."
+    )
+    workload_identity: WorkloadIdentityToken | None = Field(
+        None, description="The gate pod's workload identity; a fresh token is minted per run and refreshed."
+    )
+
+
 Scenario = Literal["steady", "spike", "failover", "long-answers", "multi-tenant"]
 
 
@@ -501,6 +583,16 @@ class LoadTest(Model):
     scenario: Scenario = Field("steady", description="Locust scenario name.")
     slo: Slo = _object(Slo, "SLOs of the verdict.")
     image: str | None = Field(None, max_length=512, description="Load-test image; default: the app's image.")
+    conversations: ConversationsSource | None = Field(
+        None,
+        description="The app's own conversations to replay, for the app's tenants (spec.tenants, else every "
+        "tenant in the file); unset: the packaged sample conversations.",
+    )
+    token: Annotated[LoadTestToken, ONE_TOKEN_SOURCE] | None = Field(
+        None,
+        description="Bearer token of the simulated users (scope: the app's audience + /.default); unset: "
+        "the optional Secret <app>-loadtest-token.",
+    )
 
 
 class Bake(Model):
@@ -579,6 +671,14 @@ class Rollout(Model):
         None,
         description="Answer-quality gate: an eval set run against the canary beside the load test; both "
         "must pass before promotion. Unset: no evaluation.",
+    )
+    canary_deployments: Annotated[list[OpenAIDeployment], UNIQUE_CANARY_DEPLOYMENT_NAMES] | None = Field(
+        None,
+        min_length=1,
+        max_length=16,
+        description="Azure OpenAI deployments the canary (and so the gate's traffic) uses instead of "
+        "spec.openai, e.g. a separate test quota or the in-cluster simulator; same schema as "
+        "openai.deployments. Unset: the canary shares the production pool.",
     )
 
 

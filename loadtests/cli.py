@@ -7,6 +7,7 @@ load inside the command; Locust itself only ever runs in a subprocess.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from chatfleet.contracts.loadtest import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     TOKEN_ENV,
+    TokenSource,
 )
 
 # the locustfile's own choices (options.py imports no Locust, so the CLI stays light)
@@ -110,8 +112,24 @@ def loadtest(
         show_default=False,
         help="Bearer token (auth on); prefer the environment variable, argv is visible to other users.",
     ),
+    token_source: Annotated[
+        TokenSource,
+        typer.Option(
+            "--token-source",
+            help="static: the token variables as given; client-credentials (AZURE_TENANT_ID, "
+            "AZURE_CLIENT_ID, AZURE_CLIENT_SECRET) or workload-identity: mint a token of --token-scope per "
+            "run, kept fresh.",
+        ),
+    ] = TokenSource.STATIC,
+    token_scope: str | None = typer.Option(
+        None, "--token-scope", help="Scope of a minted token: the app's audience + /.default."
+    ),
     conversations: Annotated[
-        Path | None, typer.Option("--conversations", help="JSON-lines conversations file.")
+        Path | None,
+        typer.Option(
+            "--conversations",
+            help="JSON-lines conversations file; without --tenant, its users act for every tenant in it.",
+        ),
     ] = None,
     corpus_dir: Annotated[
         Path | None, typer.Option("--corpus-dir", help="<tenant>/<documents> for the leak check.")
@@ -141,6 +159,7 @@ def loadtest(
     """Run a chat SLO load test headless and judge it; exit 0 only if every SLO holds."""
     if ctx.invoked_subcommand is not None:
         return
+    from chatfleet.bearer import TokenSourceError, minted_token_file
     from chatfleet.contracts.loadtest import Slo
     from chatfleet.loadtests.conversations import (
         ConversationBook,
@@ -165,11 +184,21 @@ def loadtest(
         raise typer.BadParameter(
             "the failover scenario needs the simulator's URL", param_hint="--simulator-admin"
         )
+    if token_source != TokenSource.STATIC and not token_scope:
+        raise typer.BadParameter(
+            f"is required with --token-source {token_source.value}, e.g. api://support-bot/.default",
+            param_hint="--token-scope",
+        )
     if calibrate and max_users is None:
         raise typer.BadParameter("--calibrate needs the highest step's user count", param_hint="--max-users")
     slo = Slo(slo_ttft_p95_ms, slo_error_rate_percent, slo_min_tokens_per_second)
     seconds = parse_run_time(run_time)
-    tenants = tuple(tenant or ())
+    try:
+        book = ConversationBook.of(load_conversations(conversations or default_conversations_path()))
+    except ConversationFileError as error:
+        raise typer.BadParameter(str(error), param_hint="--conversations") from None
+    # an app's own conversations are for its own tenants: all of them unless --tenant picks some
+    tenants = tuple(tenant or (sorted(book.by_tenant) if conversations else ()))
     if scenario == "multi-tenant" and len(set(tenants or DEFAULT_TENANTS)) < 2:
         raise typer.BadParameter(
             "the multi-tenant scenario needs at least two tenants", param_hint="--tenant"
@@ -185,7 +214,6 @@ def loadtest(
         think = (low, high)
     wanted = list(tenants) or (list(DEFAULT_TENANTS) if scenario == "multi-tenant" else [DEFAULT_TENANTS[0]])
     try:
-        book = ConversationBook.of(load_conversations(conversations or default_conversations_path()))
         book.require(wanted, long=scenario == "long-answers")
     except ConversationFileError as error:
         raise typer.BadParameter(str(error), param_hint="--conversations") from None
@@ -206,7 +234,9 @@ def loadtest(
         csv_prefix=csv_prefix,
         html_report=html_report,
         conversations=str(conversations) if conversations else "",
-        corpus_dir=str(corpus_dir) if corpus_dir else None,
+        # an app's own conversations are about its own documents, not the sample corpus: without
+        # --corpus-dir, no leak check (rather than false leaks on same-named sample documents)
+        corpus_dir=str(corpus_dir) if corpus_dir else ("" if conversations else None),
         think_time=think,
         calibrate_max_users=max_users if calibrate and max_users else 0,
         calibrate_step_s=calibrate_step_seconds,
@@ -216,9 +246,10 @@ def loadtest(
     )
     code = EXIT_SLO_FAILED
     try:
-        summary = run(test)
+        with minted_token_file(token_source, token_scope or "") as token_file:
+            summary = run(dataclasses.replace(test, token_file=str(token_file) if token_file else None))
         code = EXIT_PASSED if summary["passed"] else EXIT_SLO_FAILED
-    except (TargetUnreachable, LoadGeneratorFailed) as error:
+    except (TargetUnreachable, LoadGeneratorFailed, TokenSourceError) as error:
         now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         summary = build_summary(
             empty_measurement(now),
@@ -230,7 +261,9 @@ def loadtest(
         )
         summary["passed"] = False
         summary["error"] = str(error)
-        code = EXIT_UNREACHABLE if isinstance(error, TargetUnreachable) else EXIT_SLO_FAILED
+        code = {TargetUnreachable: EXIT_UNREACHABLE, TokenSourceError: EXIT_USAGE}.get(
+            type(error), EXIT_SLO_FAILED
+        )
     _write(json_file, json.dumps(summary, indent=2) + "\n", "--json")
     _write(termination_message, compact(summary), "--termination-message")
     if "error" in summary:

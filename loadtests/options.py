@@ -16,7 +16,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from chatfleet.contracts.loadtest import DEFAULT_SLO, TOKEN_ENV, Slo, token_env_for
+from chatfleet.bearer import TokenFile
+from chatfleet.contracts.loadtest import DEFAULT_SLO, TOKEN_ENV, TOKEN_FILE_ENV, Slo, token_env_for
 from chatfleet.loadtests import schedule
 from chatfleet.loadtests.conversations import ConversationBook, default_conversations_path, load_conversations
 from chatfleet.loadtests.tenancy import TenantCorpus
@@ -145,6 +146,7 @@ class RunPlan:
     think_time: tuple[float, float]
     schedule: schedule.Schedule
     _turn: itertools.count = field(default_factory=itertools.count)
+    _minted: TokenFile = field(default_factory=lambda: TokenFile())
 
     @classmethod
     def from_options(cls, options: Any) -> RunPlan:
@@ -195,6 +197,10 @@ class RunPlan:
         return self.tenants[next(self._turn) % len(self.tenants)]
 
     def token_for(self, tenant: str) -> str | None:
+        """A minted token (its file is rewritten before expiry) wins over the static variables."""
+        minted = os.environ.get(TOKEN_FILE_ENV)
+        if minted:
+            return self._minted.read(Path(minted))
         return os.environ.get(token_env_for(tenant)) or os.environ.get(TOKEN_ENV) or None
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from chatfleet.contracts.loadtest import TOKEN_ENV, Slo
+from chatfleet.contracts.loadtest import TOKEN_ENV, TOKEN_FILE_ENV, Slo
 from chatfleet.loadtests.calibration import find_knee, plan_steps
 from chatfleet.loadtests.summary import build_summary
 
@@ -68,6 +68,7 @@ class LoadTest:
     wait_for_target_s: float = 0.0
     progress_interval_s: float = 5.0
     token: str | None = field(default=None, repr=False)
+    token_file: str | None = None  # a minted token, kept fresh there (chatfleet.loadtests.token_source)
 
 
 def preflight(host: str, wait_s: float = 0.0) -> None:
@@ -185,11 +186,13 @@ def _stop_child_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run_locust(args: list[str], token: str | None, timeout_s: float, summary_file: Path) -> dict[str, Any]:
+def _run_locust(test: LoadTest, args: list[str], timeout_s: float, summary_file: Path) -> dict[str, Any]:
     """Runs one Locust process; its output goes to our stderr so stdout stays the verdict table."""
     env = dict(os.environ)
-    if token:
-        env[TOKEN_ENV] = token
+    if test.token:
+        env[TOKEN_ENV] = test.token
+    if test.token_file:
+        env[TOKEN_FILE_ENV] = test.token_file
     with _stop_child_on_sigterm():
         process = subprocess.Popen(args, env=env, stdout=sys.stderr, stderr=sys.stderr)
         try:
@@ -221,8 +224,8 @@ def run(test: LoadTest) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="chatfleet-loadtest-") as scratch:
         measurement_file = Path(scratch) / "scenario.json"
         measurement = _run_locust(
+            test,
             scenario_args(test, measurement_file),
-            test.token,
             test.run_time_s + STARTUP_GRACE_S,
             measurement_file,
         )
@@ -237,8 +240,8 @@ def run(test: LoadTest) -> dict[str, Any]:
         if test.calibrate_max_users > 0:
             steps_file = Path(scratch) / "calibration.json"
             stepped = _run_locust(
+                test,
                 calibration_args(test, steps_file),
-                test.token,
                 calibration_seconds(test) + STARTUP_GRACE_S,
                 steps_file,
             )

@@ -12,18 +12,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 EXIT_PASSED, EXIT_SLO_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 TOKEN_ENV = "CHATFLEET_LOADTEST_TOKEN"  # noqa: S105 - the variable's name: the gate's Job sets it from a Secret
+# A file holding the current token, re-read by the users: `chatfleet loadtest --token-source` keeps it fresh.
+TOKEN_FILE_ENV = "CHATFLEET_LOADTEST_TOKEN_FILE"  # noqa: S105 - the variable's name
+
+
+class TokenSource(StrEnum):
+    """`chatfleet loadtest --token-source`: where the users' bearer token comes from."""
+
+    STATIC = "static"  # TOKEN_ENV (or the per-tenant variables) as given
+    CLIENT_CREDENTIALS = "client-credentials"  # minted per run from AZURE_TENANT_ID/_CLIENT_ID/_CLIENT_SECRET
+    WORKLOAD_IDENTITY = "workload-identity"  # minted per run from the pod's federated token
 
 
 def token_env_for(tenant: str) -> str:
     """`CHATFLEET_LOADTEST_TOKEN_CONTOSO` holds the token of tenant contoso's test user (load tests and
     `chatfleet eval` read the same variables, so one Secret serves both)."""
     return f"{TOKEN_ENV}_{tenant.upper().replace('-', '_')}"
+
 
 SUMMARY_KEYS = (
     "scenario",
@@ -109,6 +121,7 @@ class LoadTestSummary(_Lenient):
     verdicts: list[SloVerdict] = Field(default_factory=list)
     passed: bool
     calibration: Calibration | None = None
+    error: str | None = None  # why the run could not judge the SLOs (unreachable target, no token)
 
     def failed_slo(self) -> str | None:
         """`ttftP95Ms: measured 2130, limit 1500` for the first failing SLO."""

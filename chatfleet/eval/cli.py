@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from chatfleet.contracts.evaluation import EXIT_NO_VERDICT, EXIT_PASSED, EXIT_THRESHOLD_FAILED
-from chatfleet.contracts.loadtest import TOKEN_ENV
+from chatfleet.contracts.loadtest import TOKEN_ENV, TokenSource
 
 
 def _fail(message: str) -> typer.Exit:
@@ -63,6 +63,18 @@ def run(
             "environment, argv is visible to other users.",
         ),
     ] = None,
+    token_source: Annotated[
+        TokenSource,
+        typer.Option(
+            "--token-source",
+            help="static: the token variables as given; client-credentials or workload-identity: mint a "
+            "token of --token-scope for this run (as `chatfleet loadtest` does).",
+        ),
+    ] = TokenSource.STATIC,
+    token_scope: Annotated[
+        str | None,
+        typer.Option("--token-scope", help="Scope of a minted token: the app's audience + /.default."),
+    ] = None,
     embedder: Annotated[
         str, typer.Option("--embedder", help="Local embedder for groundedness: wordllama or minilm.")
     ] = "wordllama",
@@ -75,6 +87,7 @@ def run(
     import logging
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per case would bury the table
+    from chatfleet.bearer import TokenSourceError, minted_token_file
     from chatfleet.chat.embeddings import EMBEDDER_NAMES, EmbedderUnavailable
     from chatfleet.eval.cases import EvalSetError, load_eval_set, resolve_set_path
     from chatfleet.eval.client import ServiceUnreachable
@@ -85,6 +98,10 @@ def run(
     host = host.rstrip("/")
     if not re.match(r"^https?://[^/\s]+", host):
         raise _fail(f"--host {host!r} is not an http(s) URL")
+    if token_source != TokenSource.STATIC and not token_scope:
+        raise _fail(
+            f"--token-source {token_source.value} needs --token-scope, e.g. api://support-bot/.default"
+        )
     if embedder not in EMBEDDER_NAMES:
         raise _fail(f"--embedder {embedder!r} is not one of {', '.join(EMBEDDER_NAMES)}")
     try:
@@ -94,16 +111,18 @@ def run(
     except (ThresholdError, EvalSetError) as error:
         raise _fail(str(error)) from None
     try:
-        report = run_eval(
-            host=host,
-            set_name=set_name,
-            eval_set=eval_set,
-            thresholds=thresholds,
-            token=token,
-            embedder=embedder,
-            wait_for_target_s=wait_for_target,
-        )
-    except (ServiceUnreachable, EmbedderUnavailable) as error:
+        with minted_token_file(token_source, token_scope or "") as token_file:
+            report = run_eval(
+                host=host,
+                set_name=set_name,
+                eval_set=eval_set,
+                thresholds=thresholds,
+                token=token,
+                token_file=token_file,
+                embedder=embedder,
+                wait_for_target_s=wait_for_target,
+            )
+    except (ServiceUnreachable, EmbedderUnavailable, TokenSourceError) as error:
         _write(termination_message, compact({"error": str(error)}), "--termination-message")
         raise _fail(str(error)) from None
     _write(json_file, json.dumps(report, indent=2, ensure_ascii=False) + "\n", "--json")

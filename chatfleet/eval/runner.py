@@ -4,10 +4,12 @@ conversation so far, each turn scored as soon as it is answered."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from chatfleet.bearer import TokenFile
 from chatfleet.chat.embeddings import load_embedder
 from chatfleet.contracts import lexical
 from chatfleet.contracts.groundedness import Groundedness, is_refusal
@@ -30,21 +32,26 @@ def run_eval(
     eval_set: EvalSet,
     thresholds: list[Threshold],
     token: str | None = None,
+    token_file: Path | None = None,
     embedder: str = "wordllama",
     wait_for_target_s: float = 0.0,
 ) -> dict[str, Any]:
-    """The JSON report of one run; raises client.ServiceUnreachable when no verdict is possible."""
+    """The JSON report of one run; raises client.ServiceUnreachable when no verdict is possible.
+
+    `token_file`: a minted token (chatfleet.bearer), read again each turn: a long set outlives its expiry."""
     groundedness = Groundedness(load_embedder(embedder))
     started = _now()
     results: list[dict[str, Any]] = []
     prompt_versions: dict[str, str] = {}
     deployments: set[str] = set()
+    minted = TokenFile()
     with httpx.Client(base_url=host, timeout=TURN_TIMEOUT_S) as client:
         wait_until_reachable(client, wait_for_target_s)
         for case in eval_set.cases:
             messages = [turn.model_dump() for turn in case.history]
             messages.append({"role": "user", "content": case.question})
-            turn = ask(client, messages, case.tenant, token)
+            bearer = minted.read(token_file) if token_file else token
+            turn = ask(client, messages, case.tenant, bearer)
             prompt_versions.update(turn.prompt_versions)
             if turn.deployment:
                 deployments.add(turn.deployment)

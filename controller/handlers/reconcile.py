@@ -90,6 +90,8 @@ def gate_run(ctx: OperatorContext, app: ChatApplication, run_name: str, candidat
         calibrate=app.spec.scaling.streams_per_replica is None,
         timeout_seconds=int(parse_duration(app.spec.rollout.gate_timeout) or 0),
         evaluation=app.spec.rollout.evaluation,
+        tenants=tuple(app.spec.tenants),
+        audience=app.spec.auth.audience,
     )
 
 

@@ -17,7 +17,7 @@ from chatfleet.controller import naming as n
 from chatfleet.controller.kube import KubeClient
 from chatfleet.controller.render import RUN_AS_USER
 from chatfleet.controller.rollout.evaluation import SAMPLE_SET, EvalVerdict, eval_verdict
-from chatfleet.controller.rollout.runner import GateRun
+from chatfleet.controller.rollout.runner import CONVERSATIONS_FILE, GateRun
 from chatfleet.controller.rollout.verdict import (
     GateVerdict,
     parse_summary,
@@ -30,6 +30,7 @@ CONTAINER = "loadtest"
 EVAL_CONTAINER = "eval"
 EVAL_SET_DIR = "/etc/chatfleet/eval-set"
 EVAL_SET_FILE = "eval-set.jsonl"
+CONVERSATIONS_DIR = "/etc/chatfleet/conversations"
 TOKEN_SECRET_KEY = "token"  # noqa: S105 - a Secret's key name
 FINISHED_JOB_TTL_SECONDS = 3600
 POD_TMP = "/tmp"  # noqa: S108 - the pod's own emptyDir (the root filesystem is read-only)  # keep a finished gate Job (and its logs) an hour for SREs
@@ -38,6 +39,76 @@ POD_TMP = "/tmp"  # noqa: S108 - the pod's own emptyDir (the root filesystem is 
 def token_secret_name(app: str) -> str:
     """Optional Secret with a bearer token for the load-test users when the chat API requires auth."""
     return f"{app}-loadtest-token"
+
+
+def loadtest_service_account_name(run: GateRun) -> str | None:
+    """The gate's own ServiceAccount (workload identity only; otherwise the pod runs without one)."""
+    token = run.load_test.token
+    if token is None or token.workload_identity is None:
+        return None
+    return token.workload_identity.service_account_name or f"{run.app}-loadtest"
+
+
+def _owner(run: GateRun) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": run.app,
+        "uid": run.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def service_account_manifest(run: GateRun) -> dict[str, Any] | None:
+    """The ServiceAccount the workload identity webhook federates: the annotations name the identity the
+    gate's token is exchanged for, so no secret exists at all."""
+    name = loadtest_service_account_name(run)
+    token = run.load_test.token
+    if name is None or token is None or token.workload_identity is None:
+        return None
+    identity = token.workload_identity
+    annotations = {n.WORKLOAD_IDENTITY_CLIENT_ID: identity.client_id}
+    if identity.tenant_id:
+        annotations[n.WORKLOAD_IDENTITY_TENANT_ID] = identity.tenant_id
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": name,
+            "namespace": run.namespace,
+            "labels": loadtest_labels(run.app),
+            "annotations": annotations,
+            "ownerReferences": [_owner(run)],
+        },
+        "automountServiceAccountToken": False,
+    }
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    """From the Secret by reference (never copied); optional, so a missing Secret fails the run with the
+    CLI's one-line error instead of holding the pod until the gate times out."""
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}}
+
+
+def token_env(run: GateRun) -> list[dict[str, Any]]:
+    """The credentials of the spec's token source as environment variables (never argv, never logged)."""
+    token = run.load_test.token
+    if token is not None and token.client_credentials is not None:
+        cc = token.client_credentials
+        env = [
+            _secret_env("AZURE_TENANT_ID", cc.secret_ref, cc.tenant_id_key),
+            _secret_env("AZURE_CLIENT_ID", cc.secret_ref, cc.client_id_key),
+            _secret_env("AZURE_CLIENT_SECRET", cc.secret_ref, cc.client_secret_key),
+        ]
+        if cc.authority_host:
+            env.append({"name": "AZURE_AUTHORITY_HOST", "value": cc.authority_host})
+        return env
+    if token is not None and token.workload_identity is not None:
+        return []  # the workload identity webhook injects AZURE_CLIENT_ID, _TENANT_ID, _FEDERATED_TOKEN_FILE
+    static = token.static_secret if token is not None else None
+    secret = static.secret_ref if static and static.secret_ref else token_secret_name(run.app)
+    return [_secret_env(TOKEN_ENV, secret, static.key if static else TOKEN_SECRET_KEY)]
 
 
 def loadtest_labels(app: str) -> dict[str, str]:
@@ -62,8 +133,17 @@ def job_manifest(run: GateRun) -> dict[str, Any]:
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
-    token = {"secretKeyRef": {"name": token_secret_name(run.app), "key": TOKEN_SECRET_KEY, "optional": True}}
-    env: list[dict[str, Any]] = [{"name": "HOME", "value": POD_TMP}, {"name": TOKEN_ENV, "valueFrom": token}]
+    env: list[dict[str, Any]] = [{"name": "HOME", "value": POD_TMP}, *token_env(run)]
+    pod_labels = {**labels, n.REVISION: run.revision}
+    pod_extra: dict[str, Any] = {}
+    service_account = loadtest_service_account_name(run)
+    if service_account is not None:
+        pod_labels[n.WORKLOAD_IDENTITY_USE] = "true"
+        pod_extra["serviceAccountName"] = service_account
+    conversations = f"{CONVERSATIONS_DIR}/{CONVERSATIONS_FILE}" if run.load_test.conversations else None
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": POD_TMP}]
+    if conversations is not None:
+        mounts.append({"name": "conversations", "mountPath": CONVERSATIONS_DIR, "readOnly": True})
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -71,24 +151,16 @@ def job_manifest(run: GateRun) -> dict[str, Any]:
             "name": run.name,
             "namespace": run.namespace,
             "labels": {**labels, n.REVISION: run.revision},
-            "ownerReferences": [
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": KIND,
-                    "name": run.app,
-                    "uid": run.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [_owner(run)],
         },
         "spec": {
             "backoffLimit": 0,
             "activeDeadlineSeconds": run.timeout_seconds,
             "ttlSecondsAfterFinished": FINISHED_JOB_TTL_SECONDS,
             "template": {
-                "metadata": {"labels": {**labels, n.REVISION: run.revision}},
+                "metadata": {"labels": pod_labels},
                 "spec": {
+                    **pod_extra,
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
@@ -103,7 +175,9 @@ def job_manifest(run: GateRun) -> dict[str, Any]:
                             "name": CONTAINER,
                             "image": run.image,
                             "command": ["chatfleet"],
-                            "args": run.loadtest_args(f"{POD_TMP}/summary.json", "/dev/termination-log"),
+                            "args": run.loadtest_args(
+                                f"{POD_TMP}/summary.json", "/dev/termination-log", conversations
+                            ),
                             "env": env,
                             "resources": {
                                 "requests": {"cpu": "500m", "memory": "512Mi"},
@@ -112,13 +186,14 @@ def job_manifest(run: GateRun) -> dict[str, Any]:
                             "securityContext": restricted,
                             "terminationMessagePath": "/dev/termination-log",
                             "terminationMessagePolicy": "File",
-                            "volumeMounts": [{"name": "tmp", "mountPath": POD_TMP}],
+                            "volumeMounts": mounts,
                         },
                         *_eval_containers(run, env, restricted),
                     ],
                     "volumes": [
                         {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
                         *_eval_volumes(run),
+                        *_conversation_volumes(run),
                     ],
                 },
             },
@@ -171,6 +246,16 @@ def _eval_volumes(run: GateRun) -> list[dict[str, Any]]:
     return [{"name": "eval-set", "configMap": config_map}]
 
 
+def _conversation_volumes(run: GateRun) -> list[dict[str, Any]]:
+    """The app's conversations' ConfigMap as one file; optional for the same reason as the eval set."""
+    source = run.load_test.conversations
+    if source is None:
+        return []
+    items = [{"key": source.key, "path": CONVERSATIONS_FILE}]
+    config_map = {"name": source.config_map_ref, "items": items, "optional": True}
+    return [{"name": "conversations", "configMap": config_map}]
+
+
 def _conditions(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in job.get("status", {}).get("conditions", []) if c.get("status") == "True"}
 
@@ -183,12 +268,18 @@ class JobRunner:
 
     def start(self, run: GateRun) -> None:
         if self._kube.get("Job", run.namespace, run.name) is None:
-            self._kube.apply(job_manifest(run))
+            self._apply(run)
+
+    def _apply(self, run: GateRun) -> None:
+        account = service_account_manifest(run)
+        if account is not None:
+            self._kube.apply(account)
+        self._kube.apply(job_manifest(run))
 
     def poll(self, run: GateRun) -> GateVerdict | None:
         job = self._kube.get("Job", run.namespace, run.name)
         if job is None:
-            self._kube.apply(job_manifest(run))
+            self._apply(run)
             return None
         done = _conditions(job)
         if "Complete" in done or "SuccessCriteriaMet" in done:

@@ -3,7 +3,8 @@
 
 The target is a chat service on loopback named by the resource's `chatfleet.dev/loadtest-host`
 annotation or CHATFLEET_OPERATOR_LOCAL_GATE_HOST, so one person sees the whole gate on one machine.
-An eval set from a ConfigMap is read once at start and written to the run's directory. Runs live in this
+An eval set or the app's conversations from a ConfigMap are read once at start and written to the run's
+directory. Runs live in this
 process only: after an operator restart a still-Testing gate simply starts again.
 """
 
@@ -21,7 +22,7 @@ from typing import Any, BinaryIO
 
 from chatfleet.contracts.evaluation import EXIT_NO_VERDICT
 from chatfleet.controller.rollout.evaluation import SAMPLE_SET, EvalVerdict, eval_verdict
-from chatfleet.controller.rollout.runner import GateRun
+from chatfleet.controller.rollout.runner import CONVERSATIONS_FILE, GateRun
 from chatfleet.controller.rollout.verdict import (
     GateVerdict,
     parse_summary,
@@ -58,7 +59,11 @@ class LocalProcessRunner:
             if key in self._runs:
                 return
             workdir = Path(tempfile.mkdtemp(prefix=f"chatfleet-gate-{run.name}-"))
-            args = run.loadtest_args(str(workdir / "summary.json"), str(workdir / "termination-message"))
+            args = run.loadtest_args(
+                str(workdir / "summary.json"),
+                str(workdir / "termination-message"),
+                self.conversations_file(run, workdir),
+            )
             log = (workdir / "loadtest.log").open("wb")
             popen = self._spawn(args, log, workdir)
             process = _Process(popen, workdir, log)
@@ -70,6 +75,21 @@ class LocalProcessRunner:
         return subprocess.Popen(
             [self._python, "-m", "chatfleet", *args], stdout=log, stderr=subprocess.STDOUT, cwd=workdir
         )
+
+    def conversations_file(self, run: GateRun, workdir: Path) -> str | None:
+        """The app's conversations written to the run's directory; a missing ConfigMap or key leaves the
+        file absent, so `chatfleet loadtest` fails with its one-line error (like the Job's optional mount)."""
+        source = run.load_test.conversations
+        if source is None:
+            return None
+        path = workdir / CONVERSATIONS_FILE
+        config_map = (
+            self._read_config_map(run.namespace, source.config_map_ref) if self._read_config_map else None
+        )
+        text = ((config_map or {}).get("data") or {}).get(source.key)
+        if text is not None:
+            path.write_text(text, encoding="utf-8")
+        return str(path)
 
     def eval_set_file(self, run: GateRun, workdir: Path) -> str:
         """Path (or `sample`) of the eval set; raises LookupError naming what is missing."""

@@ -6,9 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from chatfleet.contracts.loadtest import TokenSource
 from chatfleet.controller.rollout.evaluation import eval_args
 from chatfleet.controller.rollout.verdict import GateVerdict
 from chatfleet.controller.spec import Evaluation, LoadTest
+
+CONVERSATIONS_FILE = "conversations.jsonl"  # the app's conversations, as the runners place them
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,14 @@ class GateRun:
     calibrate: bool  # no streamsPerReplica in the spec: find the knee
     timeout_seconds: int
     evaluation: Evaluation | None = None  # answer-quality check run beside the load test
+    tenants: tuple[str, ...] = ()  # spec.tenants: who the app's own conversations act for
+    audience: str = ""  # spec.auth.audience: what a minted token is for
 
-    def loadtest_args(self, json_file: str, termination_message: str) -> list[str]:
-        """`chatfleet loadtest` arguments with the spec's SLOs (H5's CLI contract)."""
+    def loadtest_args(
+        self, json_file: str, termination_message: str, conversations_file: str | None = None
+    ) -> list[str]:
+        """`chatfleet loadtest` arguments with the spec's SLOs (H5's CLI contract); `conversations_file`
+        is where the runner put the app's conversations (when the spec names them)."""
         lt = self.load_test
         args = [
             "loadtest",
@@ -45,14 +53,37 @@ class GateRun:
         ]  # fmt: skip
         if self.calibrate:
             args += ["--calibrate", "--max-users", str(lt.users)]
-        return args
+        if lt.conversations is not None and conversations_file is not None:
+            # the app's conversations are for the app's tenants (none listed: every tenant in the file)
+            args += ["--conversations", conversations_file]
+            for tenant in self.tenants:
+                args += ["--tenant", tenant]
+        return args + self.token_args()
+
+    def token_args(self) -> list[str]:
+        """`--token-source/--token-scope` of a minted token (both clients accept them); none for static."""
+        source = self.token_source
+        if source == TokenSource.STATIC:
+            return []
+        return ["--token-source", source.value, "--token-scope", f"{self.audience}/.default"]
+
+    @property
+    def token_source(self) -> TokenSource:
+        """A Secret's token as given, or one `chatfleet loadtest` mints per run."""
+        token = self.load_test.token
+        if token is None or token.static_secret is not None:
+            return TokenSource.STATIC
+        if token.client_credentials is not None:
+            return TokenSource.CLIENT_CREDENTIALS
+        return TokenSource.WORKLOAD_IDENTITY
 
     def evaluation_args(
         self, set_file: str, termination_message: str, json_file: str | None = None
     ) -> list[str]:
         """`chatfleet eval run` arguments against the candidate (only when an evaluation is configured)."""
         assert self.evaluation is not None
-        return eval_args(self.evaluation, self.target, set_file, termination_message, json_file)
+        args = eval_args(self.evaluation, self.target, set_file, termination_message, json_file)
+        return args + self.token_args()
 
 
 class GateRunner(Protocol):

@@ -82,6 +82,8 @@ def verdict_from_exit(exit_code: int | None, summary: LoadTestSummary | None, ta
         message = f"SLO failed: {summary.failed_slo()}"
     elif reason == "TargetUnreachable":
         message = f"load test could not reach the candidate at {target}"
+    elif reason == "LoadTestMisconfigured" and summary and summary.error:
+        message = f"load test could not start: {summary.error}"  # e.g. its token source refused
     elif reason == "LoadTestMisconfigured":
         message = "load test rejected its arguments (exit 2); check spec.rollout.loadTest"
     else:

@@ -100,3 +100,14 @@ def test_slo_defaults_are_the_crds(tmp_path: Path) -> None:
     )
     assert code == 3
     assert json.loads(summary_file.read_text())["slo"] == DEFAULT_SLO.as_json()
+
+
+def test_an_apps_own_conversations_are_for_its_own_tenants(tmp_path: Path) -> None:
+    """Without --tenant the users act for the tenants of the file (the gate passes the app's allow-list)."""
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text('{"id": "n1", "tenant": "northwind", "turns": ["Where is my order?"]}\n')
+    host = f"http://127.0.0.1:{free_port()}"
+    code, _ = invoke("--host", host, "--wait-for-target", "0", "--conversations", str(chats))
+    assert code == 3, "accepted: it got as far as the (absent) target"
+    code, output = invoke("--host", host, "--conversations", str(chats), "--tenant", "contoso")
+    assert code == 2 and "no conversations for tenant 'contoso'" in output
