@@ -246,6 +246,6 @@ def test_breach_after_promotion_rolls_back_to_the_previous_revision(
         p for p in json.loads(DASHBOARD.read_text())["panels"] if p["title"] == "Gate and bake outcomes"
     ]
     query = panel["targets"][0]["expr"].replace("$namespace", ns).replace("$app", APP)
-    outcomes = wait(lambda: len(prometheus.query(query)) == 3 and prometheus.query(query), 30, "gate panel")
+    outcomes = wait(lambda: len(prometheus.query(query)) == 2 and prometheus.query(query), 30, "gate panel")
     counted = {(o["metric"]["result"], o["metric"]["reason"]): float(o["value"][1]) for o in outcomes}
     assert counted == {("passed", "SLOsMet"): 2.0, ("failed", "BakeFailed"): 1.0}, counted
