@@ -111,7 +111,8 @@ async def test_without_history_feedback_is_one_json_log_line(stack, caplog) -> N
     with stack.serve(settings) as service, caplog.at_level(logging.INFO, logger="chatfleet.chat.feedback"):
         async with service.client("contoso") as client:
             turn_id, _ = await streamed_turn(client)
-            rated = await client.post("/chat/feedback", json={"turn_id": turn_id, "rating": "down"})
+            rating = {"turn_id": turn_id, "rating": "down", "comment": "Ask Dana at 555-0100"}
+            rated = await client.post("/chat/feedback", json=rating)
             assert rated.status_code == 200 and rated.json()["stored"] == "log"
             async with service.client("fabrikam") as other_tenant:
                 foreign = await other_tenant.post("/chat/feedback", json={"turn_id": turn_id, "rating": "up"})
@@ -122,6 +123,7 @@ async def test_without_history_feedback_is_one_json_log_line(stack, caplog) -> N
     assert record is not None
     assert (record.turn_id, record.tenant, record.rating) == (turn_id, "contoso", "down")
     assert record.question is None, "no question text without content logging"
+    assert record.comment is None and "555-0100" not in lines[0], "nor the user's comment"
     assert record.deployment and record.prompt_versions["answer"]
     assert "thermostat" not in lines[0]
 

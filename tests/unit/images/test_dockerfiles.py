@@ -131,7 +131,7 @@ def test_entry_point_runs_with_the_installed_cli(name: str) -> None:
 
 def test_chat_image_serves_on_the_port_the_operator_probes() -> None:
     (expose,) = final("chat", "EXPOSE")
-    assert expose.value == ("8000",)
+    assert expose.value == ("8000", "9464"), "the API port, then the metrics port"
     command = exec_command("chat")
     assert command[command.index("--port") + 1] == "8000"
     assert command[command.index("--host") + 1] == "0.0.0.0", "reachable from the kubelet and Service"

@@ -53,6 +53,8 @@ def test_chat_pod_runs_the_images_own_command_on_its_port(sample_children: list[
     assert [p["name"] for p in container["ports"]] == ["http", "metrics"]
     port = container["ports"][0]
     assert (port["name"], port["containerPort"]) == ("http", int(final_stage("chat")["EXPOSE"][0]))
+    metrics = container["ports"][1]
+    assert metrics["containerPort"] == int(final_stage("chat")["EXPOSE"][1]), "the image declares it"
     cmd = final_stage("chat")["CMD"]
     assert cmd[cmd.index("--port") + 1] == str(port["containerPort"])
     deployment = next(c for c in sample_children if c["kind"] == "Deployment")

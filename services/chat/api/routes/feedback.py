@@ -81,6 +81,7 @@ async def feedback(body: FeedbackRequest, runtime: RuntimeDep, principal: Princi
     recent = runtime.recent_turns.find(body.turn_id, principal.tenant, principal.oid)
     if recent is None:
         raise ProblemError(NOT_FOUND, "no such answer of yours (or too old to rate)")
-    log_feedback(recent, body.rating, comment)
+    # A comment is the user's own words: in the log only with content logging on, like the question.
+    log_feedback(recent, body.rating, comment if runtime.settings.log_content else None)
     metrics.feedback_total.labels(body.rating, recent.answer_prompt).inc()
     return FeedbackResponse(turn_id=body.turn_id, rating=body.rating, comment=comment, stored="log")
