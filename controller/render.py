@@ -141,7 +141,11 @@ def config_data(app_name: str, spec: ChatApplicationSpec, track: str = "stable")
         "CHATFLEET_MINIMUM_RELEVANCE": str(retrieval.minimum_relevance),
         "CHATFLEET_EMBEDDER": retrieval.embedder,
         "CHATFLEET_LOG_CONTENT": str(spec.observability.log_content).lower(),
+        "CHATFLEET_UNCITED_ANSWER": spec.answers.uncited,
+        "CHATFLEET_QUALITY_SAMPLE_RATE": str(spec.answers.quality_sample_rate),
     }
+    if spec.answers.link_hosts:
+        data["CHATFLEET_OUTPUT_LINK_HOSTS"] = ",".join(spec.answers.link_hosts)
     obs = spec.observability
     exporters = []
     if obs.otlp_endpoint:

@@ -18,6 +18,7 @@ from pydantic.alias_generators import to_camel
 
 from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION, DeploymentType
 from chatfleet.contracts.evaluation import LATENCY_METRICS, SCORE_METRICS
+from chatfleet.contracts.links import LINK_HOST_MESSAGE, LINK_HOST_PATTERN
 from chatfleet.controller.cel import (
     IDENTITY_ENDPOINT,
     POSITIVE,
@@ -198,6 +199,12 @@ SCOPE_NAME = Cel(
     check=lambda value: re.match(SCOPE_NAME_PATTERN, value) is not None,
 )
 ScopeName = Annotated[str, Field(min_length=1, max_length=256), SCOPE_NAME]
+LINK_HOST = Cel(
+    rule=f"self.matches(r'{LINK_HOST_PATTERN}')",
+    message=LINK_HOST_MESSAGE,
+    check=lambda value: re.match(LINK_HOST_PATTERN, value) is not None,
+)
+LinkHost = Annotated[str, Field(min_length=1, max_length=253), LINK_HOST]
 # The namespace kube-prometheus-stack and most monitoring set-ups run in.
 DEFAULT_METRICS_PEERS: list[Any] = [  # Any: a JSON value in the CRD default too
     {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
@@ -424,6 +431,30 @@ class Retrieval(Model):
         "wordllama",
         description="Offline embedding model of the local index and of Azure AI Search query vectors; the "
         "index must have been built with the same one.",
+    )
+
+
+class Answers(Model):
+    """What happens to an answer on its way to the user (docs/security.md, docs/evaluation.md)."""
+
+    uncited: Literal["flag", "annotate", "replace"] = Field(
+        "annotate",
+        description="A model answer citing no retrieved source: flag (closing line and metric only), "
+        "annotate (also a note appended to the answer), replace (the no-sources answer instead; the answer "
+        "is held until its first valid citation).",
+    )
+    link_hosts: list[LinkHost] = Field(
+        default_factory=list,
+        max_length=64,
+        json_schema_extra={"default": []},
+        description="Hosts answers may link to (docs.contoso.com, or *.contoso.com for its subdomains); "
+        "every other absolute link becomes (link removed). Empty: relative links only. Raw HTML is always "
+        "removed.",
+    )
+    quality_sample_rate: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.1,
+        description="Share of answers scored for groundedness in the background (never on the TTFT path); "
+        "0: off.",
     )
 
 
@@ -830,6 +861,7 @@ class ChatApplicationSpec(Model):
     guards: Annotated[Guards, PROMPT_SHIELDS_NEED_ENDPOINT] = _object(Guards, "Prompt-injection screening.")
     budgets: Budgets = _object(Budgets, "Token budgets per tenant.")
     retrieval: Retrieval = _object(Retrieval, "Query rewrite, relevance floor and embedder.")
+    answers: Answers = _object(Answers, "Uncited answers, allowed link hosts, quality sampling.")
     prompts: Annotated[Prompts, PROMPTS_VERSION_REMOVED] | None = Field(
         None, description="Prompt templates; unset: the built-in library."
     )

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from chatfleet.chat.llm.config import DeploymentConfig, check_pool
 from chatfleet.contracts.endpoints import IDENTITY, UPSTREAM
+from chatfleet.contracts.links import LINK_HOST_MESSAGE, LINK_HOST_PATTERN
 
 # The same policies as the ChatApplication CRD (chatfleet.contracts.endpoints).
 ENDPOINT_RULES = {
@@ -38,8 +39,7 @@ def _split_list(value: Any) -> Any:
 
 
 StrList = Annotated[list[str], NoDecode]
-# `docs.contoso.com`, or `*.contoso.com` for its subdomains: lower case, no scheme, port or path.
-LINK_HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)*$")
+LINK_HOST = re.compile(LINK_HOST_PATTERN)
 
 # RFC 6749 scope-token: printable ASCII without space, `"` and backslash (it is quoted in WWW-Authenticate).
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]{1,256}$")
@@ -345,10 +345,7 @@ class Settings(BaseSettings):
     def _link_hosts(cls, value: list[str]) -> list[str]:
         bad = [host for host in value if not LINK_HOST.match(host)]
         if bad:
-            raise ValueError(
-                f"CHATFLEET_OUTPUT_LINK_HOSTS: {bad} are not host names (lower case, no scheme, port or "
-                "path; `*.` allows the subdomains of a domain)"
-            )
+            raise ValueError(f"CHATFLEET_OUTPUT_LINK_HOSTS: each entry {LINK_HOST_MESSAGE}; not {bad}")
         return value
 
     @field_validator("auth_required_scopes", "auth_required_roles")

@@ -122,7 +122,12 @@ def check_config(url: str, app: ChatApplication, objects: list[dict[str, Any]]) 
     assert config["features"]["content_logging"] is spec.observability.log_content
     assert config["defaults"]["minimum_relevance"] == spec.retrieval.minimum_relevance
     assert config["limits"]["tenant_tokens_per_minute"] == spec.budgets.tenant_tokens_per_minute
-    assert config["limits"]["tenant_token_overrides"] == spec.budgets.tenant_overrides
+    assert "tenant_token_overrides" not in config["limits"], "overrides would name the served tenants"
+    assert config["answers"] == {
+        "uncited": spec.answers.uncited,
+        "link_hosts": spec.answers.link_hosts,
+        "quality_sample_rate": spec.answers.quality_sample_rate,
+    }
 
 
 def stable_pod_spec(app: ChatApplication) -> dict[str, Any]:
@@ -214,6 +219,16 @@ MATRIX: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
         [],
     ),
     "content-logging": ({"observability": {"logContent": True}}, []),
+    "answers": (
+        {
+            "answers": {
+                "uncited": "replace",
+                "linkHosts": ["docs.contoso.com", "*.fabrikam.com"],
+                "qualitySampleRate": 0.5,
+            }
+        },
+        [],
+    ),
 }
 
 

@@ -55,9 +55,13 @@ async def get_config(runtime: RuntimeDep) -> dict[str, Any]:
             "max_body_bytes": s.max_body_bytes,
             "max_top": s.max_top,
             "max_output_tokens": s.max_output_tokens,
-            # Tenant names are already public above; a tenant's budget tells its users when 429s start.
+            # The default budget only: the per-tenant overrides would name the served tenants to anyone.
             "tenant_tokens_per_minute": s.tenant_tokens_per_minute,
-            "tenant_token_overrides": s.tenant_token_overrides,
+        },
+        "answers": {
+            "uncited": s.uncited_answer,
+            "link_hosts": s.output_link_hosts,
+            "quality_sample_rate": s.quality_sample_rate,
         },
         "prompts": runtime.prompts.versions(),
         "dev_mode": s.dev_mode,
