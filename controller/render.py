@@ -102,6 +102,15 @@ def config_data(app_name: str, spec: ChatApplicationSpec, track: str = "stable")
             "CHATFLEET_HISTORY_STORE": spec.history.store,
             "CHATFLEET_HISTORY_RETENTION_DAYS": str(spec.history.retention_days),
         }
+    if spec.postgres:
+        data |= {
+            "CHATFLEET_POSTGRES_HOST": spec.postgres.host,
+            "CHATFLEET_POSTGRES_PORT": str(spec.postgres.port),
+            "CHATFLEET_POSTGRES_DATABASE": spec.postgres.database,
+            "CHATFLEET_POSTGRES_USER": spec.postgres.user,
+            "CHATFLEET_POSTGRES_AUTH": spec.postgres.auth,
+            "CHATFLEET_POSTGRES_SSLMODE": spec.postgres.sslmode,
+        }
     if spec.auth.required_scopes:
         data["CHATFLEET_AUTH_REQUIRED_SCOPES"] = json.dumps(spec.auth.required_scopes)
     if spec.auth.required_roles:
@@ -159,12 +168,17 @@ def config_data(app_name: str, spec: ChatApplicationSpec, track: str = "stable")
 
 
 def _secret_env(spec: ChatApplicationSpec) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = []
     obs = spec.observability
-    if not obs.app_insights_secret_ref:
-        return []
-    ref = {"secretKeyRef": {"name": obs.app_insights_secret_ref, "key": obs.app_insights_secret_key}}
-    # The standard name, which the chat service and Azure's SDKs both read.
-    return [{"name": "APPLICATIONINSIGHTS_CONNECTION_STRING", "valueFrom": ref}]
+    if obs.app_insights_secret_ref:
+        ref = {"secretKeyRef": {"name": obs.app_insights_secret_ref, "key": obs.app_insights_secret_key}}
+        # The standard name, which the chat service and Azure's SDKs both read.
+        env.append({"name": "APPLICATIONINSIGHTS_CONNECTION_STRING", "valueFrom": ref})
+    pg = spec.postgres
+    if pg and pg.password_secret_ref:
+        ref = {"secretKeyRef": {"name": pg.password_secret_ref, "key": pg.password_secret_key}}
+        env.append({"name": "CHATFLEET_POSTGRES_PASSWORD", "valueFrom": ref})
+    return env
 
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
@@ -454,6 +468,8 @@ def _egress_ports(spec: ChatApplicationSpec) -> list[int]:
     ports |= {_port(u, 80) for u in urls}
     if spec.observability.otlp_endpoint:
         ports.add(_port(spec.observability.otlp_endpoint, OTLP_DEFAULT_PORT))
+    if spec.postgres:
+        ports.add(spec.postgres.port)
     return sorted(ports)
 
 

@@ -184,9 +184,23 @@ DOCUMENTS_NEED_LOCAL_INDEX = Cel(
 HISTORY_SQLITE_ONE_REPLICA = Cel(
     rule="self.history.store != 'sqlite' || self.scaling.maxReplicas == 1",
     message="history.store sqlite keeps one file per pod, so replicas would each see other conversations: "
-    "set scaling.minReplicas and scaling.maxReplicas to 1, or history.store none",
+    "set scaling.minReplicas and scaling.maxReplicas to 1, or history.store postgres (shared by replicas) "
+    "or none",
     check=lambda s: s.history.store != "sqlite" or s.scaling.max_replicas == 1,
 )
+HISTORY_POSTGRES_NEEDS_SERVER = Cel(
+    rule="self.history.store != 'postgres' || has(self.postgres)",
+    message="history.store postgres needs postgres: the server's host, database and user",
+    check=lambda s: s.history.store != "postgres" or s.postgres is not None,
+)
+POSTGRES_PASSWORD_WITH_PASSWORD_AUTH = Cel(
+    rule="(self.auth == 'password') == has(self.passwordSecretRef)",
+    message="postgres.auth password needs passwordSecretRef, and only it takes one (auth entra signs in "
+    "with the pods' workload identity, no password)",
+    check=lambda p: (p.auth == "password") == (p.password_secret_ref is not None),
+)
+# A DNS name, one label or more: a cloud server's FQDN or an in-cluster Service name.
+HOST_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # The same shape `chatfleet ingest --tenant` accepts.
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$"
 # RFC 6749 scope-token, what Entra puts in `scp` and `roles`: printable ASCII without space, `"` or `\`
@@ -491,13 +505,45 @@ class DocumentSource(Model):
 class History(Model):
     """Server-side conversation history: the UI's sidebar of past conversations, per tenant and user."""
 
-    store: Literal["none", "sqlite"] = Field(
+    store: Literal["none", "sqlite", "postgres"] = Field(
         "none",
         description="none: conversations live only in the browser tab. sqlite: one SQLite file in the pod's "
-        "emptyDir (kept across container restarts, lost with the pod); a single replica only.",
+        "emptyDir (kept across container restarts, lost with the pod); a single replica only. postgres: "
+        "the `postgres` server, shared by every replica.",
     )
     retention_days: Annotated[int, Field(le=3650), AT_LEAST_ONE] = Field(
         30, description="Conversations idle longer than this many days are deleted."
+    )
+
+
+class Postgres(Model):
+    """The PostgreSQL server of the state every replica shares (Azure Database for PostgreSQL flexible
+    server): conversation history with history.store postgres."""
+
+    host: Annotated[str, Field(min_length=1, max_length=253, pattern=HOST_NAME)] = Field(
+        description="Server host, e.g. myserver.postgres.database.azure.com (egress to its port is allowed)."
+    )
+    port: int = Field(5432, ge=1, le=65535, description="Server port.")
+    database: str = Field(min_length=1, max_length=63, description="Database of the app's tables.")
+    user: str = Field(
+        min_length=1,
+        max_length=128,
+        description="Role the pods connect as; with auth entra, the role of the app's managed identity "
+        "(created with pgaadauth_create_principal, usually named like the identity).",
+    )
+    auth: Literal["entra", "password"] = Field(
+        "entra",
+        description="entra: a Microsoft Entra token of the pods' workload identity, refreshed before expiry, "
+        "is the password. password: from passwordSecretRef (a self-hosted server).",
+    )
+    password_secret_ref: Name | None = Field(
+        None, description="Secret (same namespace) holding the password; only with auth password."
+    )
+    password_secret_key: str = Field(
+        "password", min_length=1, max_length=253, description="Key of the password in that Secret."
+    )
+    sslmode: Literal["require", "verify-ca", "verify-full", "disable"] = Field(
+        "require", description="TLS (libpq sslmode); disable only for an in-cluster test server."
     )
 
 
@@ -869,6 +915,9 @@ class ChatApplicationSpec(Model):
     rollout: Annotated[Rollout, GATE_LONGER_THAN_TEST] = _object(Rollout, "Rollout strategy and its gate.")
     network: Network = _object(Network, "Network exposure.")
     history: History = _object(History, "Conversation history (the UI's sidebar).")
+    postgres: Annotated[Postgres, POSTGRES_PASSWORD_WITH_PASSWORD_AUTH] | None = Field(
+        None, description="PostgreSQL server for state shared by replicas (history.store postgres)."
+    )
     rate_limit: RateLimit = _object(RateLimit, "Per-user request rate.")
     observability: Observability = _object(Observability, "Traces, telemetry and content logging.")
     exposure: Annotated[Exposure, ONE_ENTRY] | None = Field(
@@ -1033,6 +1082,10 @@ class ChatApplication(Model):
     kind: Literal["ChatApplication"] = "ChatApplication"
     metadata: ObjectMeta
     spec: Annotated[
-        ChatApplicationSpec, DOCUMENTS_NEED_LOCAL_INDEX, HISTORY_SQLITE_ONE_REPLICA, OVERRIDES_IN_TENANTS
+        ChatApplicationSpec,
+        DOCUMENTS_NEED_LOCAL_INDEX,
+        HISTORY_SQLITE_ONE_REPLICA,
+        HISTORY_POSTGRES_NEEDS_SERVER,
+        OVERRIDES_IN_TENANTS,
     ]
     status: ChatApplicationStatus = Field(default_factory=ChatApplicationStatus)

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CHATFLEET_WITH_BROWSER=${CHATFLEET_WITH_BROWSER:-1} CHATFLEET_WITH_NODE=${CHATFLEET_WITH_NODE:-1} \
   CHATFLEET_WITH_MONITORING=${CHATFLEET_WITH_MONITORING:-1} \
-  CHATFLEET_WITH_PIPELINES=${CHATFLEET_WITH_PIPELINES:-1} bash scripts/bootstrap.sh
+  CHATFLEET_WITH_PIPELINES=${CHATFLEET_WITH_PIPELINES:-1} \
+  CHATFLEET_WITH_POSTGRES=${CHATFLEET_WITH_POSTGRES:-1} bash scripts/bootstrap.sh
 printf '\033[1m[test]\033[0m ruff\n'
 .venv/bin/ruff check .
 printf '\033[1m[test]\033[0m lint-imports\n'

@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 
 import pytest
 
+from tests.helpers.postgres import PostgresServer, running_postgres
 from tests.helpers.tokens import LoopbackIssuer, serve_issuer
 
 
@@ -25,3 +26,11 @@ def private_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
         yield
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (Debian's package, run as an unprivileged user); tests take
+    a fresh database each with `postgres.database()`."""
+    with running_postgres() as server:
+        yield server

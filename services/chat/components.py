@@ -6,8 +6,10 @@ detector vs Prompt Shields); the chain and routes see the same interfaces either
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from azure.identity.aio import DefaultAzureCredential
 from platformdirs import user_data_path
 
 from chatfleet.chat.auth import Authenticator
@@ -18,8 +20,9 @@ from chatfleet.chat.config import Settings
 from chatfleet.chat.embeddings import load_embedder
 from chatfleet.chat.feedback import RecentTurns
 from chatfleet.chat.guards import build_screen
-from chatfleet.chat.history import HistoryRecorder, SqliteHistoryStore
+from chatfleet.chat.history import HistoryRecorder, HistoryStore, PostgresHistoryStore, SqliteHistoryStore
 from chatfleet.chat.llm import LLMRouter
+from chatfleet.chat.postgres import EntraPassword, PostgresConfig
 from chatfleet.chat.prompts.library import PromptLibrary
 from chatfleet.chat.quality import AnswerSample, QualitySampler
 from chatfleet.chat.request_rate import UserRateLimit
@@ -59,7 +62,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     runtime.closers.extend([router.aclose])
     runtime.recent_turns = RecentTurns(settings.feedback_recent_turns)
     if settings.history_enabled:
-        runtime.history = await build_history(settings, metrics)
+        runtime.history = await build_history(settings, metrics, runtime.closers)
         runtime.closers.append(runtime.history.aclose)
     if settings.quality_sample_rate > 0:
         runtime.quality = build_quality(settings, metrics)
@@ -77,9 +80,39 @@ def history_path(settings: Settings) -> Path:
     return settings.history_path or user_data_path("chatfleet") / "history.sqlite"
 
 
-async def build_history(settings: Settings, metrics: ServiceMetrics) -> HistoryRecorder:
+def postgres_config(settings: Settings, closers: list[Callable[[], Awaitable[None]]]) -> PostgresConfig:
+    """Where the PostgreSQL stores connect; under Entra auth one azure-identity credential (workload identity
+    in AKS, via DefaultAzureCredential) fetches the tokens, closed with the service."""
+    if not (settings.postgres_host and settings.postgres_database and settings.postgres_user):
+        raise ValueError("PostgreSQL needs CHATFLEET_POSTGRES_HOST, _DATABASE and _USER")  # as Settings says
+    entra = None
+    if settings.postgres_auth == "entra":
+        credential = DefaultAzureCredential()
+        closers.append(credential.close)
+        entra = EntraPassword(credential)
+    password = settings.postgres_password
+    return PostgresConfig(
+        host=settings.postgres_host,
+        port=settings.postgres_port,
+        database=settings.postgres_database,
+        user=settings.postgres_user,
+        sslmode=settings.postgres_sslmode,
+        password=password.get_secret_value() if password is not None else None,
+        entra=entra,
+        pool_max=settings.postgres_pool_size,
+        connect_timeout_s=settings.postgres_connect_timeout_s,
+    )
+
+
+async def build_history(
+    settings: Settings, metrics: ServiceMetrics, closers: list[Callable[[], Awaitable[None]]]
+) -> HistoryRecorder:
     """Opens (and migrates) the store before the first request, and starts the writer and the purge."""
-    store = await SqliteHistoryStore.open(history_path(settings))
+    store: HistoryStore
+    if settings.history_store == "postgres":
+        store = await PostgresHistoryStore.open(postgres_config(settings, closers))
+    else:
+        store = await SqliteHistoryStore.open(history_path(settings))
     recorder = HistoryRecorder(
         store,
         queue_size=settings.history_queue_size,

@@ -193,8 +193,10 @@ class Settings(BaseSettings):
     history_enabled: bool = Field(
         True, description="Keep each finished turn server-side per tenant and user (the UI's sidebar)."
     )
-    history_store: Literal["sqlite"] = Field(
-        "sqlite", description="Where history lives: `sqlite` (one file, a single replica)."
+    history_store: Literal["sqlite", "postgres"] = Field(
+        "sqlite",
+        description="Where history lives: `sqlite` (one file, a single replica) or `postgres` (shared by "
+        "replicas; the CHATFLEET_POSTGRES_* settings).",
     )
     history_path: Path | None = Field(
         None,
@@ -209,6 +211,35 @@ class Settings(BaseSettings):
     )
     history_queue_size: int = Field(
         1000, ge=1, description="Finished turns waiting to be written; when full, a turn goes unrecorded."
+    )
+    # --- PostgreSQL (history and budgets shared by replicas) ------------------------------------------
+    postgres_host: str | None = Field(
+        None, description="PostgreSQL server, e.g. myserver.postgres.database.azure.com."
+    )
+    postgres_port: int = Field(5432, ge=1, le=65535, description="PostgreSQL port.")
+    postgres_database: str | None = Field(None, description="Database of the app's tables.")
+    postgres_user: str | None = Field(
+        None,
+        description="Role to connect as; with `entra` auth, the name of the Entra identity's role "
+        "(e.g. the managed identity's name).",
+    )
+    postgres_auth: Literal["entra", "password"] = Field(
+        "entra",
+        description="`entra`: a Microsoft Entra access token from azure-identity (workload identity in "
+        "AKS), refreshed before expiry, as the password. `password`: CHATFLEET_POSTGRES_PASSWORD, or "
+        "libpq's own PGPASSWORD / ~/.pgpass when unset (local use).",
+    )
+    postgres_password: SecretStr | None = Field(
+        None, description="Password with postgres_auth=password (a Secret in Kubernetes)."
+    )
+    postgres_sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] = Field(
+        "require", description="libpq sslmode; Azure requires TLS. `disable` only for a local server."
+    )
+    postgres_pool_size: int = Field(
+        10, ge=1, le=100, description="Most connections per pool (history and budgets have one each)."
+    )
+    postgres_connect_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="Connecting, and waiting for a free pooled connection."
     )
     # --- quality in production (docs/evaluation.md) ------------------------------------------------
     quality_sample_rate: float = Field(
@@ -379,6 +410,11 @@ class Settings(BaseSettings):
             )
         return value
 
+    def _require_postgres(self, user: str) -> None:
+        missing = [n for n in ("postgres_host", "postgres_database", "postgres_user") if not getattr(self, n)]
+        if missing:
+            raise ValueError(f"{user} needs " + ", ".join(f"CHATFLEET_{n.upper()}" for n in missing))
+
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
         if self.auth_mode == "none" and not self.dev_mode:
@@ -413,6 +449,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 "CHATFLEET_OTEL_EXPORTERS=azure_monitor needs APPLICATIONINSIGHTS_CONNECTION_STRING "
                 "(or CHATFLEET_APPLICATIONINSIGHTS_CONNECTION_STRING)"
+            )
+        if self.history_enabled and self.history_store == "postgres":
+            self._require_postgres("CHATFLEET_HISTORY_STORE=postgres")
+        if self.postgres_auth == "entra" and self.postgres_password is not None:
+            raise ValueError(
+                "CHATFLEET_POSTGRES_PASSWORD is set but CHATFLEET_POSTGRES_AUTH=entra: set "
+                "CHATFLEET_POSTGRES_AUTH=password to use it, or unset it"
             )
         if self.openai_deployments:
             check_pool(self.openai_deployments)

@@ -11,6 +11,7 @@ from chatfleet.chat.history.models import (
     new_session_id,
     session_id_of,
 )
+from chatfleet.chat.history.postgres_store import PostgresHistoryStore
 from chatfleet.chat.history.recorder import HistoryRecorder
 from chatfleet.chat.history.sqlite_store import SqliteHistoryStore
 from chatfleet.chat.history.store import HistoryStore, InvalidCursor
@@ -20,6 +21,7 @@ __all__ = [
     "HistoryStore",
     "InvalidCursor",
     "Owner",
+    "PostgresHistoryStore",
     "SessionDetail",
     "SessionPage",
     "SessionSummary",

@@ -8,8 +8,6 @@ migrated at start-up, before the first request.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import errno
 import json
 import os
@@ -30,7 +28,7 @@ from chatfleet.chat.history.models import (
     TurnRecord,
     title_of,
 )
-from chatfleet.chat.history.store import InvalidCursor
+from chatfleet.chat.history.store import decode_cursor, encode_cursor
 
 T = TypeVar("T")
 
@@ -93,22 +91,6 @@ _RATED_TURNS = (
 def _stored(row: tuple[Any, ...]) -> StoredTurn:
     q, a, s, p, d, m, t, c, turn_id, rating, comment = row
     return StoredTurn(q, a, json.loads(s), json.loads(p), d, m, json.loads(t), c, turn_id, rating, comment)
-
-
-def _encode_cursor(updated_at: float, session_id: str) -> str:
-    raw = json.dumps([updated_at, session_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        updated_at, session_id = json.loads(raw)
-        if isinstance(updated_at, int | float) and isinstance(session_id, str):
-            return float(updated_at), session_id
-    except (binascii.Error, ValueError, TypeError):
-        pass
-    raise InvalidCursor("continuation_token is not one this service issued")
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -250,7 +232,7 @@ class SqliteHistoryStore:
             await self._run(self._transaction, write)
 
     async def list_sessions(self, owner: Owner, *, limit: int, cursor: str | None = None) -> SessionPage:
-        after = _decode_cursor(cursor) if cursor else None
+        after = decode_cursor(cursor) if cursor else None
 
         def read() -> list[tuple[Any, ...]]:
             sql = (
@@ -270,7 +252,7 @@ class SqliteHistoryStore:
         sessions = [SessionSummary(*row) for row in rows[:limit]]
         more = len(rows) > limit
         last = sessions[-1] if sessions else None
-        return SessionPage(sessions, _encode_cursor(last.updated_at, last.id) if more and last else None)
+        return SessionPage(sessions, encode_cursor(last.updated_at, last.id) if more and last else None)
 
     async def get_session(self, owner: Owner, session_id: str) -> SessionDetail | None:
         def read() -> SessionDetail | None:

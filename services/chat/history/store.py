@@ -1,8 +1,11 @@
-"""The store contract: SQLite implements it today; a PostgreSQL store for several replicas implements the same
-methods, so the recorder, the routes and the tests do not change with the store."""
+"""The store contract: SQLite (one replica) and PostgreSQL (several) implement the same methods, so the
+recorder, the routes and the tests do not change with the store."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -18,6 +21,23 @@ from chatfleet.chat.history.models import (
 
 class InvalidCursor(ValueError):
     """A continuation token this store did not issue."""
+
+
+def encode_cursor(updated_at: float, session_id: str) -> str:
+    """Where the next page starts (keyset paging: the last session's position in the newest-first order)."""
+    raw = json.dumps([updated_at, session_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        updated_at, session_id = json.loads(raw)
+        if isinstance(updated_at, int | float) and isinstance(session_id, str):
+            return float(updated_at), session_id
+    except (binascii.Error, ValueError, TypeError):
+        pass
+    raise InvalidCursor("continuation_token is not one this service issued")
 
 
 class HistoryStore(Protocol):

@@ -22,6 +22,7 @@ from chatfleet.chat.ingest import ingest_paths
 from chatfleet.chat.retrieval import LocalIndex
 from chatfleet.chat.simulator.background import RunningSimulator
 from chatfleet.paths import EXAMPLES_DIR
+from tests.helpers.postgres import PostgresServer
 from tests.helpers.simulator import sim_deployment, simulator_fixture
 
 pytestmark = pytest.mark.service
@@ -71,22 +72,50 @@ class Service:
 
 
 @pytest.fixture(scope="session")
-def service(
-    issuer: Any, two_tenant_index: Path, simulator: RunningSimulator, serve_app: Callable[..., Any]
+def security_settings(
+    issuer: Any, two_tenant_index: Path, simulator: RunningSimulator
+) -> Callable[..., Settings]:
+    """The tier's service settings, with `overrides` (e.g. another history store)."""
+
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "auth_mode": "entra",
+            "auth_issuer": ISSUER,
+            "auth_audience": AUDIENCE,
+            "auth_jwks_uri": issuer.jwks_url,
+            "auth_jwks_min_refresh_s": 1,
+            "tenants": ["contoso", "fabrikam"],
+            "index_path": two_tenant_index,
+            "openai_deployments": [sim_deployment(simulator)],
+            "openai_deadline_s": 10,
+            "openai_request_timeout_s": 5,
+            "tenant_tokens_per_minute": 0,
+            "default_top": 5,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def service(security_settings: Callable[..., Settings], serve_app: Callable[..., Any]) -> Iterator[Service]:
+    with serve_app(security_settings()) as (url, _):
+        yield Service(url)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def history_service(
+    request: pytest.FixtureRequest,
+    security_settings: Callable[..., Settings],
+    serve_app: Callable[..., Any],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
-    settings = Settings(
-        auth_mode="entra",
-        auth_issuer=ISSUER,
-        auth_audience=AUDIENCE,
-        auth_jwks_uri=issuer.jwks_url,
-        auth_jwks_min_refresh_s=1,
-        tenants=["contoso", "fabrikam"],
-        index_path=two_tenant_index,
-        openai_deployments=[sim_deployment(simulator)],
-        openai_deadline_s=10,
-        openai_request_timeout_s=5,
-        tenant_tokens_per_minute=0,
-        default_top=5,
-    )
-    with serve_app(settings) as (url, _):
+    """The tier's service with its history on one store or the other."""
+    if request.param == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        store: dict[str, Any] = {"history_store": "postgres", **server.settings(server.database())}
+    else:
+        store = {"history_path": Path(tmp_path_factory.mktemp("history")) / "history.sqlite"}
+    with serve_app(security_settings(**store)) as (url, _):
         yield Service(url)

@@ -1,5 +1,6 @@
 """Conversation history is private to one user of one tenant, whatever the caller puts in the request: real
-RS256 tokens from the loopback issuer, the real service, a real SQLite history file."""
+RS256 tokens from the loopback issuer, the real service, on each store (a real SQLite history file and a
+real PostgreSQL database)."""
 
 from __future__ import annotations
 
@@ -29,14 +30,14 @@ async def listed(client: Any) -> set[str]:
     return {s["id"] for s in response.json()["sessions"]}
 
 
-async def test_one_user_cannot_list_read_or_delete_another_users_sessions(service, issuer) -> None:
-    ada = service.client(issuer.token(tid="contoso", oid="ada-oid"))
+async def test_one_user_cannot_list_read_or_delete_another_users_sessions(history_service, issuer) -> None:
+    ada = history_service.client(issuer.token(tid="contoso", oid="ada-oid"))
     # Same tenant, another user; another tenant with the SAME oid; each forging every header it can.
     intruders = {
-        "same tenant": service.client(
+        "same tenant": history_service.client(
             issuer.token(tid="contoso", oid="bob-oid"), **{"X-Chatfleet-Tenant": "contoso"}
         ),
-        "other tenant, same oid": service.client(
+        "other tenant, same oid": history_service.client(
             issuer.token(tid="fabrikam", oid="ada-oid"), **{"X-Chatfleet-Tenant": "contoso"}
         ),
     }
@@ -60,12 +61,12 @@ async def test_one_user_cannot_list_read_or_delete_another_users_sessions(servic
         assert session_id in await listed(ada)
 
 
-async def test_no_history_without_a_verified_user(service, issuer) -> None:
-    async with service.client(issuer.token(tid="contoso", oid=None)) as no_oid:
+async def test_no_history_without_a_verified_user(history_service, issuer) -> None:
+    async with history_service.client(issuer.token(tid="contoso", oid=None)) as no_oid:
         body = (await no_oid.post("/chat", json=QUESTION)).json()
         assert body["session_state"] is None, "a token without oid records nothing"
         forbidden = await no_oid.get("/chat_history/sessions")
         assert forbidden.status_code == 403
-    async with service.client() as anonymous:
+    async with history_service.client() as anonymous:
         assert (await anonymous.get("/chat_history/sessions")).status_code == 401
         assert (await anonymous.delete("/chat_history/sessions")).status_code == 401

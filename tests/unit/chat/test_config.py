@@ -151,3 +151,21 @@ def test_connection_limits_have_safe_defaults(monkeypatch: pytest.MonkeyPatch) -
     assert settings.user_requests_per_minute == 0
     with pytest.raises(ValidationError, match="header_timeout_s"):
         make(monkeypatch, header_timeout_s="0", **ENTRA)
+
+
+def test_a_postgres_store_needs_server_database_and_role(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match="CHATFLEET_POSTGRES_DATABASE, CHATFLEET_POSTGRES_USER"):
+        make(monkeypatch, **ENTRA, history_store="postgres", postgres_host="pg.example")
+    with pytest.raises(ValidationError, match="CHATFLEET_POSTGRES_AUTH=entra"):
+        make(monkeypatch, **ENTRA, postgres_password="secret")
+    settings = make(
+        monkeypatch,
+        **ENTRA,
+        history_store="postgres",
+        postgres_host="pg.example",
+        postgres_database="chat",
+        postgres_user="support-bot-identity",
+        postgres_auth="password",
+        postgres_password="secret",
+    )
+    assert "secret" not in repr(settings)

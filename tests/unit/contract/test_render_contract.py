@@ -22,6 +22,7 @@ from chatfleet.controller.render import render
 from chatfleet.controller.spec import ChatApplication
 from chatfleet.paths import EXAMPLES_DIR
 from chatfleet.prompts.templates import SHIPPED_DIR, version_key
+from tests.helpers.postgres import APP_USER, PostgresServer
 
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.yaml"))
 DUMMY_APP_INSIGHTS = (
@@ -258,3 +259,32 @@ def test_a_missing_referenced_config_map_stops_the_pod(start_pods: Any, cluster_
     app = minimal(documents=[{"configMapRef": "handbook", "tenant": "contoso"}])
     with pytest.raises(AssertionError, match="ConfigMap handbook not found"):
         start_pods(stable_pod_spec(app), cluster_for(app, [], cluster_type))
+
+
+def test_history_on_postgres_starts_every_replica_on_one_database(
+    start_pods: Any, cluster_type: Any, postgres: PostgresServer
+) -> None:
+    """history.store postgres with password auth from a Secret: two pods start at once, migrate the one
+    database once between them, and keep history."""
+    database = postgres.database()
+    app = minimal(
+        scaling={"minReplicas": 2, "maxReplicas": 4},
+        history={"store": "postgres"},
+        postgres={
+            "host": postgres.host,
+            "port": postgres.port,
+            "database": database,
+            "user": APP_USER,
+            "auth": "password",
+            "passwordSecretRef": "chat-db",
+            "sslmode": "disable",
+        },
+    )
+    cluster = cluster_for(app, [], cluster_type)
+    cluster.add(secret("chat-db", {"password": postgres.app_password}, app.metadata.namespace))
+    pods = start_pods(stable_pod_spec(app), cluster, count=2)
+    for pod in pods:
+        check_config(pod.url, app, [])
+        assert httpx.get(pod.url + "/config", timeout=5).json()["features"]["history"] is True
+    with postgres.admin(database) as conn:
+        assert conn.execute("SELECT component FROM chatfleet_schema").fetchall() == [("history",)]

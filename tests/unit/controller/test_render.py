@@ -309,6 +309,43 @@ def test_history_is_off_unless_the_app_opts_in(make_app) -> None:
     assert (data["CHATFLEET_HISTORY_STORE"], data["CHATFLEET_HISTORY_RETENTION_DAYS"]) == ("sqlite", "7")
 
 
+def test_postgres_is_rendered_with_its_password_from_the_secret_and_its_port_opened(make_app) -> None:
+    doc = make_app(
+        {
+            "spec": {
+                "history": {"store": "postgres"},
+                "postgres": {
+                    "host": "chat-db.postgres.database.azure.com",
+                    "database": "chat",
+                    "user": "support-bot-identity",
+                },
+            }
+        }
+    )
+    children = render(parse_application(doc))
+    data = one(children, "ConfigMap")["data"]
+    assert {k: v for k, v in data.items() if k.startswith("CHATFLEET_POSTGRES_")} == {
+        "CHATFLEET_POSTGRES_HOST": "chat-db.postgres.database.azure.com",
+        "CHATFLEET_POSTGRES_PORT": "5432",
+        "CHATFLEET_POSTGRES_DATABASE": "chat",
+        "CHATFLEET_POSTGRES_USER": "support-bot-identity",
+        "CHATFLEET_POSTGRES_AUTH": "entra",
+        "CHATFLEET_POSTGRES_SSLMODE": "require",
+    }
+    assert data["CHATFLEET_HISTORY_STORE"] == "postgres"
+    policy = one(children, "NetworkPolicy")["spec"]
+    assert {"protocol": "TCP", "port": 5432} in [p for rule in policy["egress"] for p in rule["ports"]]
+    (container,) = one(children, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert all(e["name"] != "CHATFLEET_POSTGRES_PASSWORD" for e in container.get("env", []))
+
+    doc["spec"]["postgres"] |= {"auth": "password", "passwordSecretRef": "chat-db"}
+    children = render(parse_application(doc))
+    (container,) = one(children, "Deployment")["spec"]["template"]["spec"]["containers"]
+    ref = {"secretKeyRef": {"name": "chat-db", "key": "password"}}
+    assert {"name": "CHATFLEET_POSTGRES_PASSWORD", "valueFrom": ref} in container["env"]
+    assert "CHATFLEET_POSTGRES_PASSWORD" not in one(children, "ConfigMap")["data"]
+
+
 def test_metrics_port_is_on_the_pods_and_the_metrics_service_only(app: ChatApplication) -> None:
     children = render(app)
     (container,) = one(children, "Deployment")["spec"]["template"]["spec"]["containers"]

@@ -1,4 +1,4 @@
-"""Feedback on stored turns, on a real SQLite file: scoped by owner, replaced on a second rating, upgraded
+"""Feedback on stored turns (on both stores): scoped by owner, replaced on a second rating, upgraded
 from a version-1 file without losing turns, and read back offline (read-only) for `eval import-feedback`."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from chatfleet.chat.history import Owner, SqliteHistoryStore, TurnFeedback, TurnRecord
+from chatfleet.chat.history import HistoryStore, Owner, SqliteHistoryStore, TurnFeedback, TurnRecord
 from chatfleet.chat.history.sqlite_store import MIGRATIONS, read_rated_turns
 
 ADA = Owner("contoso", "user-a")
@@ -30,26 +30,23 @@ def turn(session_id: str, question: str, at: float, turn_id: str | None) -> Turn
     )
 
 
-async def test_feedback_is_kept_on_the_owners_turn_only(tmp_path: Path) -> None:
-    store = await SqliteHistoryStore.open(tmp_path / "h.sqlite")
-    try:
-        await store.add_turns(
-            [(ADA, turn("session-1", "vpn", 1.0, "t1")), (BOB, turn("session-2", "x", 2.0, "t2"))]
-        )
-        assert await store.set_feedback(BOB, TurnFeedback("t1", "down", "bad", 3.0)) is None
-        stored = await store.set_feedback(ADA, TurnFeedback("t1", "down", "bad", 3.0))
-        assert stored is not None and (stored.rating, stored.comment, stored.deployment) == (
-            "down",
-            "bad",
-            "primary",
-        )
-        await store.set_feedback(ADA, TurnFeedback("t1", "up", None, 4.0))
-        detail = await store.get_session(ADA, "session-1")
-        assert detail is not None and (detail.turns[0].rating, detail.turns[0].comment) == ("up", None)
-        bob = await store.get_session(BOB, "session-2")
-        assert bob is not None and bob.turns[0].rating is None
-    finally:
-        await store.aclose()
+async def test_feedback_is_kept_on_the_owners_turn_only(store: HistoryStore) -> None:
+    """On either store (the `store` fixture runs it on SQLite and on PostgreSQL)."""
+    await store.add_turns(
+        [(ADA, turn("session-1", "vpn", 1.0, "t1")), (BOB, turn("session-2", "x", 2.0, "t2"))]
+    )
+    assert await store.set_feedback(BOB, TurnFeedback("t1", "down", "bad", 3.0)) is None
+    stored = await store.set_feedback(ADA, TurnFeedback("t1", "down", "bad", 3.0))
+    assert stored is not None and (stored.rating, stored.comment, stored.deployment) == (
+        "down",
+        "bad",
+        "primary",
+    )
+    await store.set_feedback(ADA, TurnFeedback("t1", "up", None, 4.0))
+    detail = await store.get_session(ADA, "session-1")
+    assert detail is not None and (detail.turns[0].rating, detail.turns[0].comment) == ("up", None)
+    bob = await store.get_session(BOB, "session-2")
+    assert bob is not None and bob.turns[0].rating is None
 
 
 async def test_a_version_1_file_is_upgraded_with_its_turns(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from chatfleet.chat.history import HistoryRecorder, Owner, SqliteHistoryStore, TurnRecord
+from tests.helpers.history_stores import StorePlace
 
 ADA = Owner("contoso", "user-a")
 
@@ -14,16 +15,13 @@ def turn(session_id: str, question: str, at: float) -> TurnRecord:
     return TurnRecord(session_id, question, "answer", [], {}, None, None, {}, at)
 
 
-async def test_submitted_turns_are_written_and_closing_flushes_the_queue(tmp_path: Path) -> None:
-    path = tmp_path / "history.sqlite"
-    recorder = HistoryRecorder(
-        await SqliteHistoryStore.open(path), queue_size=100, retention_s=3600, purge_interval_s=3600
-    )
+async def test_submitted_turns_are_written_and_closing_flushes_the_queue(place: StorePlace) -> None:
+    recorder = HistoryRecorder(await place.open(), queue_size=100, retention_s=3600, purge_interval_s=3600)
     recorder.start()
     for i in range(20):
         assert recorder.submit(ADA, turn("session-1", f"q{i}", 1e12 + i))
     await recorder.aclose()
-    reopened = await SqliteHistoryStore.open(path)
+    reopened = await place.open()
     try:
         detail = await reopened.get_session(ADA, "session-1")
         assert detail is not None and [t.question for t in detail.turns] == [f"q{i}" for i in range(20)]
