@@ -121,6 +121,7 @@ def check_config(url: str, app: ChatApplication, objects: list[dict[str, Any]]) 
     assert config["features"]["embedder"] == spec.retrieval.embedder
     assert config["features"]["content_logging"] is spec.observability.log_content
     assert config["defaults"]["minimum_relevance"] == spec.retrieval.minimum_relevance
+    assert config["features"]["semantic_cache"] is spec.semantic_cache.enabled
     assert config["limits"]["tenant_tokens_per_minute"] == spec.budgets.tenant_tokens_per_minute
     assert config["limits"]["tenant_token_overrides"] == spec.budgets.tenant_overrides
 
@@ -214,6 +215,7 @@ MATRIX: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
         [],
     ),
     "content-logging": ({"observability": {"logContent": True}}, []),
+    "semantic-cache": ({"semanticCache": {"enabled": True, "threshold": 0.97, "ttl": "4h"}}, []),
 }
 
 
