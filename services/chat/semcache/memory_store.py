@@ -20,13 +20,16 @@ class _Scope:
     def __init__(self) -> None:
         self.entries: OrderedDict[int, CachedAnswer] = OrderedDict()
         self.matrix: np.ndarray | None = None
+        self.created = np.empty(0)
         self.rows: list[CachedAnswer] = []
 
-    def stacked(self) -> tuple[np.ndarray, list[CachedAnswer]]:
+    def stacked(self) -> tuple[np.ndarray, np.ndarray, list[CachedAnswer]]:
+        """Vectors and creation times of the scope's entries as arrays, and the entries in that order."""
         if self.matrix is None:
             self.rows = list(self.entries.values())
             self.matrix = np.vstack([e.vector for e in self.rows])
-        return self.matrix, self.rows
+            self.created = np.array([e.created_at for e in self.rows])
+        return self.matrix, self.created, self.rows
 
 
 class MemoryCacheStore:
@@ -50,9 +53,9 @@ class MemoryCacheStore:
         held = self._scopes.get(scope)
         if held is None:
             return None
-        matrix, rows = held.stacked()
+        matrix, created, rows = held.stacked()
         similarity = matrix @ vector
-        fresh = np.fromiter((e.created_at >= since for e in rows), dtype=bool, count=len(rows))
+        fresh = created >= since
         if not fresh.any():
             return None
         best = int(np.argmax(np.where(fresh, similarity, -np.inf)))
