@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from chatfleet.contracts.resource import API_VERSION, KIND
 from chatfleet.controller import naming as n
+from chatfleet.controller.cel import parse_duration
 from chatfleet.controller.spec import (
     DEFAULT_STREAMS_PER_REPLICA,
     ChatApplication,
@@ -111,6 +112,14 @@ def config_data(app_name: str, spec: ChatApplicationSpec, track: str = "stable")
             "CHATFLEET_POSTGRES_AUTH": spec.postgres.auth,
             "CHATFLEET_POSTGRES_SSLMODE": spec.postgres.sslmode,
         }
+    if spec.semantic_cache.enabled:
+        cache = spec.semantic_cache
+        data |= {
+            "CHATFLEET_SEMANTIC_CACHE_ENABLED": "true",
+            "CHATFLEET_SEMANTIC_CACHE_THRESHOLD": f"{cache.threshold:g}",
+            "CHATFLEET_SEMANTIC_CACHE_TTL_S": str(parse_duration(cache.ttl)),
+            "CHATFLEET_SEMANTIC_CACHE_MAX_ENTRIES": str(cache.max_entries),
+        }
     if spec.auth.required_scopes:
         data["CHATFLEET_AUTH_REQUIRED_SCOPES"] = json.dumps(spec.auth.required_scopes)
     if spec.auth.required_roles:
@@ -127,6 +136,8 @@ def config_data(app_name: str, spec: ChatApplicationSpec, track: str = "stable")
             "CHATFLEET_MAX_TOP": str(max(spec.search.top, 10)),
             "CHATFLEET_DEFAULT_SEMANTIC_RANKER": str(spec.search.semantic_ranker).lower(),
         }
+        if spec.search.index_version:
+            data["CHATFLEET_SEARCH_INDEX_VERSION"] = spec.search.index_version
     else:
         # The init containers ingest into this file (they read the same ConfigMap), the service serves it.
         data |= {"CHATFLEET_SEARCH_BACKEND": "local", "CHATFLEET_INDEX_PATH": n.INDEX_PATH}

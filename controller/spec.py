@@ -262,6 +262,21 @@ RELEVANCE_RANGE = Cel(
     message="minimumRelevance must be between 0 and 1 (relevance of the best source; 0 turns the check off)",
     check=lambda r: 0 <= r <= 1,
 )
+SIMILARITY_THRESHOLD = Cel(
+    rule="self > 0.0 && self <= 1.0",
+    message="semanticCache.threshold must be above 0 and at most 1 (cosine similarity of two questions)",
+    check=lambda t: 0 < t <= 1,
+)
+CACHE_TTL = Cel(
+    rule=duration_within_rule("10s", "720h"),
+    message="semanticCache.ttl must be a duration such as 30m or 4h between 10s and 720h",
+    check=duration_within("10s", "720h"),
+)
+CACHE_ENTRIES = Cel(
+    rule="self >= 1 && self <= 1000000",
+    message="semanticCache.maxEntries must be between 1 and 1000000",
+    check=lambda n: 1 <= n <= 1_000_000,
+)
 
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 UpstreamEndpoint = Annotated[str, Field(min_length=1, max_length=2048), UPSTREAM_ENDPOINT]
@@ -394,6 +409,12 @@ class Search(Model):
     mode: Literal["hybrid", "text", "vectors"] = Field("hybrid", description="Retrieval mode.")
     top: int = Field(5, ge=1, le=50, description="Sources retrieved per turn.")
     semantic_ranker: bool = Field(False, description="Re-rank with the Azure semantic ranker.")
+    index_version: str | None = Field(
+        None,
+        max_length=128,
+        description="Label of the index's content, part of the semantic cache's index version: change it "
+        "after re-ingesting, so answers grounded in the old content are no longer reused.",
+    )
 
 
 class Guards(Model):
@@ -544,6 +565,28 @@ class Postgres(Model):
     )
     sslmode: Literal["require", "verify-ca", "verify-full", "disable"] = Field(
         "require", description="TLS (libpq sslmode); disable only for an in-cluster test server."
+    )
+
+
+class SemanticCache(Model):
+    """Reuse of an answer for a close enough standalone question (docs/chat-service.md#semantic-cache)."""
+
+    enabled: bool = Field(
+        False,
+        description="Answer a conversation's first question from an earlier answer of the same tenant, "
+        "prompt versions and index version when the questions are close enough and the caller may read "
+        "all its sources; follow-ups always go to the model.",
+    )
+    threshold: Annotated[float, SIMILARITY_THRESHOLD] = Field(
+        0.95,
+        description="Least cosine similarity of the two questions' embeddings (the retrieval embedder's); "
+        "lower reuses more, and more often for a question that means something else.",
+    )
+    ttl: Annotated[str, CACHE_TTL] = Field(
+        "1h", description="How long an answer is reused after it was written (10s..720h), e.g. 4h."
+    )
+    max_entries: Annotated[int, CACHE_ENTRIES] = Field(
+        10_000, description="Answers kept per pod (in memory); past it the oldest go first."
     )
 
 
@@ -918,6 +961,7 @@ class ChatApplicationSpec(Model):
     postgres: Annotated[Postgres, POSTGRES_PASSWORD_WITH_PASSWORD_AUTH] | None = Field(
         None, description="PostgreSQL server for state shared by replicas (history.store postgres)."
     )
+    semantic_cache: SemanticCache = _object(SemanticCache, "Reuse of answers to close enough questions.")
     rate_limit: RateLimit = _object(RateLimit, "Per-user request rate.")
     observability: Observability = _object(Observability, "Traces, telemetry and content logging.")
     exposure: Annotated[Exposure, ONE_ENTRY] | None = Field(

@@ -28,6 +28,7 @@ from chatfleet.chat.quality import AnswerSample, QualitySampler
 from chatfleet.chat.request_rate import UserRateLimit
 from chatfleet.chat.retrieval import Retriever, build_retriever
 from chatfleet.chat.runtime import Runtime
+from chatfleet.chat.semcache import MemoryCacheStore, SemanticCache
 from chatfleet.chat.telemetry.metrics import ServiceMetrics
 from chatfleet.contracts.groundedness import Groundedness
 
@@ -54,12 +55,21 @@ async def build_runtime(settings: Settings) -> Runtime:
         log_content=settings.log_content,
         screen_budget_ms=settings.guards_budget_ms,
     )
+    cache = build_cache(settings, retriever) if settings.semantic_cache_enabled else None
     chain = ChatChain(
-        settings=settings, router=router, retriever=retriever, prompts=prompts, guards=guards, metrics=metrics
+        settings=settings,
+        router=router,
+        retriever=retriever,
+        prompts=prompts,
+        guards=guards,
+        metrics=metrics,
+        cache=cache,
     )
     runtime = Runtime(settings, metrics, prompts, router, retriever, authenticator, chain)
     runtime.user_rate = UserRateLimit(settings.user_requests_per_minute)
     runtime.closers.extend([router.aclose])
+    if cache is not None:
+        runtime.closers.append(cache.aclose)
     runtime.recent_turns = RecentTurns(settings.feedback_recent_turns)
     if settings.history_enabled:
         runtime.history = await build_history(settings, metrics, runtime.closers)
@@ -72,6 +82,18 @@ async def build_runtime(settings: Settings) -> Runtime:
         if close is not None:
             runtime.closers.append(close)
     return runtime
+
+
+def build_cache(settings: Settings, retriever: Retriever) -> SemanticCache:
+    """The semantic cache in this replica's memory, comparing questions with the retrieval embedder (the
+    same loaded instance: `load_embedder` keeps one per process)."""
+    return SemanticCache(
+        MemoryCacheStore(settings.semantic_cache_max_entries),
+        load_embedder(settings.embedder),
+        retriever,
+        threshold=settings.semantic_cache_threshold,
+        ttl_s=settings.semantic_cache_ttl_s,
+    )
 
 
 def history_path(settings: Settings) -> Path:

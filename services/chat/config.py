@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     search_semantic_configuration: str = Field(
         "default", description="Azure AI Search semantic configuration name."
     )
+    search_index_version: str = Field(
+        "",
+        max_length=128,
+        description="Label of the Azure AI Search index's content, part of the semantic cache's index "
+        "version (the service cannot see a remote re-ingestion): change it after re-ingesting. The local "
+        "index needs none (its write generation is read from the file).",
+    )
     default_top: int = Field(5, ge=1, le=50, description="Sources retrieved per turn unless overridden.")
     max_top: int = Field(10, ge=1, le=50, description="Largest `top` override a caller may ask for.")
     default_retrieval_mode: Literal["hybrid", "text", "vectors"] = Field(
@@ -240,6 +247,28 @@ class Settings(BaseSettings):
     )
     postgres_connect_timeout_s: float = Field(
         10.0, gt=0, le=120, description="Connecting, and waiting for a free pooled connection."
+    )
+    # --- semantic cache (docs/chat-service.md#semantic-cache) --------------------------------------
+    semantic_cache_enabled: bool = Field(
+        False,
+        description="Reuse the answer of a close enough earlier standalone question of the same tenant, "
+        "prompt versions, index version and answer options, if the caller may read all its sources.",
+    )
+    semantic_cache_threshold: float = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description="Least cosine similarity of the two questions' embeddings (the retrieval embedder's) "
+        "for a reuse; 1 = only the same wording (up to what the embedder ignores).",
+    )
+    semantic_cache_ttl_s: float = Field(
+        3600.0,
+        gt=0,
+        le=30 * 86400,
+        description="An answer is reused for at most this long after it was kept.",
+    )
+    semantic_cache_max_entries: int = Field(
+        10_000, ge=1, le=1_000_000, description="Answers kept per replica; past it the oldest go first."
     )
     # --- quality in production (docs/evaluation.md) ------------------------------------------------
     quality_sample_rate: float = Field(

@@ -40,6 +40,7 @@ def compose(
         Citation(id=h.id, source=h.source, title=h.title, content=h.content, score=round(h.score, 6))
         for h in kept
     ]
+    turn.sources = [(h.source, h.chunk) for h in kept]
     thoughts = turn.thoughts = list(steps)
     turn.withheld = [h.id for h in rejected]
     if rejected:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 import time
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Protocol
@@ -33,16 +35,21 @@ from chatfleet.chat.problems import INPUT_REJECTED, ProblemError
 from chatfleet.chat.prompts.library import PromptLibrary
 from chatfleet.chat.protocol import Thought
 from chatfleet.chat.retrieval import Hit, Principal, Retriever
+from chatfleet.chat.semcache import CacheSlot, SemanticCache, standalone
 from chatfleet.chat.telemetry.metrics import ServiceMetrics
 from chatfleet.contracts.tokens import estimate_message_tokens, estimate_text_tokens
 
 tracer = trace.get_tracer("chatfleet.chat.chain")
+log = logging.getLogger("chatfleet.chat.chain")
 
 REWRITE_MAX_TOKENS = 64
 UNCITED_NOTE = (
     "\n\n(Note: this answer cites none of your organization's sources, so it may not be grounded in them.)"
 )
 UNCITED_ACTIONS = {"flag": "flagged", "annotate": "annotated", "replace": "replaced"}
+# A cached answer is sent in pieces of at least this many characters, cut after whitespace, as deltas.
+REPLAY_PIECE_CHARS = 48
+_WORDS = re.compile(r"\S*\s*")
 
 
 class Clock(Protocol):
@@ -61,6 +68,7 @@ class ChatChain:
         prompts: PromptLibrary,
         guards: TurnGuards,
         metrics: ServiceMetrics,
+        cache: SemanticCache | None = None,
         clock: Clock = time.perf_counter,
     ) -> None:
         self.settings = settings
@@ -69,6 +77,7 @@ class ChatChain:
         self.prompts = prompts
         self.guards = guards
         self.metrics = metrics
+        self.cache = cache
         self.clock = clock
 
     def options(self, overrides: TurnOverrides) -> TurnOptions:
@@ -105,6 +114,11 @@ class ChatChain:
         question = messages[-1][1].strip()
         steps: list[Thought] = []
         timings: dict[str, float] = {}
+        slot: CacheSlot | None = None
+        if self.cache is not None:
+            served, slot = await self._from_cache(self.cache, messages, question, principal, options, timings)
+            if served is not None:
+                return served
         history = await self._screen_history(messages[:-1], principal, steps, timings)
         estimated_tokens = estimate_text_tokens(*(c for _, c in messages)) + options.max_tokens
         rewrite = options.rewrites(history)
@@ -153,7 +167,14 @@ class ChatChain:
             )
         )
         turn = PreparedTurn(
-            question, search_query, [], [], options, timings_ms=timings, estimated_tokens=estimated_tokens
+            question,
+            search_query,
+            [],
+            [],
+            options,
+            timings_ms=timings,
+            estimated_tokens=estimated_tokens,
+            cache_slot=slot,
         )
         if overlap:
             turn.unscreened = Unscreened(unscreened_question, hits, history, steps)
@@ -162,6 +183,60 @@ class ChatChain:
             kept, rejected = await self._screen(None, hits, principal, timings)
             compose(turn, self.prompts, history, steps, kept, rejected)
         return turn
+
+    async def _from_cache(
+        self,
+        cache: SemanticCache,
+        messages: Sequence[tuple[str, str]],
+        question: str,
+        principal: Principal,
+        options: TurnOptions,
+        timings: dict[str, float],
+    ) -> tuple[PreparedTurn | None, CacheSlot | None]:
+        """A turn served from the cache (the question screened first: a refusal raises as for a fresh
+        turn), or the slot a fresh answer is kept in after a miss. A failing store answers afresh."""
+        lookups = self.metrics.semantic_cache_lookups_total
+        tenant = self.metrics.tenant_label(principal.tenant)
+        if not standalone(messages):
+            lookups.labels(tenant, "bypass").inc()
+            return None, None
+        started = self.clock()
+        try:
+            slot = await cache.slot(
+                question, principal.tenant, self.prompts.versions(), options.answer_shape()
+            )
+            found = await cache.lookup(slot, principal)
+        except Exception:
+            log.warning("semantic cache lookup failed; answering afresh", exc_info=True)
+            lookups.labels(tenant, "error").inc()
+            return None, None
+        timings["cache_lookup"] = (self.clock() - started) * 1000
+        lookups.labels(tenant, found.outcome).inc()
+        if found.hit is None:
+            return None, slot if found.outcome == "miss" else None
+        await self._screen(question, None, principal, timings)
+        hit = found.hit
+        thought = Thought(
+            title="Answer from the semantic cache",
+            description="A close enough earlier question of this tenant was answered from the same sources.",
+            props={
+                "similarity": round(hit.similarity, 4),
+                "threshold": cache.threshold,
+                "age_s": round(hit.age_s, 1),
+                "duration_ms": round(timings["cache_lookup"], 2),
+            },
+        )
+        turn = PreparedTurn(
+            question,
+            question,
+            list(hit.entry.citations),
+            [thought],
+            options,
+            timings_ms=timings,
+            sources=list(hit.entry.chunks),
+            cached=hit,
+        )
+        return turn, None
 
     async def _screen_history(
         self,
@@ -352,6 +427,10 @@ class ChatChain:
         check and the markup and link policy (`chain.markup`), with the uncited-answer policy applied at
         its end, then one AnswerEnd."""
         options = turn.options
+        if turn.cached is not None:
+            async for replayed in self._replay(turn, principal):
+                yield replayed
+            return
         markup = MarkupFilter(LinkPolicy(options.link_hosts))
         if turn.fixed_answer is not None:
             await self.guards.record_usage(principal, 0, turn.estimated_tokens)  # no model call: refund
@@ -364,6 +443,7 @@ class ChatChain:
         # replaced before any of it was sent.
         hold = options.uncited_answer == "replace"
         held: list[str] = []
+        sent: list[str] = []  # what the client got: the answer the semantic cache may keep
         # A plain span (not "current"): the generator resumes in other tasks, where attach/detach would fail.
         span = tracer.start_span("chatfleet.answer")
         span.set_attribute("chatfleet.prompt", self.prompts.get("answer").ref)
@@ -388,6 +468,7 @@ class ChatChain:
                             continue
                         if held:
                             text, held = "".join(held) + text, []
+                        sent.append(text)
                         yield text
                     elif isinstance(event, StreamEnd):
                         end = event
@@ -406,6 +487,7 @@ class ChatChain:
             elif options.uncited_answer == "annotate":
                 tail += UNCITED_NOTE
         if tail:
+            sent.append(tail)
             yield tail
         if end is None:
             # A stream without its end marker says nothing of usage or upstream: unknown, not made-up values.
@@ -432,7 +514,82 @@ class ChatChain:
         await self.guards.record_usage(
             principal, answer.input_tokens + answer.output_tokens, turn.estimated_tokens
         )
+        if turn.cache_slot is not None and self.cache is not None and reusable(turn, answer):
+            await self._remember(self.cache, turn.cache_slot, turn, answer, "".join(sent))
         yield answer
+
+    async def _replay(
+        self, turn: PreparedTurn, principal: Principal
+    ) -> AsyncGenerator[str | AnswerEnd, None]:
+        """A cached answer streamed like a fresh one: deltas, then an AnswerEnd whose thought says where it
+        came from. It is sent as it was kept (already through the citation check and the markup policy,
+        whose settings are part of its scope); no model call, so no tokens counted or spent."""
+        assert turn.cached is not None
+        hit = turn.cached
+        entry = hit.entry
+        for piece in pieces(entry.answer, REPLAY_PIECE_CHARS):
+            yield piece
+        self.metrics.semantic_cache_saved_tokens_total.labels(
+            self.metrics.tenant_label(principal.tenant)
+        ).inc(entry.tokens)
+        yield AnswerEnd(
+            finish_reason="stop",
+            deployment=entry.deployment,
+            model=entry.model,
+            cited=list(entry.cited),
+            cache={
+                "hit": True,
+                "similarity": round(hit.similarity, 4),
+                "age_s": round(hit.age_s, 1),
+                "saved_tokens": entry.tokens,
+            },
+        )
+
+    async def _remember(
+        self, cache: SemanticCache, slot: CacheSlot, turn: PreparedTurn, answer: AnswerEnd, text: str
+    ) -> None:
+        """Keeps a grounded answer for close enough questions; a failing store costs the reuse, never the
+        turn."""
+        try:
+            await cache.remember(
+                slot,
+                answer=text,
+                citations=list(turn.citations),
+                chunks=list(turn.sources),
+                cited=list(answer.cited),
+                deployment=answer.deployment,
+                model=answer.model,
+                tokens=answer.input_tokens + answer.output_tokens,
+            )
+        except Exception:
+            log.warning("semantic cache store failed; the answer is not kept", exc_info=True)
+
+
+def pieces(text: str, size: int) -> list[str]:
+    """`text` cut after whitespace into pieces of at least `size` characters (the last may be shorter)."""
+    out: list[str] = []
+    current = ""
+    for word in _WORDS.findall(text):
+        current += word
+        if len(current) >= size:
+            out.append(current)
+            current = ""
+    if current:
+        out.append(current)
+    return out
+
+
+def reusable(turn: PreparedTurn, answer: AnswerEnd) -> bool:
+    """Only a grounded answer that ended normally is kept: never a no-answer (`_answer` returns before),
+    a refused turn (it raised), a turn whose sources the screen withheld, a cut or filtered answer, or one
+    citing no source."""
+    return (
+        answer.finish_reason == "stop"
+        and bool(answer.cited)
+        and answer.uncited is None
+        and not turn.withheld
+        and bool(turn.citations)
+    )
 
 
 def relevant_enough(hits: Sequence[Hit], minimum: float) -> bool:

@@ -4,10 +4,12 @@ token, and how the answer ended. Plain data, so the api layer and the chain's st
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from chatfleet.chat.protocol import Citation, DataPoints, Thought
 from chatfleet.chat.retrieval import Hit, RetrievalMode
+from chatfleet.chat.semcache import CacheHit, CacheSlot
 
 FOLLOWUPS = 3
 
@@ -46,6 +48,15 @@ class TurnOptions:
     link_hosts: frozenset[str] = frozenset()
     uncited_answer: str = "annotate"
 
+    def answer_shape(self) -> dict[str, Any]:
+        """The options an answer depends on (part of its semantic-cache scope): everything but how the
+        turn is screened and logged, and the follow-up suggestions (made afresh from the sources)."""
+        shape = asdict(self)
+        for name in ("guards_overlap", "log_content", "suggest_followup_questions"):
+            del shape[name]
+        shape["link_hosts"] = sorted(self.link_hosts)
+        return shape
+
     def rewrites(self, history: Sequence[dict[str, str]]) -> bool:
         """`auto` rewrites follow-ups only: a single question is already a standalone search query."""
         return self.query_rewrite == "always" or (
@@ -81,6 +92,11 @@ class PreparedTurn:
     unscreened: Unscreened | None = None
     revision: int = 0
     withheld: list[str] = field(default_factory=list)
+    # (source, chunk) of each citation, in order: what the semantic cache re-checks ACLs on.
+    sources: list[tuple[str, int]] = field(default_factory=list)
+    # A standalone question's place in the semantic cache (its answer is kept there), or the entry served.
+    cache_slot: CacheSlot | None = None
+    cached: CacheHit | None = None
 
     @property
     def data_points(self) -> DataPoints:
@@ -114,6 +130,8 @@ class AnswerEnd:
     uncited: str | None = None
     removed_tags: int = 0
     removed_links: int = 0
+    # Set when the answer came from the semantic cache: what was reused, and what it saved.
+    cache: dict[str, Any] | None = None
 
 
 def end_thought(end: AnswerEnd) -> Thought:
@@ -133,5 +151,6 @@ def end_thought(end: AnswerEnd) -> Thought:
             "withheld_sources": end.withheld,
             "uncited_answer": end.uncited,
             "removed_markup": {"tags": end.removed_tags, "links": end.removed_links},
+            "semantic_cache": end.cache,
         },
     )

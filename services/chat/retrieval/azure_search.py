@@ -7,6 +7,7 @@ an API key is only an explicit fallback and is never logged. The tenant/ACL filt
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from azure.core.credentials import AzureKeyCredential
@@ -16,7 +17,7 @@ from azure.search.documents.models import VectorizableTextQuery, VectorizedQuery
 
 from chatfleet.chat.embeddings import Embedder
 from chatfleet.chat.retrieval.base import Hit, Principal, RetrievalMode
-from chatfleet.chat.retrieval.odata_filter import principal_filter
+from chatfleet.chat.retrieval.odata_filter import odata_literal, principal_filter
 from chatfleet.contracts.citations import citation_id
 
 SELECT_FIELDS = ["source", "chunk", "title", "content", "tenant"]
@@ -38,7 +39,10 @@ class AzureSearchRetriever:
         embedder: Embedder | None = None,
         semantic_configuration: str = "default",
         client: SearchClient | None = None,
+        content_version: str = "",
     ) -> None:
+        """`content_version` labels the index's content (the service setting `search_index_version`):
+        the service cannot see a re-ingestion of a remote index, so whoever re-ingests changes it."""
         self._owned_credential: AsyncTokenCredential | None = None
         if client is None:
             cred: AzureKeyCredential | AsyncTokenCredential
@@ -54,6 +58,7 @@ class AzureSearchRetriever:
         self._client = client
         self._embedder = embedder
         self._semantic_configuration = semantic_configuration
+        self._index_version = f"azure:{endpoint.rstrip('/')}/{index}:{content_version}"
         self._closed = False
 
     def ready(self) -> bool:
@@ -128,6 +133,34 @@ class AzureSearchRetriever:
                 )
             )
         return hits
+
+    def visible_arguments(self, chunks: Sequence[tuple[str, int]], principal: Principal) -> dict[str, Any]:
+        """SearchClient.search arguments that return exactly the listed chunks the principal may read: the
+        same tenant and ACL filter as `search`, narrowed to the pairs."""
+        wanted = " or ".join(
+            f"(source eq {odata_literal(source)} and chunk eq {int(chunk)})" for source, chunk in chunks
+        )
+        return {
+            "search_text": "*",
+            "filter": f"{principal_filter(principal)} and ({wanted})",
+            "top": len(chunks),
+            "select": ["source", "chunk", "tenant"],
+        }
+
+    async def visible(self, chunks: Sequence[tuple[str, int]], principal: Principal) -> set[tuple[str, int]]:
+        if self._closed:
+            raise RuntimeError("the Azure AI Search retriever is closed")
+        if not chunks:
+            return set()
+        results = await self._client.search(**self.visible_arguments(chunks, principal))
+        found: set[tuple[str, int]] = set()
+        async for doc in results:
+            if doc.get("tenant") == principal.tenant:  # defence in depth, as in `search`
+                found.add((str(doc["source"]), int(doc["chunk"])))
+        return found
+
+    async def index_version(self) -> str:
+        return self._index_version
 
     async def aclose(self) -> None:
         if self._closed:

@@ -1,5 +1,6 @@
 """The retrieval contract the chain codes against, and who is asking (the Principal)."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -48,6 +49,16 @@ class Retriever(Protocol):
         semantic_ranker: bool = True,
         minimum_score: float = 0.0,
     ) -> list[Hit]: ...
+
+    async def visible(self, chunks: Sequence[tuple[str, int]], principal: Principal) -> set[tuple[str, int]]:
+        """Which of these (source, chunk) pairs the principal may read now, by the same tenant and ACL
+        filter as `search`: what a cached answer's sources are re-checked with before it is served."""
+        ...
+
+    async def index_version(self) -> str:
+        """What identifies the indexed content: it changes when the content may have (a cached answer of
+        another version is not served)."""
+        ...
 
     def ready(self) -> bool: ...
 

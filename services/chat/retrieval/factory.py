@@ -34,6 +34,7 @@ def build_retriever(settings: Any) -> Retriever:
             api_key=key,
             embedder=load_embedder(embedder_name) if query_vectors == "local" else None,
             semantic_configuration=getattr(settings, "search_semantic_configuration", "default"),
+            content_version=getattr(settings, "search_index_version", ""),
         )
     from chatfleet.chat.retrieval.local_index import LocalIndex
 

@@ -134,6 +134,20 @@ class ServiceMetrics:
             "Finished turns not recorded in the history because its write queue was full.",
             registry=r,
         )
+        # Hit rate: hit / (hit + miss + denied); `bypass` counts follow-ups, which never use the cache.
+        self.semantic_cache_lookups_total = Counter(
+            "chatfleet_semantic_cache_lookups",
+            "Semantic cache lookups by outcome: hit, miss, denied (close enough but a source the caller may "
+            "not read), bypass (a follow-up), error (the store failed: answered afresh).",
+            ["tenant", "outcome"],
+            registry=r,
+        )
+        self.semantic_cache_saved_tokens_total = Counter(
+            "chatfleet_semantic_cache_saved_tokens",
+            "Model tokens (prompt + completion, as the cached answer cost) not spent thanks to cache hits.",
+            ["tenant"],
+            registry=r,
+        )
         self.answer_groundedness = Histogram(
             "chatfleet_answer_groundedness",
             "Groundedness of sampled answers (CHATFLEET_QUALITY_SAMPLE_RATE), the rule of chatfleet eval.",

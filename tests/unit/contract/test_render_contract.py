@@ -122,6 +122,7 @@ def check_config(url: str, app: ChatApplication, objects: list[dict[str, Any]]) 
     assert config["features"]["embedder"] == spec.retrieval.embedder
     assert config["features"]["content_logging"] is spec.observability.log_content
     assert config["defaults"]["minimum_relevance"] == spec.retrieval.minimum_relevance
+    assert config["features"]["semantic_cache"] is spec.semantic_cache.enabled
     assert config["limits"]["tenant_tokens_per_minute"] == spec.budgets.tenant_tokens_per_minute
     assert "tenant_token_overrides" not in config["limits"], "overrides would name the served tenants"
     assert config["answers"] == {
@@ -230,6 +231,7 @@ MATRIX: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
         },
         [],
     ),
+    "semantic-cache": ({"semanticCache": {"enabled": True, "threshold": 0.97, "ttl": "4h"}}, []),
 }
 
 

@@ -346,6 +346,31 @@ def test_postgres_is_rendered_with_its_password_from_the_secret_and_its_port_ope
     assert "CHATFLEET_POSTGRES_PASSWORD" not in one(children, "ConfigMap")["data"]
 
 
+def test_semantic_cache_is_off_unless_the_app_opts_in(make_app) -> None:
+    default = one(render(parse_application(make_app())), "ConfigMap")["data"]
+    assert not any(key.startswith("CHATFLEET_SEMANTIC_CACHE_") for key in default)
+    app = make_app(
+        {
+            "spec": {
+                "semanticCache": {"enabled": True, "threshold": 0.97, "ttl": "4h", "maxEntries": 500},
+                "search": {
+                    "endpoint": "https://s.search.windows.net",
+                    "index": "kb",
+                    "indexVersion": "2026-12",
+                },
+            }
+        }
+    )
+    data = one(render(parse_application(app)), "ConfigMap")["data"]
+    assert {k: v for k, v in data.items() if k.startswith("CHATFLEET_SEMANTIC_CACHE_")} == {
+        "CHATFLEET_SEMANTIC_CACHE_ENABLED": "true",
+        "CHATFLEET_SEMANTIC_CACHE_THRESHOLD": "0.97",
+        "CHATFLEET_SEMANTIC_CACHE_TTL_S": "14400",
+        "CHATFLEET_SEMANTIC_CACHE_MAX_ENTRIES": "500",
+    }
+    assert data["CHATFLEET_SEARCH_INDEX_VERSION"] == "2026-12"
+
+
 def test_metrics_port_is_on_the_pods_and_the_metrics_service_only(app: ChatApplication) -> None:
     children = render(app)
     (container,) = one(children, "Deployment")["spec"]["template"]["spec"]["containers"]

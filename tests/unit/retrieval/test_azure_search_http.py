@@ -66,3 +66,21 @@ async def test_minimum_score_filters_on_the_search_score(search_service):
     assert [h.id for h in hits] == ["vpn.md#1"]
     assert hits[0].score == pytest.approx(2.7)  # reranker score still reported when the service sent one
     await retriever.aclose()
+
+
+async def test_visible_asks_for_exactly_the_pairs_under_the_callers_filter(search_service):
+    """The semantic cache's ACL re-check: the listed chunks, under the same filter as a search; a document
+    of another tenant in the answer is not counted as visible."""
+    seen, url = search_service
+    retriever = AzureSearchRetriever(url, "support", api_key="k", content_version="7")
+    principal = Principal("contoso", oid="u1", groups=("g1",))
+    visible = await retriever.visible([("vpn.md", 1), ("it's.md", 0)], principal)
+    _, _, body = seen[0]
+    assert body["filter"] == (
+        f"{principal_filter(principal)} and ((source eq 'vpn.md' and chunk eq 1) or "
+        "(source eq 'it''s.md' and chunk eq 0))"
+    )
+    assert body["top"] == 2
+    assert ("leak.md", 0) not in visible and ("vpn.md", 1) in visible
+    assert await retriever.index_version() == f"azure:{url}/support:7"
+    await retriever.aclose()

@@ -38,6 +38,7 @@ async def get_config(runtime: RuntimeDep) -> dict[str, Any]:
             "semantic_ranker": s.search_backend == "azure",
             "query_rewrite": s.query_rewrite,
             "history": runtime.history is not None,
+            "semantic_cache": runtime.chain.cache is not None,
             "guards": s.guards_mode,
             "embedder": s.embedder,
             "content_logging": s.log_content,

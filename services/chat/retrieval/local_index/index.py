@@ -17,7 +17,12 @@ from chatfleet.chat.embeddings import Embedder
 from chatfleet.chat.retrieval.base import Hit, Principal, RetrievalMode, reciprocal_rank_fusion
 from chatfleet.chat.retrieval.local_index import writes
 from chatfleet.chat.retrieval.local_index.connections import Connections
-from chatfleet.chat.retrieval.local_index.schema import ensure_schema, has_vocabulary, read_generation
+from chatfleet.chat.retrieval.local_index.schema import (
+    VISIBLE_TO_CALLER,
+    ensure_schema,
+    has_vocabulary,
+    read_generation,
+)
 from chatfleet.chat.retrieval.local_index.text_search import TextSearch
 from chatfleet.chat.retrieval.local_index.vector_cache import DEFAULT_VECTOR_CACHE_ROWS, VectorCache
 from chatfleet.chat.retrieval.local_index.vector_search import VectorSearch
@@ -25,6 +30,12 @@ from chatfleet.chat.retrieval.local_index.writes import ChunkRecord
 from chatfleet.contracts.citations import citation_id
 
 MAX_KNN = 4096  # sqlite-vec's upper bound for k
+# The listed (source, chunk) pairs (a JSON list of pairs in :wanted) the caller may read.
+_VISIBLE_SQL = f"""
+SELECT c.source, c.chunk FROM json_each(:wanted) AS j CROSS JOIN chunks c
+ON c.source = json_extract(j.value, '$[0]') AND c.chunk = json_extract(j.value, '$[1]')
+WHERE {VISIBLE_TO_CALLER}
+"""  # noqa: S608 (module constants composed; values are bound)
 
 
 class LocalIndex:
@@ -115,6 +126,38 @@ class LocalIndex:
             ((rowid, s) for rowid, s in scores.items() if s >= minimum_score), key=lambda x: -x[1]
         )[:top]
         return self._hits(conn, ranked, principal.tenant, dict(vector_ranked))
+
+    async def visible(self, chunks: Sequence[tuple[str, int]], principal: Principal) -> set[tuple[str, int]]:
+        """The pairs the principal may read, by the tenant and ACL predicate every search applies."""
+        if self._closed:
+            raise RuntimeError("the local index is closed")
+        if not chunks:
+            return set()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._visible_sync, list(chunks), principal)
+
+    def _visible_sync(self, chunks: list[tuple[str, int]], principal: Principal) -> set[tuple[str, int]]:
+        conn = self._connections.reader()
+        scope = {
+            "wanted": json.dumps([[source, chunk] for source, chunk in chunks]),
+            "tenant": principal.tenant,
+            "oid": principal.oid,
+            "groups": json.dumps(list(principal.groups)),
+        }
+        # cast: apsw types a row as any SQLite values; both columns are typed in the schema
+        rows = cast(list[tuple[str, int]], conn.execute(_VISIBLE_SQL, scope).fetchall())
+        return {(source, int(chunk)) for source, chunk in rows}
+
+    async def index_version(self) -> str:
+        """The embedder and the file's write generation, which every ingestion bumps (any tenant's: a
+        conservative version, never a stale one)."""
+        if self._closed:
+            raise RuntimeError("the local index is closed")
+        loop = asyncio.get_running_loop()
+        generation = await loop.run_in_executor(
+            self._executor, lambda: read_generation(self._connections.reader())
+        )
+        return f"local:{self.embedder.name}:{generation}"
 
     @staticmethod
     def _hits(

@@ -1,0 +1,15 @@
+"""The semantic cache: an answer reused for a close enough standalone question, behind `CacheStore`."""
+
+from chatfleet.chat.semcache.cache import CacheHit, CacheSlot, SemanticCache, standalone
+from chatfleet.chat.semcache.memory_store import MemoryCacheStore
+from chatfleet.chat.semcache.store import CachedAnswer, CacheStore
+
+__all__ = [
+    "CacheHit",
+    "CacheSlot",
+    "CacheStore",
+    "CachedAnswer",
+    "MemoryCacheStore",
+    "SemanticCache",
+    "standalone",
+]
