@@ -13,7 +13,7 @@ from azure.identity.aio import DefaultAzureCredential
 from platformdirs import user_data_path
 
 from chatfleet.chat.auth import Authenticator
-from chatfleet.chat.budget import TenantBudget
+from chatfleet.chat.budget import PostgresTenantBudget, TenantBudget, TokenBudget
 from chatfleet.chat.chain.guarding import TurnGuards
 from chatfleet.chat.chain.orchestrator import ChatChain
 from chatfleet.chat.config import Settings
@@ -49,9 +49,11 @@ async def build_runtime(settings: Settings) -> Runtime:
     )
     retriever: Retriever = build_retriever(settings)
     authenticator = Authenticator.from_settings(settings)
+    closers: list[Callable[[], Awaitable[None]]] = []
+    pg = postgres_config(settings, closers) if uses_postgres(settings) else None
     guards = TurnGuards(
         build_screen(settings),
-        TenantBudget(settings.tenant_tokens_per_minute, settings.tenant_token_overrides),
+        await build_budget(settings, metrics, pg),
         log_content=settings.log_content,
         screen_budget_ms=settings.guards_budget_ms,
     )
@@ -72,7 +74,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         runtime.closers.append(cache.aclose)
     runtime.recent_turns = RecentTurns(settings.feedback_recent_turns)
     if settings.history_enabled:
-        runtime.history = await build_history(settings, metrics, runtime.closers)
+        runtime.history = await build_history(settings, metrics, pg)
         runtime.closers.append(runtime.history.aclose)
     if settings.quality_sample_rate > 0:
         runtime.quality = build_quality(settings, metrics)
@@ -81,6 +83,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         close = getattr(component, "aclose", None)
         if close is not None:
             runtime.closers.append(close)
+    runtime.closers.extend(closers)  # the Entra credential, after the pools that use it
     return runtime
 
 
@@ -126,13 +129,36 @@ def postgres_config(settings: Settings, closers: list[Callable[[], Awaitable[Non
     )
 
 
+def uses_postgres(settings: Settings) -> bool:
+    return settings.budget_store == "postgres" or (
+        settings.history_enabled and settings.history_store == "postgres"
+    )
+
+
+async def build_budget(settings: Settings, metrics: ServiceMetrics, pg: PostgresConfig | None) -> TokenBudget:
+    """The replica's own buckets, or the shared ones in PostgreSQL (the own ones as fail-open fallback)."""
+    local = TenantBudget(settings.tenant_tokens_per_minute, settings.tenant_token_overrides)
+    if settings.budget_store != "postgres":
+        return local
+    assert pg is not None  # uses_postgres
+    errors = metrics.budget_store_errors_total
+    return await PostgresTenantBudget.open(
+        pg,
+        local,
+        timeout_s=settings.budget_store_timeout_ms / 1000,
+        failure=settings.budget_store_failure,
+        on_store_error=lambda operation: errors.labels(operation).inc(),
+    )
+
+
 async def build_history(
-    settings: Settings, metrics: ServiceMetrics, closers: list[Callable[[], Awaitable[None]]]
+    settings: Settings, metrics: ServiceMetrics, pg: PostgresConfig | None
 ) -> HistoryRecorder:
     """Opens (and migrates) the store before the first request, and starts the writer and the purge."""
     store: HistoryStore
     if settings.history_store == "postgres":
-        store = await PostgresHistoryStore.open(postgres_config(settings, closers))
+        assert pg is not None  # uses_postgres
+        store = await PostgresHistoryStore.open(pg)
     else:
         store = await SqliteHistoryStore.open(history_path(settings))
     recorder = HistoryRecorder(

@@ -196,6 +196,26 @@ class Settings(BaseSettings):
         "(0 = unlimited for that tenant).",
     )
 
+    budget_store: Literal["memory", "postgres"] = Field(
+        "memory",
+        description="Where the tenant token buckets live: `memory` (each replica its own: N replicas give "
+        "a tenant N budgets, a restart refills) or `postgres` (one bucket per tenant shared by every "
+        "replica, kept over restarts; the CHATFLEET_POSTGRES_* settings).",
+    )
+    budget_store_timeout_ms: float = Field(
+        250.0,
+        gt=0,
+        le=5000,
+        description="Longest wait on the shared budget store per reservation or settlement; past it the "
+        "budget fails as CHATFLEET_BUDGET_STORE_FAILURE says.",
+    )
+    budget_store_failure: Literal["open", "closed"] = Field(
+        "open",
+        description="The shared budget store down or slow: `open` checks the turn against this replica's "
+        "own in-memory bucket (degrades to per-replica budgets), `closed` refuses it (503 "
+        "budget-unavailable).",
+    )
+
     # --- conversation history ----------------------------------------------------------------------
     history_enabled: bool = Field(
         True, description="Keep each finished turn server-side per tenant and user (the UI's sidebar)."
@@ -481,6 +501,8 @@ class Settings(BaseSettings):
             )
         if self.history_enabled and self.history_store == "postgres":
             self._require_postgres("CHATFLEET_HISTORY_STORE=postgres")
+        if self.budget_store == "postgres":
+            self._require_postgres("CHATFLEET_BUDGET_STORE=postgres")
         if self.postgres_auth == "entra" and self.postgres_password is not None:
             raise ValueError(
                 "CHATFLEET_POSTGRES_PASSWORD is set but CHATFLEET_POSTGRES_AUTH=entra: set "

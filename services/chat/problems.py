@@ -44,6 +44,7 @@ INTERNAL = ProblemType("internal-error", 500, "Internal error")
 UPSTREAM_UNAVAILABLE = ProblemType("upstream-unavailable", 503, "No model deployment available")
 UPSTREAM_FAILED = ProblemType("upstream-failed", 502, "The model deployment failed")
 NOT_READY = ProblemType("not-ready", 503, "Service not ready")
+BUDGET_UNAVAILABLE = ProblemType("budget-unavailable", 503, "Token budget store unavailable")
 DRAINING = ProblemType("draining", 503, "Service is shutting down")
 DEADLINE_EXCEEDED = ProblemType("deadline-exceeded", 504, "The answer took longer than the deadline")
 

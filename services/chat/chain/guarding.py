@@ -8,9 +8,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from chatfleet.chat.budget import BudgetExceeded, TenantBudget
+from chatfleet.chat.budget import BudgetExceeded, BudgetUnavailable, TokenBudget
 from chatfleet.chat.guards import PromptScreen, log_decision
-from chatfleet.chat.problems import INPUT_TOO_LARGE, RATE_LIMITED, ProblemError
+from chatfleet.chat.problems import BUDGET_UNAVAILABLE, INPUT_TOO_LARGE, RATE_LIMITED, ProblemError
 from chatfleet.chat.retrieval import Hit, Principal
 
 VERDICT_CACHE_SIZE = 50_000
@@ -46,7 +46,7 @@ class TurnGuards:
     def __init__(
         self,
         screen: PromptScreen,
-        budget: TenantBudget,
+        budget: TokenBudget,
         *,
         log_content: bool = False,
         screen_budget_ms: float = DEFAULT_SCREEN_BUDGET_MS,
@@ -140,7 +140,13 @@ class TurnGuards:
 
     async def reserve_budget(self, principal: Principal, estimated_tokens: int) -> None:
         try:
-            self.budget.check(principal.tenant, estimated_tokens)
+            await self.budget.reserve(principal.tenant, estimated_tokens)
+        except BudgetUnavailable as exc:
+            raise ProblemError(
+                BUDGET_UNAVAILABLE,
+                "the token budget cannot be checked right now; try again shortly",
+                retry_after_s=5,
+            ) from exc
         except BudgetExceeded as exc:
             raise ProblemError(
                 RATE_LIMITED,
@@ -150,7 +156,8 @@ class TurnGuards:
 
     async def record_usage(self, principal: Principal, actual_tokens: int, estimated_tokens: int) -> None:
         """Settles the reservation with what the model really used."""
-        self.budget.record(principal.tenant, actual_tokens, estimated_tokens)
+        await self.budget.settle(principal.tenant, actual_tokens, estimated_tokens)
 
     async def aclose(self) -> None:
         await self.screen.aclose()
+        await self.budget.aclose()

@@ -129,6 +129,13 @@ class ServiceMetrics:
             ["kind"],
             registry=r,
         )
+        self.budget_store_errors_total = Counter(
+            "chatfleet_budget_store_errors",
+            "Round trips to the shared budget store that failed or timed out, by operation (reserve, "
+            "settle); the turn then fell back as CHATFLEET_BUDGET_STORE_FAILURE says.",
+            ["operation"],
+            registry=r,
+        )
         self.history_dropped_total = Counter(
             "chatfleet_history_dropped",
             "Finished turns not recorded in the history because its write queue was full.",

@@ -1,4 +1,5 @@
-"""Per-tenant token-rate budgets: one token bucket per tenant, refilled continuously per minute.
+"""Per-tenant token-rate budgets in the replica's memory: one token bucket per tenant, refilled continuously
+per minute.
 
 A turn reserves its estimate up front (`check`), so one tenant's burst is refused with 429 + Retry-After
 before it reaches the model deployments every tenant shares; `record` then settles the difference
@@ -13,14 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-
-class BudgetExceeded(Exception):
-    """The tenant's bucket cannot cover the request yet; retry after `retry_after_s`."""
-
-    def __init__(self, tenant: str, retry_after_s: float) -> None:
-        super().__init__(f"token budget of tenant {tenant!r} exhausted; retry in {retry_after_s:.1f}s")
-        self.tenant = tenant
-        self.retry_after_s = retry_after_s
+from chatfleet.chat.budget.errors import BudgetExceeded
 
 
 @dataclass
@@ -82,9 +76,7 @@ class TenantBudget:
 
     def _evict_full(self, now: float) -> None:
         """Forget tenants whose bucket has refilled: they are indistinguishable from new ones."""
-        full = [
-            t for t, b in self._buckets.items() if b.level + (now - b.updated) * b.rate >= b.capacity
-        ]
+        full = [t for t, b in self._buckets.items() if b.level + (now - b.updated) * b.rate >= b.capacity]
         for tenant in full:
             del self._buckets[tenant]
 
@@ -110,6 +102,16 @@ class TenantBudget:
         with self._lock:
             bucket = self._bucket(tenant, self._clock())
             bucket.level = min(bucket.capacity, bucket.level - (actual_tokens - estimated_tokens))
+
+    async def reserve(self, tenant: str, estimated_tokens: int) -> None:
+        """`check` as the TokenBudget protocol has it (the shared store's is a round trip)."""
+        self.check(tenant, estimated_tokens)
+
+    async def settle(self, tenant: str, actual_tokens: int, estimated_tokens: int) -> None:
+        self.record(tenant, actual_tokens, estimated_tokens)
+
+    async def aclose(self) -> None:
+        pass
 
     def remaining(self, tenant: str) -> float:
         if not self.limits(tenant):
