@@ -1,13 +1,15 @@
 """The chat turn as a chain: guard -> rewrite -> retrieve -> grounded answer -> citation check.
 
-`prepare` rewrites and retrieves (and may fail with a clean problem response); `stream` sends the prompt,
+`prepare` answers a standalone question from the semantic cache when it may (`chat.semcache`), else rewrites
+and retrieves (and may fail with a clean problem response); `stream` sends the prompt,
 screens what `prepare` left unscreened while the model works, and yields checked answer text. Until the first
 text is out every failure, a refusal included, is still a clean problem response: that is what lets the stream
 routes render their first line (data points + thoughts) while the model works, and fail over without the
 client noticing.
 
 This module is the sequencing only: the turn's types are in `chain.turn`, composing the prompt from the kept
-sources in `chain.compose`, the span attributes in `chain.tracing`, failures' wording in `chain.failures`.
+sources in `chain.compose`, the span attributes in `chain.tracing`, failures' wording in `chain.failures`,
+what is kept in and served from the semantic cache in `chain.cached`.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Protocol
 
 from opentelemetry import trace
 
+from chatfleet.chat.chain.cached import remember, replay, reusable, served_turn
 from chatfleet.chat.chain.citations import CitationFilter
 from chatfleet.chat.chain.compose import compose, no_sources_answer, one_line
 from chatfleet.chat.chain.failures import problem_for
@@ -47,9 +49,6 @@ UNCITED_NOTE = (
     "\n\n(Note: this answer cites none of your organization's sources, so it may not be grounded in them.)"
 )
 UNCITED_ACTIONS = {"flag": "flagged", "annotate": "annotated", "replace": "replaced"}
-# A cached answer is sent in pieces of at least this many characters, cut after whitespace, as deltas.
-REPLAY_PIECE_CHARS = 48
-_WORDS = re.compile(r"\S*\s*")
 
 
 class Clock(Protocol):
@@ -215,28 +214,7 @@ class ChatChain:
         if found.hit is None:
             return None, slot if found.outcome == "miss" else None
         await self._screen(question, None, principal, timings)
-        hit = found.hit
-        thought = Thought(
-            title="Answer from the semantic cache",
-            description="A close enough earlier question of this tenant was answered from the same sources.",
-            props={
-                "similarity": round(hit.similarity, 4),
-                "threshold": cache.threshold,
-                "age_s": round(hit.age_s, 1),
-                "duration_ms": round(timings["cache_lookup"], 2),
-            },
-        )
-        turn = PreparedTurn(
-            question,
-            question,
-            list(hit.entry.citations),
-            [thought],
-            options,
-            timings_ms=timings,
-            sources=list(hit.entry.chunks),
-            cached=hit,
-        )
-        return turn, None
+        return served_turn(found.hit, question, options, timings, cache.threshold), None
 
     async def _screen_history(
         self,
@@ -428,7 +406,10 @@ class ChatChain:
         its end, then one AnswerEnd."""
         options = turn.options
         if turn.cached is not None:
-            async for replayed in self._replay(turn, principal):
+            self.metrics.semantic_cache_saved_tokens_total.labels(
+                self.metrics.tenant_label(principal.tenant)
+            ).inc(turn.cached.entry.tokens)
+            for replayed in replay(turn.cached):
                 yield replayed
             return
         markup = MarkupFilter(LinkPolicy(options.link_hosts))
@@ -515,81 +496,8 @@ class ChatChain:
             principal, answer.input_tokens + answer.output_tokens, turn.estimated_tokens
         )
         if turn.cache_slot is not None and self.cache is not None and reusable(turn, answer):
-            await self._remember(self.cache, turn.cache_slot, turn, answer, "".join(sent))
+            await remember(self.cache, turn.cache_slot, turn, answer, "".join(sent))
         yield answer
-
-    async def _replay(
-        self, turn: PreparedTurn, principal: Principal
-    ) -> AsyncGenerator[str | AnswerEnd, None]:
-        """A cached answer streamed like a fresh one: deltas, then an AnswerEnd whose thought says where it
-        came from. It is sent as it was kept (already through the citation check and the markup policy,
-        whose settings are part of its scope); no model call, so no tokens counted or spent."""
-        assert turn.cached is not None
-        hit = turn.cached
-        entry = hit.entry
-        for piece in pieces(entry.answer, REPLAY_PIECE_CHARS):
-            yield piece
-        self.metrics.semantic_cache_saved_tokens_total.labels(
-            self.metrics.tenant_label(principal.tenant)
-        ).inc(entry.tokens)
-        yield AnswerEnd(
-            finish_reason="stop",
-            deployment=entry.deployment,
-            model=entry.model,
-            cited=list(entry.cited),
-            cache={
-                "hit": True,
-                "similarity": round(hit.similarity, 4),
-                "age_s": round(hit.age_s, 1),
-                "saved_tokens": entry.tokens,
-            },
-        )
-
-    async def _remember(
-        self, cache: SemanticCache, slot: CacheSlot, turn: PreparedTurn, answer: AnswerEnd, text: str
-    ) -> None:
-        """Keeps a grounded answer for close enough questions; a failing store costs the reuse, never the
-        turn."""
-        try:
-            await cache.remember(
-                slot,
-                answer=text,
-                citations=list(turn.citations),
-                chunks=list(turn.sources),
-                cited=list(answer.cited),
-                deployment=answer.deployment,
-                model=answer.model,
-                tokens=answer.input_tokens + answer.output_tokens,
-            )
-        except Exception:
-            log.warning("semantic cache store failed; the answer is not kept", exc_info=True)
-
-
-def pieces(text: str, size: int) -> list[str]:
-    """`text` cut after whitespace into pieces of at least `size` characters (the last may be shorter)."""
-    out: list[str] = []
-    current = ""
-    for word in _WORDS.findall(text):
-        current += word
-        if len(current) >= size:
-            out.append(current)
-            current = ""
-    if current:
-        out.append(current)
-    return out
-
-
-def reusable(turn: PreparedTurn, answer: AnswerEnd) -> bool:
-    """Only a grounded answer that ended normally is kept: never a no-answer (`_answer` returns before),
-    a refused turn (it raised), a turn whose sources the screen withheld, a cut or filtered answer, or one
-    citing no source."""
-    return (
-        answer.finish_reason == "stop"
-        and bool(answer.cited)
-        and answer.uncited is None
-        and not turn.withheld
-        and bool(turn.citations)
-    )
 
 
 def relevant_enough(hits: Sequence[Hit], minimum: float) -> bool:

@@ -135,3 +135,24 @@ async def test_guarded_refused_and_no_answer_turns_are_not_kept(
         for principal in (TAINTED, CONTOSO):
             _, end = await turn(chain, principal, QUESTION)
             assert end.cache is None
+
+
+async def test_a_failing_store_answers_afresh(tmp_path: Path, model: RunningSimulator) -> None:
+    """The store being down (a shared database, later) costs the reuse, never the turn."""
+
+    class Down(MemoryCacheStore):
+        async def nearest(self, scope, vector, *, since):
+            raise ConnectionError("store unreachable")
+
+        async def add(self, entry):
+            raise ConnectionError("store unreachable")
+
+    async with cached_chain(tmp_path, model, threshold=0.95) as chain:
+        assert chain.cache is not None
+        chain.cache.store = Down(10)
+        before = calls(model)
+        for _ in range(2):
+            text, end = await turn(chain, CONTOSO, QUESTION)
+            assert text and end.cache is None
+        assert calls(model) == before + 2
+        assert sample(chain, "chatfleet_semantic_cache_lookups_total", tenant="contoso", outcome="error") == 2
