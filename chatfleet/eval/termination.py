@@ -42,6 +42,13 @@ def termination_message(report: dict[str, Any], limit: int = LIMIT_BYTES) -> str
         "promptVersions": {_text(k, 64): _text(v, 32) for k, v in report["promptVersions"].items()},
         "deployments": [_text(d, 64) for d in report["deployments"][:_MAX_DEPLOYMENTS]],
     }
+    judge = report.get("judge")
+    if judge:
+        compact["judge"] = {
+            "deployment": _text(judge["deployment"], 64),
+            "prompts": {_text(k, 64): _text(v, 32) for k, v in judge["prompts"].items()},
+            "unscored": len(judge["unscored"]),
+        }
     for optional in ("deployments", "promptVersions", "host", "set"):
         if len(_dump(compact).encode()) < limit:
             break
