@@ -91,17 +91,21 @@ def verdict(
     """One entry per threshold, with the actual value and whether it held. `unscored`: per judge metric,
     the cases the judge could not rate; any fails that metric's threshold (the mean covers only part)."""
     missing = unscored or {}
-    return [
-        {
+    checks = []
+    for t in thresholds:
+        actual, left = metrics.get(t.metric), missing.get(t.metric, 0)
+        check = {
             "metric": t.metric,
             "bound": t.bound,
             "threshold": t.value,
-            "actual": metrics.get(t.metric),
-            "passed": t.holds(metrics.get(t.metric), missing.get(t.metric, 0)),
-            "message": t.describe(metrics.get(t.metric), missing.get(t.metric, 0)),
+            "actual": actual,
+            "passed": t.holds(actual, left),
+            "message": t.describe(actual, left),
         }
-        for t in thresholds
-    ]
+        if left:
+            check["unscored"] = left
+        checks.append(check)
+    return checks
 
 
 def _cell(value: float | None, width: int) -> str:

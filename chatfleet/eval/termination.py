@@ -36,7 +36,7 @@ def termination_message(report: dict[str, Any], limit: int = LIMIT_BYTES) -> str
         "failedCases": sum(1 for c in report["cases"] if c.get("error")),
         "metrics": report["metrics"],
         "thresholds": [
-            {k: c[k] for k in ("metric", "bound", "threshold", "actual", "passed")}
+            {k: c[k] for k in ("metric", "bound", "threshold", "actual", "passed", "unscored") if k in c}
             for c in report["thresholds"]
         ],
         "promptVersions": {_text(k, 64): _text(v, 32) for k, v in report["promptVersions"].items()},
