@@ -188,6 +188,8 @@ class LocalStack:
                 "CHATFLEET_OPERATOR_GATE_RUNNER": "local",
                 "CHATFLEET_OPERATOR_LOCAL_GATE_HOST": self.chat_url,
                 "CHATFLEET_OPERATOR_GATE_POLL_SECONDS": "1",
+                # the gate's eval judges with the simulator (examples/local-stack.yaml), which takes any key
+                "CHATFLEET_JUDGE_API_KEY": "local-simulator",
             },
         )
 

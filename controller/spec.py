@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION, DeploymentType
-from chatfleet.contracts.evaluation import LATENCY_METRICS, SCORE_METRICS
+from chatfleet.contracts.evaluation import JUDGE_METRICS, JUDGE_SCALE, LATENCY_METRICS, SCORE_METRICS
 from chatfleet.contracts.links import LINK_HOST_MESSAGE, LINK_HOST_PATTERN
 from chatfleet.controller.cel import (
     IDENTITY_ENDPOINT,
@@ -114,15 +114,21 @@ EVAL_SET_SOURCE = Cel(
     "exactly one of them",
     check=lambda s: (s.config_map_ref is not None) != s.sample,
 )
+THRESHOLD_METRICS = SCORE_METRICS + JUDGE_METRICS
 SCORE_METRIC_NAMES = Cel(
-    rule="self.all(k, k in [{}])".format(", ".join(f"'{m}'" for m in SCORE_METRICS)),
-    message=f"evaluation.thresholds: metrics must be among {', '.join(SCORE_METRICS)}",
-    check=lambda t: set(t) <= set(SCORE_METRICS),
+    rule="self.all(k, k in [{}])".format(", ".join(f"'{m}'" for m in THRESHOLD_METRICS)),
+    message=f"evaluation.thresholds: metrics must be among {', '.join(THRESHOLD_METRICS)}",
+    check=lambda t: set(t) <= set(THRESHOLD_METRICS),
 )
+_JUDGE_LOW, _JUDGE_HIGH = JUDGE_SCALE
 SCORE_RANGE = Cel(
-    rule="self.all(k, self[k] >= 0.0 && self[k] <= 1.0)",
-    message="evaluation.thresholds: a minimum score must be between 0 and 1",
-    check=lambda t: all(0 <= v <= 1 for v in t.values()),
+    rule=f"self.all(k, k.startsWith('judge_') ? (self[k] >= {_JUDGE_LOW}.0 && self[k] <= {_JUDGE_HIGH}.0) "
+    ": (self[k] >= 0.0 && self[k] <= 1.0))",
+    message=f"evaluation.thresholds: a minimum score must be between 0 and 1 (judge_* metrics: the "
+    f"rubric's {_JUDGE_LOW} to {_JUDGE_HIGH})",
+    check=lambda t: all(
+        (_JUDGE_LOW <= v <= _JUDGE_HIGH) if k.startswith("judge_") else (0 <= v <= 1) for k, v in t.items()
+    ),
 )
 LATENCY_METRIC_NAMES = Cel(
     rule="self.all(k, k in [{}])".format(", ".join(f"'{m}'" for m in LATENCY_METRICS)),
@@ -133,6 +139,11 @@ LATENCY_RANGE = Cel(
     rule="self.all(k, self[k] > 0.0)",
     message="evaluation.maxLatencyMs: a latency maximum must be greater than 0",
     check=lambda t: all(v > 0 for v in t.values()),
+)
+JUDGE_THRESHOLDS_NEED_JUDGE = Cel(
+    rule="has(self.judgeDeployment) || !self.thresholds.exists(k, k.startsWith('judge_'))",
+    message="evaluation.thresholds: judge_* metrics need judgeDeployment (the model that rates the answers)",
+    check=lambda e: e.judge_deployment is not None or not any(k.startswith("judge_") for k in e.thresholds),
 )
 EVAL_HAS_THRESHOLD = Cel(
     rule="size(self.thresholds) + size(self.maxLatencyMs) >= 1",
@@ -753,10 +764,10 @@ class Evaluation(Model):
     eval_set: Annotated[EvalSet, EVAL_SET_SOURCE] = Field(alias="set", description="The eval set.")
     thresholds: Annotated[dict[str, float], SCORE_METRIC_NAMES, SCORE_RANGE] = Field(
         default_factory=dict,
-        max_length=len(SCORE_METRICS),
+        max_length=len(THRESHOLD_METRICS),
         json_schema_extra={"default": {}},
-        description="Minimum score per metric (0..1), e.g. {groundedness: 0.9, refusal_accuracy: 0.9}; "
-        f"metrics: {', '.join(SCORE_METRICS)}.",
+        description="Minimum score per metric (0..1; judge_* 1..5), e.g. {groundedness: 0.9, "
+        f"judge_groundedness: 4}}; metrics: {', '.join(THRESHOLD_METRICS)}.",
     )
     max_latency_ms: Annotated[dict[str, float], LATENCY_METRIC_NAMES, LATENCY_RANGE] = Field(
         default_factory=dict,
@@ -765,10 +776,18 @@ class Evaluation(Model):
         description=f"Maximum per latency metric in ms, e.g. {{ttft_p95_ms: 3000}}; metrics: "
         f"{', '.join(LATENCY_METRICS)}.",
     )
-    judge_deployment: Name | None = Field(
+    judge_deployment: str | None = Field(
         None,
-        description="Azure OpenAI deployment for LLM-as-judge scores. Stored only: LLM-as-judge is not "
-        "implemented yet, so this changes no score and no verdict (the deterministic metrics gate).",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Azure OpenAI deployment that rates each answer (LLM-as-judge: judge_groundedness, "
+        "judge_relevance, 1-5), authenticated with the gate's Entra identity. Unset: no judge scores.",
+    )
+    judge_endpoint: UpstreamEndpoint | None = Field(
+        None,
+        description="Azure OpenAI endpoint of judgeDeployment; default: the endpoint of the first "
+        "spec.openai.deployments entry (the app's own resource).",
     )
 
 
@@ -787,7 +806,7 @@ class Rollout(Model):
         description="Watch a promoted revision's live TTFT p95 and error rate against loadTest.slo and roll "
         "back to the previous revision on a breach (needs the operator's Prometheus URL); unset: no bake.",
     )
-    evaluation: Annotated[Evaluation, EVAL_HAS_THRESHOLD] | None = Field(
+    evaluation: Annotated[Evaluation, EVAL_HAS_THRESHOLD, JUDGE_THRESHOLDS_NEED_JUDGE] | None = Field(
         None,
         description="Answer-quality gate: an eval set run against the canary beside the load test; both "
         "must pass before promotion. Unset: no evaluation.",
@@ -1049,6 +1068,13 @@ class EvaluationStatus(Model):
         default_factory=dict, description="Prompt id -> version the answers were produced with."
     )
     deployments: list[str] = Field(default_factory=list, description="Model deployments that answered.")
+    judge_deployment: str | None = Field(None, description="Deployment that rated the answers (judge).")
+    judge_prompt_versions: dict[str, str] = Field(
+        default_factory=dict, description="Judge prompt id -> version of the rubric that rated them."
+    )
+    judge_unscored: int | None = Field(
+        None, description="Judge ratings left unscored (429s, unparsable replies): judge thresholds fail."
+    )
     finished_at: datetime | None = Field(None, description="When the verdict was read.")
 
 

@@ -1,5 +1,5 @@
-"""Azure OpenAI deployment SKUs and the default api-version: one definition for the CRD
-(`spec.openai.deployments[]`), the router and the upstream load test.
+"""Azure OpenAI deployment SKUs, the default api-version and the Entra scope: one definition for the CRD
+(`spec.openai.deployments[]`), the router, the upstream load test and the eval judge.
 
 Neutral ground (chatfleet.contracts), so neither the operator nor the chat service pulls in the other's
 dependencies to agree on it.
@@ -9,6 +9,9 @@ from typing import Literal
 
 DEFAULT_API_VERSION = "2024-10-21"
 """The Azure OpenAI REST api-version a deployment is called with unless it names its own."""
+
+COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
+"""The Entra ID scope of an Azure OpenAI call without an API key (the router's and the eval judge's)."""
 
 DeploymentType = Literal[
     "ProvisionedManaged",

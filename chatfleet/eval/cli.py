@@ -14,7 +14,8 @@ from typing import Annotated
 
 import typer
 
-from chatfleet.contracts.evaluation import EXIT_NO_VERDICT, EXIT_PASSED, EXIT_THRESHOLD_FAILED
+from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION
+from chatfleet.contracts.evaluation import EXIT_NO_VERDICT, EXIT_PASSED, EXIT_THRESHOLD_FAILED, JUDGE_METRICS
 from chatfleet.contracts.loadtest import TOKEN_ENV, TokenSource
 
 
@@ -82,15 +83,46 @@ def run(
         float,
         typer.Option("--wait-for-target", min=0, help="Seconds to wait for the service to answer HTTP."),
     ] = 0.0,
+    judge_deployment: Annotated[
+        str | None,
+        typer.Option(
+            "--judge-deployment",
+            help="Azure OpenAI deployment that rates each answer (judge_groundedness, judge_relevance, "
+            "1-5); off by default.",
+        ),
+    ] = None,
+    judge_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--judge-endpoint",
+            envvar="CHATFLEET_JUDGE_ENDPOINT",
+            help="Azure OpenAI endpoint of the judge deployment, e.g. https://aoai-east.openai.azure.com.",
+        ),
+    ] = None,
+    judge_api_version: Annotated[
+        str, typer.Option("--judge-api-version", help="Azure OpenAI REST api-version of the judge calls.")
+    ] = DEFAULT_API_VERSION,
+    judge_api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--judge-api-key",
+            envvar="CHATFLEET_JUDGE_API_KEY",
+            show_default=False,
+            help="API key of the judge's endpoint; Entra ID (DefaultAzureCredential) without one. Prefer "
+            "the environment, argv is visible to other users.",
+        ),
+    ] = None,
 ) -> None:
     """Run an eval set against a chat service, print the scores, exit 0 only if every threshold holds."""
     import logging
 
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per case would bury the table
+    for name in ("httpx", "httpx2"):  # one INFO line per call (the judge's through the openai SDK) would
+        logging.getLogger(name).setLevel(logging.WARNING)  # bury the table
     from chatfleet.bearer import TokenSourceError, minted_token_file
     from chatfleet.chat.embeddings import EMBEDDER_NAMES, EmbedderUnavailable
     from chatfleet.eval.cases import EvalSetError, load_eval_set, resolve_set_path
     from chatfleet.eval.client import ServiceUnreachable
+    from chatfleet.eval.judge import Judge, JudgeSettings, JudgeUnavailable
     from chatfleet.eval.report import Threshold, ThresholdError, render_table
     from chatfleet.eval.runner import run_eval
     from chatfleet.eval.termination import termination_message as compact
@@ -110,6 +142,20 @@ def run(
         eval_set = load_eval_set(resolve_set_path(set_name))
     except (ThresholdError, EvalSetError) as error:
         raise _fail(str(error)) from None
+    judge = None
+    if judge_deployment is None:
+        if needs := sorted({t.metric for t in thresholds} & set(JUDGE_METRICS)):
+            raise _fail(f"--min {needs[0]} needs a judge: give --judge-deployment and --judge-endpoint")
+    else:
+        if not judge_endpoint:
+            raise _fail("--judge-deployment needs --judge-endpoint (or CHATFLEET_JUDGE_ENDPOINT)")
+        try:
+            settings = JudgeSettings(
+                judge_endpoint.rstrip("/"), judge_deployment, judge_api_version, judge_api_key
+            )
+        except ValueError as error:
+            raise _fail(str(error)) from None
+        judge = Judge(settings)
     try:
         with minted_token_file(token_source, token_scope or "") as token_file:
             report = run_eval(
@@ -121,10 +167,14 @@ def run(
                 token_file=token_file,
                 embedder=embedder,
                 wait_for_target_s=wait_for_target,
+                judge=judge,
             )
-    except (ServiceUnreachable, EmbedderUnavailable, TokenSourceError) as error:
+    except (ServiceUnreachable, EmbedderUnavailable, TokenSourceError, JudgeUnavailable) as error:
         _write(termination_message, compact({"error": str(error)}), "--termination-message")
         raise _fail(str(error)) from None
+    finally:
+        if judge is not None:
+            judge.close()
     _write(json_file, json.dumps(report, indent=2, ensure_ascii=False) + "\n", "--json")
     _write(termination_message, compact(report), "--termination-message")
     typer.echo(render_table(report))

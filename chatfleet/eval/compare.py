@@ -1,5 +1,6 @@
 """`chatfleet eval compare BASE NEW`: what got worse between two runs of the same eval set, case by case,
-and how every metric moved. Per-case latency is left out of regressions: one turn's timing is noise."""
+and how every metric moved (the judge's too, when a run had one). Per-case latency is left out of
+regressions: one turn's timing is noise."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chatfleet.contracts.evaluation import LATENCY_METRICS, SCORE_METRICS
-from chatfleet.eval.report import ALL_METRICS
+from chatfleet.contracts.evaluation import JUDGE_METRICS, LATENCY_METRICS
+from chatfleet.eval.report import ALL_METRICS, RATED_METRICS
 
 TOLERANCE = 1e-3  # below this a score change is rounding, not a regression
 LATENCY_TOLERANCE = 0.10  # a latency percentile is worse only when it rose by more than this share
@@ -35,6 +36,8 @@ def compare(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     deltas = []
     for name in ALL_METRICS:
         before, after = base["metrics"].get(name), new["metrics"].get(name)
+        if name in JUDGE_METRICS and before is None and after is None:
+            continue  # neither run had a judge
         change = None if before is None or after is None else round(after - before, 4)
         if change is None:
             worse = False
@@ -52,7 +55,7 @@ def compare(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             continue
         if after.get("error") and not before.get("error"):
             regressions.append({"id": case_id, "metric": "error", "base": None, "new": after["error"]})
-        for name in SCORE_METRICS:
+        for name in RATED_METRICS:
             b, a = before["metrics"].get(name), after["metrics"].get(name)
             if b is not None and (a is None or a < b - TOLERANCE):
                 regressions.append({"id": case_id, "metric": name, "base": b, "new": a})

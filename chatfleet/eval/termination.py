@@ -36,12 +36,19 @@ def termination_message(report: dict[str, Any], limit: int = LIMIT_BYTES) -> str
         "failedCases": sum(1 for c in report["cases"] if c.get("error")),
         "metrics": report["metrics"],
         "thresholds": [
-            {k: c[k] for k in ("metric", "bound", "threshold", "actual", "passed")}
+            {k: c[k] for k in ("metric", "bound", "threshold", "actual", "passed", "unscored") if k in c}
             for c in report["thresholds"]
         ],
         "promptVersions": {_text(k, 64): _text(v, 32) for k, v in report["promptVersions"].items()},
         "deployments": [_text(d, 64) for d in report["deployments"][:_MAX_DEPLOYMENTS]],
     }
+    judge = report.get("judge")
+    if judge:
+        compact["judge"] = {
+            "deployment": _text(judge["deployment"], 64),
+            "prompts": {_text(k, 64): _text(v, 32) for k, v in judge["prompts"].items()},
+            "unscored": len(judge["unscored"]),
+        }
     for optional in ("deployments", "promptVersions", "host", "set"):
         if len(_dump(compact).encode()) < limit:
             break

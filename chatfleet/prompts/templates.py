@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 SHIPPED_DIR = Path(__file__).parent  # the shipped *.yaml live next to this module (package data)
+JUDGE_DIR = SHIPPED_DIR / "judge"  # the eval judge's prompts: same schema and rules, not the service's
 SUFFIXES = (".yaml", ".yml")
 
 # What the chat chain needs from each template id: kind and the exact variables it passes.
@@ -27,6 +28,13 @@ REQUIRED_TEMPLATES: dict[str, tuple[str, frozenset[str]]] = {
     "query_rewrite": ("chat", frozenset({"question"})),
     "answer": ("chat", frozenset({"question", "sources"})),
     "no_sources": ("text", frozenset({"question"})),
+}
+# What `chatfleet eval run --judge-deployment` needs of each judge prompt (chatfleet/prompts/judge/). The
+# judged texts are fenced by a random `boundary`, so an answer under judgement cannot close its block and
+# speak to the judge ("score: 5").
+JUDGE_TEMPLATES: dict[str, tuple[str, frozenset[str]]] = {
+    "judge_groundedness": ("chat", frozenset({"query", "context", "response", "boundary"})),
+    "judge_relevance": ("chat", frozenset({"query", "response", "boundary"})),
 }
 # Variables a template may also use. `boundary`: a random marker that fences the answer prompt's sources
 # (answer@2 and later); a render that is not given one draws a fresh one (GENERATED_VARIABLES), so every
@@ -184,9 +192,13 @@ def load_mapping(files: Mapping[str, str], where: str) -> list[PromptTemplate]:
 
 
 def select(
-    templates: Iterable[PromptTemplate], pins: Mapping[str, str] | None = None
+    templates: Iterable[PromptTemplate],
+    pins: Mapping[str, str] | None = None,
+    required: Mapping[str, tuple[str, frozenset[str]]] = REQUIRED_TEMPLATES,
 ) -> tuple[dict[tuple[str, str], PromptTemplate], dict[str, PromptTemplate]]:
-    """All versions by (id, version) and the one chosen per id: the pinned one, else the newest."""
+    """All versions by (id, version) and the one chosen per id: the pinned one, else the newest.
+
+    `required`: the ids the caller needs, with kind and variables (the chat chain's by default)."""
     prompts: dict[tuple[str, str], PromptTemplate] = {}
     for prompt in templates:
         key = (prompt.id, prompt.version)
@@ -208,15 +220,15 @@ def select(
                 f"pinned prompt {pid}@{version} not found (versions of {pid}: {', '.join(known) or 'none'})"
             )
         selected[pid] = prompts[(pid, version)]
-    for pid, (kind, variables) in REQUIRED_TEMPLATES.items():
-        required = selected.get(pid)
-        if required is None:
+    for pid, (kind, variables) in required.items():
+        needed = selected.get(pid)
+        if needed is None:
             raise PromptTemplateError(f"required prompt {pid!r} is missing")
         optional = OPTIONAL_VARIABLES.get(pid, frozenset())
-        if required.kind != kind or required.variables - optional != variables:
+        if needed.kind != kind or needed.variables - optional != variables:
             also = f" (may also use {sorted(optional)})" if optional else ""
             raise PromptTemplateError(
-                f"prompt {required.ref} ({required.origin}) must be kind {kind} "
+                f"prompt {needed.ref} ({needed.origin}) must be kind {kind} "
                 f"with variables {sorted(variables)}{also}"
             )
     return prompts, selected

@@ -27,6 +27,7 @@ from chatfleet.controller.loading import describe
 from chatfleet.controller.render import render, revision
 from chatfleet.controller.rollout import machine
 from chatfleet.controller.rollout.bake import BakeReading, BakeSourceError
+from chatfleet.controller.rollout.evaluation import judge_endpoint
 from chatfleet.controller.rollout.runner import GateRun
 from chatfleet.controller.spec import ChatApplication, ChatApplicationStatus
 from chatfleet.controller.status import dump, merge_patch, observed_status
@@ -92,6 +93,7 @@ def gate_run(ctx: OperatorContext, app: ChatApplication, run_name: str, candidat
         evaluation=app.spec.rollout.evaluation,
         tenants=tuple(app.spec.tenants),
         audience=app.spec.auth.audience,
+        judge_endpoint=judge_endpoint(app.spec),
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from chatfleet.contracts.evaluation import EXIT_NO_VERDICT, EXIT_PASSED, EXIT_THRESHOLD_FAILED
 from chatfleet.controller.rollout.termination import json_object
-from chatfleet.controller.spec import Evaluation
+from chatfleet.controller.spec import ChatApplicationSpec, Evaluation
 
 SAMPLE_SET = "sample"  # `chatfleet eval run --set sample`: the set shipped for the packaged corpus
 WAIT_FOR_TARGET_SECONDS = 30  # a fresh canary Service needs a few seconds before its endpoints route
@@ -30,9 +30,15 @@ class EvalVerdict:
 
 
 def eval_args(
-    evaluation: Evaluation, host: str, set_file: str, termination_message: str, json_file: str | None = None
+    evaluation: Evaluation,
+    host: str,
+    set_file: str,
+    termination_message: str,
+    json_file: str | None = None,
+    judge_endpoint: str | None = None,
 ) -> list[str]:
-    """`chatfleet eval run` arguments with the spec's thresholds."""
+    """`chatfleet eval run` arguments with the spec's thresholds, and the judge when the spec names one
+    (`judge_endpoint`: its endpoint, resolved by the caller)."""
     args = [
         "eval", "run",
         "--host", host,
@@ -46,7 +52,18 @@ def eval_args(
         args += ["--min", f"{metric}={minimum:g}"]
     for metric, maximum in sorted(evaluation.max_latency_ms.items()):
         args += ["--max", f"{metric}={maximum:g}"]
+    if evaluation.judge_deployment and judge_endpoint:
+        args += ["--judge-deployment", evaluation.judge_deployment, "--judge-endpoint", judge_endpoint]
     return args
+
+
+def judge_endpoint(spec: ChatApplicationSpec) -> str | None:
+    """The judge's endpoint when the evaluation names a judge: its own, else the endpoint of the first
+    deployment of the app's pool (the app's own Azure OpenAI resource)."""
+    evaluation = spec.rollout.evaluation
+    if evaluation is None or not evaluation.judge_deployment:
+        return None
+    return evaluation.judge_endpoint or spec.openai.deployments[0].endpoint
 
 
 def parse_report(text: str | bytes | None) -> dict[str, Any] | None:
@@ -56,7 +73,8 @@ def parse_report(text: str | bytes | None) -> dict[str, Any] | None:
 
 
 def failed_thresholds(report: dict[str, Any]) -> list[str]:
-    """`refusal_accuracy 0.941 (needs >= 1)` for every threshold that did not hold."""
+    """`refusal_accuracy 0.941 (needs >= 1)` for every threshold that did not hold (a judge metric with
+    unscored cases says how many: its mean covers only part of the set)."""
     failed = []
     for check in report.get("thresholds") or []:
         if not isinstance(check, dict) or check.get("passed"):
@@ -64,7 +82,9 @@ def failed_thresholds(report: dict[str, Any]) -> list[str]:
         actual = check.get("actual")
         shown = "not measured" if not isinstance(actual, int | float) else f"{actual:.3f}"
         sign = "<=" if check.get("bound") == "max" else ">="
-        failed.append(f"{check.get('metric')} {shown} (needs {sign} {check.get('threshold'):g})")
+        unscored = check.get("unscored")
+        also = f"; {unscored} unscored by the judge" if isinstance(unscored, int) and unscored else ""
+        failed.append(f"{check.get('metric')} {shown} (needs {sign} {check.get('threshold'):g}{also})")
     return failed
 
 

@@ -82,6 +82,9 @@ def _evaluation_status(revision: str, verdict: EvalVerdict, now: datetime) -> Ev
     report = verdict.report or {}
     metrics = report.get("metrics") or {}
     failed = failed_thresholds(report)
+    judge = report.get("judge")
+    if not isinstance(judge, dict):
+        judge = {}
     return EvaluationStatus(
         revision=revision,
         passed=verdict.passed,
@@ -92,6 +95,9 @@ def _evaluation_status(revision: str, verdict: EvalVerdict, now: datetime) -> Ev
         failed_cases=report.get("failedCases"),
         prompt_versions=report.get("promptVersions") or {},
         deployments=report.get("deployments") or [],
+        judge_deployment=judge.get("deployment"),
+        judge_prompt_versions=judge.get("prompts") or {},
+        judge_unscored=judge.get("unscored"),
         finished_at=now,
     )
 

@@ -31,6 +31,7 @@ class GateRun:
     evaluation: Evaluation | None = None  # answer-quality check run beside the load test
     tenants: tuple[str, ...] = ()  # spec.tenants: who the app's own conversations act for
     audience: str = ""  # spec.auth.audience: what a minted token is for
+    judge_endpoint: str | None = None  # the evaluation's judge: its endpoint (spec's, else the pool's first)
 
     def loadtest_args(
         self, json_file: str, termination_message: str, conversations_file: str | None = None
@@ -82,7 +83,9 @@ class GateRun:
     ) -> list[str]:
         """`chatfleet eval run` arguments against the candidate (only when an evaluation is configured)."""
         assert self.evaluation is not None
-        args = eval_args(self.evaluation, self.target, set_file, termination_message, json_file)
+        args = eval_args(
+            self.evaluation, self.target, set_file, termination_message, json_file, self.judge_endpoint
+        )
         return args + self.token_args()
 
 

@@ -119,6 +119,7 @@ def test_wheel_carries_license_and_data(wheel: Path) -> None:
     for data in (
         "chatfleet/chat/ui/index.html",
         "chatfleet/prompts/answer.v1.yaml",
+        "chatfleet/prompts/judge/judge_groundedness.v1.yaml",  # the eval judge's rubric, in the gate's image
         "chatfleet/loadtests/data/conversations.jsonl",
         "chatfleet/chat/guards/data/labelled_prompts.jsonl",
         "chatfleet/sample_corpus/contoso/vpn-setup.md",

@@ -15,8 +15,7 @@ import httpx2
 from openai import AsyncAzureOpenAI, DefaultAioHttpClient
 
 from chatfleet.chat.llm.config import DeploymentConfig
-
-COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
+from chatfleet.contracts.azure_openai import COGNITIVE_SERVICES_SCOPE
 
 
 @functools.cache

@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from chatfleet.chat.simulator.config import FaultSettings, LimitSettings, SimulatorConfig
 from chatfleet.chat.simulator.embeddings import embed
 from chatfleet.chat.simulator.grounding import cached_answer
+from chatfleet.chat.simulator.judging import judge_answer, judge_blocks
 from chatfleet.chat.simulator.ratelimit import Admission, retry_after_headers
 from chatfleet.chat.simulator.responses import (
     SSE_DONE,
@@ -227,7 +228,8 @@ def build_app(config: SimulatorConfig | None = None) -> FastAPI:
                 faults.error_status, "InternalServerError", "Simulated upstream failure.", headers=headers
             )
 
-        pieces = split_tokens(cached_answer(conversation))
+        blocks = judge_blocks(messages)  # a judge prompt gets a rating of the texts it fences
+        pieces = split_tokens(judge_answer(blocks) if blocks else cached_answer(conversation))
         finish_reason = "stop"
         if len(pieces) > max_tokens:
             pieces, finish_reason = pieces[:max_tokens], "length"

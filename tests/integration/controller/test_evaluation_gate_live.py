@@ -1,15 +1,19 @@
 """The quality gate end to end: operator + real `chatfleet loadtest` and `chatfleet eval run` processes + a
 real chat service on loopback, the eval set in a real ConfigMap on the real API server.
 
-A set the healthy service answers promotes with the scores, set digest and prompt versions in status; the
-same questions with the wrong expected sources (what a broken index looks like to the eval) roll the next
-revision back with Degraded naming the metric, its value and the threshold, while the load test passed.
+A set the healthy service answers promotes with the scores, set digest and prompt versions in status, and
+the judge's scores (the service's built-in simulator is the judge, named by judgeDeployment/judgeEndpoint,
+its key in the operator's environment as a local run passes it); the same questions with the wrong
+expected sources (what a broken index looks like to the eval) roll the next revision back with Degraded
+naming the metric, its value and the threshold, while the load test passed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+from pathlib import Path
 
 from chatfleet.contracts.resource import KIND
 from chatfleet.controller import naming as n
@@ -60,9 +64,16 @@ def test_quality_gate_promotes_a_good_set_and_rolls_back_a_failing_one(
     app_doc,
     chat_service: str,
     wait,
+    tmp_path: Path,
 ) -> None:
     ns = private_namespace
-    operator = operator_factory([ns], CHATFLEET_OPERATOR_GATE_RUNNER="local")
+    log = (tmp_path / "chat.log").read_text(encoding="utf-8")  # the chat_service fixture's output
+    match = re.search(r"built-in simulator at (\S+)", log)
+    assert match, log
+    simulator = match.group(1)
+    operator = operator_factory(
+        [ns], CHATFLEET_OPERATOR_GATE_RUNNER="local", CHATFLEET_JUDGE_API_KEY="local-simulator"
+    )
     good = jsonl(CASES)
     config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "evals", "namespace": ns}}
     kube.create({**config_map, "data": {"cases.jsonl": good}})
@@ -77,7 +88,15 @@ def test_quality_gate_promotes_a_good_set_and_rolls_back_a_failing_one(
             },
             "evaluation": {
                 "set": {"configMapRef": "evals", "key": "cases.jsonl"},
-                "thresholds": {"recall_at_k": 0.9, "refusal_accuracy": 0.9, "citation_validity": 0.9},
+                "thresholds": {
+                    "recall_at_k": 0.9,
+                    "refusal_accuracy": 0.9,
+                    "citation_validity": 0.9,
+                    "judge_groundedness": 4,
+                    "judge_relevance": 3,
+                },
+                "judgeDeployment": "judge",
+                "judgeEndpoint": simulator,
             },
         },
         "scaling": {"streamsPerReplica": 4},
@@ -114,6 +133,9 @@ def test_quality_gate_promotes_a_good_set_and_rolls_back_a_failing_one(
     assert evaluation["setSha256"] == hashlib.sha256(good.encode()).hexdigest()
     assert evaluation["scores"]["recall_at_k"] == 1.0 and evaluation["scores"]["refusal_accuracy"] == 1.0
     assert evaluation["promptVersions"], "the prompt versions that produced the answers are recorded"
+    assert evaluation["scores"]["judge_groundedness"] >= 4 and evaluation["scores"]["judge_relevance"] >= 3
+    assert evaluation["judgeDeployment"] == "judge" and evaluation["judgeUnscored"] == 0
+    assert evaluation["judgePromptVersions"] == {"judge_groundedness": "1", "judge_relevance": "1"}
     assert conditions(status)["EvaluationPassed"]["status"] == "True"
     assert status["loadTest"]["passed"] is True
     image = kube.get("Deployment", ns, "quality")["spec"]["template"]["spec"]["containers"][0]["image"]

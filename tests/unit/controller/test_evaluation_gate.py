@@ -13,7 +13,7 @@ import pytest
 from chatfleet.controller import naming as n
 from chatfleet.controller.loading import parse_application
 from chatfleet.controller.render import revision
-from chatfleet.controller.rollout.evaluation import EvalVerdict, eval_verdict
+from chatfleet.controller.rollout.evaluation import EvalVerdict, eval_verdict, judge_endpoint
 from chatfleet.controller.rollout.job_runner import EVAL_CONTAINER, job_manifest
 from chatfleet.controller.rollout.local_runner import LocalProcessRunner
 from chatfleet.controller.rollout.machine import plan
@@ -192,6 +192,7 @@ def test_a_timed_out_gate_leaves_the_evaluation_unknown(app: ChatApplication) ->
 
 
 def gate_run(app: ChatApplication) -> GateRun:
+    """The GateRun the operator builds (handlers/reconcile.gate_run), without its context."""
     return GateRun(
         app="bot",
         namespace="ns",
@@ -204,6 +205,7 @@ def gate_run(app: ChatApplication) -> GateRun:
         calibrate=False,
         timeout_seconds=900,
         evaluation=app.spec.rollout.evaluation,
+        judge_endpoint=judge_endpoint(app.spec),
     )
 
 
@@ -261,3 +263,60 @@ def _with_set(app: ChatApplication, **changes: Any) -> Evaluation:
     evaluation = app.spec.rollout.evaluation
     assert evaluation is not None
     return evaluation.model_copy(update={"eval_set": evaluation.eval_set.model_copy(update=changes)})
+
+
+JUDGED = {**EVALUATION, "judgeDeployment": "gpt-4o-judge", "thresholds": {"judge_groundedness": 4.0}}
+
+
+def test_the_judge_deployment_reaches_the_eval_with_its_endpoint(make_app) -> None:
+    doc = make_app({"spec": {"rollout": {"evaluation": JUDGED}}})
+    app = parse_application(doc)
+    args = job_manifest(gate_run(app))["spec"]["template"]["spec"]["containers"][1]["args"]
+    assert args[args.index("--judge-deployment") + 1] == "gpt-4o-judge"
+    pool = app.spec.openai.deployments[0].endpoint  # the app's own resource, unless the spec names one
+    assert args[args.index("--judge-endpoint") + 1] == pool
+    assert args[args.index("--min") + 1] == "judge_groundedness=4"
+    own = make_app(
+        {"spec": {"rollout": {"evaluation": {**JUDGED, "judgeEndpoint": "https://judge.example"}}}}
+    )
+    args = job_manifest(gate_run(parse_application(own)))["spec"]["template"]["spec"]["containers"][1]["args"]
+    assert args[args.index("--judge-endpoint") + 1] == "https://judge.example"
+    plain = job_manifest(
+        gate_run(parse_application(make_app({"spec": {"rollout": {"evaluation": EVALUATION}}})))
+    )
+    assert "--judge-deployment" not in plain["spec"]["template"]["spec"]["containers"][1]["args"]
+
+
+def test_the_status_records_the_judge_scores_and_rubric(app: ChatApplication) -> None:
+    metrics: dict[str, Any] = {"groundedness": 1.0, "judge_groundedness": 4.5, "judge_relevance": None}
+    thresholds = verdict(metrics, [Threshold.parse("judge_groundedness=4", "min")], {"judge_groundedness": 1})
+    judge = {"deployment": "gpt-4o-judge", "endpoint": "https://aoai.example", "apiVersion": "2024-10-21"}
+    judge |= {"prompts": {"judge_groundedness": "1", "judge_relevance": "1"}}
+    judge["unscored"] = [
+        {"id": "c1", "metric": "judge_groundedness", "error": "throttled (HTTP 429) after 3 attempts"}
+    ]
+    report = {
+        "set": "s",
+        "setSha256": "ab" * 32,
+        "host": TARGET,
+        "passed": False,
+        "cases": [{"error": None}] * 2,
+    }
+    report |= {
+        "metrics": metrics,
+        "thresholds": thresholds,
+        "promptVersions": {},
+        "deployments": [],
+        "judge": judge,
+    }
+    failed_eval = eval_verdict(1, termination_message(report), TARGET)
+    assert failed_eval.message == (
+        "evaluation failed: judge_groundedness 4.500 (needs >= 4; 1 unscored by the judge)"
+    )
+    _, step = gate(app, with_evaluation(LOAD_OK, failed_eval))
+    status = step.status.evaluation
+    assert status is not None and status.passed is False
+    assert status.scores == {"groundedness": 1.0, "judge_groundedness": 4.5}
+    assert status.judge_deployment == "gpt-4o-judge" and status.judge_unscored == 1
+    assert status.judge_prompt_versions == {"judge_groundedness": "1", "judge_relevance": "1"}
+    assert status.failed_metric == "judge_groundedness 4.500 (needs >= 4; 1 unscored by the judge)"

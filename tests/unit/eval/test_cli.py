@@ -23,6 +23,25 @@ def free_port() -> int:
         (["--host", "http://127.0.0.1:1", "--set", "absent.jsonl"], "absent.jsonl: No such file"),
         (["--host", "http://127.0.0.1:1", "--set", "sample", "--min", "speed=1"], "expected METRIC=VALUE"),
         (["--host", "http://127.0.0.1:1", "--set", "sample", "--embedder", "bert"], "is not one of"),
+        (
+            ["--host", "http://127.0.0.1:1", "--set", "sample", "--min", "judge_relevance=4"],
+            "--min judge_relevance needs a judge: give --judge-deployment",
+        ),
+        (
+            ["--host", "http://127.0.0.1:1", "--set", "sample", "--min", "judge_relevance=0.9"],
+            "between 1 and 5",
+        ),
+        (
+            ["--host", "http://127.0.0.1:1", "--set", "sample", "--judge-deployment", "gpt-4o"],
+            "--judge-deployment needs --judge-endpoint",
+        ),
+        (
+            [
+                *("--host", "http://127.0.0.1:1", "--set", "sample", "--judge-deployment", "gpt-4o"),
+                *("--judge-endpoint", "http://aoai.example.com"),
+            ],
+            "--judge-endpoint must be an https:// URL",
+        ),
     ],
 )
 def test_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:

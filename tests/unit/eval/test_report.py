@@ -2,7 +2,7 @@
 
 import pytest
 
-from chatfleet.contracts.evaluation import SCORE_METRICS
+from chatfleet.contracts.evaluation import JUDGE_METRICS, SCORE_METRICS
 from chatfleet.eval.compare import compare, render
 from chatfleet.eval.report import Threshold, ThresholdError, aggregate, render_table, verdict
 
@@ -10,7 +10,7 @@ from chatfleet.eval.report import Threshold, ThresholdError, aggregate, render_t
 def result(
     case_id: str, error: str | None = None, ttft: float | None = 100.0, **scores: float | None
 ) -> dict:
-    metrics: dict[str, float | None] = dict.fromkeys(SCORE_METRICS)
+    metrics: dict[str, float | None] = dict.fromkeys(SCORE_METRICS + JUDGE_METRICS)
     metrics.update(scores)
     return {"id": case_id, "error": error, "ttftMs": ttft, "latencyMs": 500.0, "metrics": metrics}
 
@@ -117,3 +117,54 @@ def test_latency_noise_is_not_worse_but_a_slowdown_is() -> None:
 
     assert not worse(1000.0, 1050.0)
     assert worse(1000.0, 1200.0)
+
+
+def test_judge_thresholds_are_on_the_rubric_scale_and_fail_on_unscored_cases() -> None:
+    assert Threshold.parse("judge_groundedness=4", "min").value == 4
+    with pytest.raises(ThresholdError, match="between 1 and 5"):
+        Threshold.parse("judge_relevance=0.8", "min")
+    cases = [
+        result("a", judge_groundedness=5, judge_relevance=4),
+        result("b", judge_groundedness=4, judge_relevance=None),  # relevance unscored by the judge
+        result("c", judge_groundedness=None, judge_relevance=None),  # not judged (a right refusal)
+    ]
+    metrics = aggregate(cases)
+    assert metrics["judge_groundedness"] == 4.5 and metrics["judge_relevance"] == 4.0
+    thresholds = [Threshold.parse("judge_groundedness=4", "min"), Threshold.parse("judge_relevance=3", "min")]
+    checks = verdict(metrics, thresholds, {"judge_groundedness": 0, "judge_relevance": 1})
+    assert [c["passed"] for c in checks] == [True, False]
+    assert checks[1]["message"] == "judge_relevance 4.000 (needs >= 3; 1 case unscored by the judge)"
+
+    judge = {"deployment": "gpt-4o-judge", "prompts": {"judge_groundedness": "1", "judge_relevance": "1"}}
+    judge["unscored"] = [
+        {"id": "b", "metric": "judge_relevance", "error": "throttled (HTTP 429) after 3 attempts"}
+    ]
+    report = {"set": "s", "host": "h", "cases": cases, "metrics": metrics, "thresholds": checks}
+    report |= {"judge": judge, "passed": False}
+    table = render_table(report)
+    assert "judge_relevance           4.000  >= 3  FAILED" in table
+    assert "judge: deployment gpt-4o-judge (judge_groundedness@1, judge_relevance@1)" in table
+    assert "  b: judge_relevance: throttled (HTTP 429) after 3 attempts" in table
+    without = render_table({**report, "judge": None})
+    assert "judge_groundedness" not in without.split("\n\n")[1]  # no judge rows without a judge
+
+
+def test_compare_shows_judge_deltas_and_per_case_drops() -> None:
+    base_cases = [result("a", judge_groundedness=5, judge_relevance=4)]
+    new_cases = [result("a", judge_groundedness=3, judge_relevance=None)]
+    diff = compare(
+        {"cases": base_cases, "metrics": aggregate(base_cases)},
+        {"cases": new_cases, "metrics": aggregate(new_cases)},
+    )
+    row = next(m for m in diff["metrics"] if m["metric"] == "judge_groundedness")
+    assert row["delta"] == -2 and row["worse"]
+    assert {(r["id"], r["metric"]) for r in diff["regressions"]} == {
+        ("a", "judge_groundedness"),
+        ("a", "judge_relevance"),
+    }
+    assert "a: judge_groundedness 5.000 -> 3.000" in render(diff)
+    plain = [result("a", groundedness=1.0)]
+    rows = compare(
+        {"cases": plain, "metrics": aggregate(plain)}, {"cases": plain, "metrics": aggregate(plain)}
+    )
+    assert not any(m["metric"].startswith("judge_") for m in rows["metrics"])
