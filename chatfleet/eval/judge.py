@@ -31,10 +31,7 @@ ATTEMPTS = 3  # per rating: the first call and two retries
 MAX_RETRY_WAIT_S = 10.0
 CALL_TIMEOUT_S = 60.0
 MAX_OUTPUT_TOKENS = 800
-API_KEY_ENV = "CHATFLEET_JUDGE_API_KEY"
-ENDPOINT_ENV = "CHATFLEET_JUDGE_ENDPOINT"
-PROMPT_OF: dict[str, str] = {metric: metric for metric in JUDGE_METRICS}
-"""The prompt id that rates each judge metric (the library's ids are the metrics' names)."""
+API_KEY_ENV = "CHATFLEET_JUDGE_API_KEY"  # the CLI's --judge-api-key variable, named in errors
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
 
@@ -136,7 +133,8 @@ class Judge:
     def __init__(self, settings: JudgeSettings, client: openai.AzureOpenAI | None = None) -> None:
         self.settings = settings
         _, selected = select(load_folder(JUDGE_DIR), required=JUDGE_TEMPLATES)
-        self.prompts: dict[str, PromptTemplate] = {m: selected[p] for m, p in PROMPT_OF.items()}
+        # the library's judge prompt ids are the metrics' names
+        self.prompts: dict[str, PromptTemplate] = {metric: selected[metric] for metric in JUDGE_METRICS}
         self._client = client or self._new_client(settings)
         self._sleep = time.sleep
 
