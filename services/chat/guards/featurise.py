@@ -22,6 +22,9 @@ from sklearn.utils import murmurhash3_32
 
 HASH_BITS = 19
 N_FEATURES = 2**HASH_BITS
+MAX_WINDOWS = 2 ** (
+    31 - HASH_BITS
+)  # keys are window << HASH_BITS | column, in int32 (sorting half the bytes)
 CHAR_NGRAMS = (3, 4, 5)  # HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5))
 
 _C1, _C2 = np.uint32(0xCC9E2D51), np.uint32(0x1B873593)
@@ -79,7 +82,7 @@ def murmur3_32(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.
 def feature_index(hashes: np.ndarray) -> np.ndarray:
     """FeatureHasher's column, |signed hash| mod 2**19: a bit mask, as 2**19 divides 2**31 (-2**31, whose
     int32 |.| overflows to itself, lands on 0 as the library defines it)."""
-    return (np.abs(hashes.view(np.int32)) & np.int32(N_FEATURES - 1)).astype(np.int64)
+    return np.abs(hashes.view(np.int32)) & np.int32(N_FEATURES - 1)
 
 
 class _Layout(NamedTuple):
@@ -102,14 +105,14 @@ class _Layout(NamedTuple):
             points = np.frombuffer(laid_out.encode("utf-32-le"), dtype=np.uint32)
             widths = 1 + (points >= 0x80) + (points >= 0x800) + (points >= 0x10000)
             byte_at = np.concatenate([[0], np.cumsum(widths)])
-        window_of = np.repeat(np.arange(len(pieces), dtype=np.int64), [len(piece) for piece in pieces])
+        window_of = np.repeat(np.arange(len(pieces), dtype=np.int32), [len(piece) for piece in pieces])
         return cls(points, data, byte_at, window_of)
 
 
 def _char_keys(layout: _Layout) -> np.ndarray:
-    """`window * N_FEATURES + column` of every character n-gram of every window (repeats kept): the spans of
-    3, 4 and 5 code points with no space strictly inside (a word shorter than n gives none, its padded form
-    having been counted at the smaller n, as char_wb counts it once)."""
+    """The key `window << HASH_BITS | column` (an int32) of every character n-gram of every window (repeats
+    kept): the spans of 3, 4 and 5 code points with no space strictly inside (a word shorter than n gives
+    none, its padded form having been counted at the smaller n, as char_wb counts it once)."""
     points, length = layout.points, len(layout.points)
     inner = points != 0x20
     starts, ends = [], []
@@ -123,11 +126,11 @@ def _char_keys(layout: _Layout) -> np.ndarray:
         starts.append(found)
         ends.append(found + n)
     if not starts:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int32)
     start = np.concatenate(starts)
     byte_starts = layout.byte_at[start]
     hashes = murmur3_32(layout.data, byte_starts, layout.byte_at[np.concatenate(ends)] - byte_starts)
-    return layout.window_of[start] * N_FEATURES + feature_index(hashes)
+    return layout.window_of[start] << HASH_BITS | feature_index(hashes)
 
 
 # Python's `\\w` (str.isalnum() or "_") for every code point of the Basic Multilingual Plane, looked up as an
@@ -157,7 +160,7 @@ def _word_keys(layout: _Layout) -> np.ndarray:
     keep = ends - starts >= 2
     starts, ends = starts[keep], ends[keep]
     if len(starts) == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int32)
     first = layout.byte_at[starts]
     size = layout.byte_at[ends] - first  # bytes of each token
     at = np.cumsum(size + 1) - (size + 1)  # where each token starts in the buffer
@@ -169,12 +172,14 @@ def _word_keys(layout: _Layout) -> np.ndarray:
     hashes = murmur3_32(
         buffer, key_starts, np.concatenate([at + size, at[paired + 1] + size[paired + 1]]) - key_starts
     )
-    return np.concatenate([window, window[paired]]) * N_FEATURES + feature_index(hashes)
+    return np.concatenate([window, window[paired]]) << HASH_BITS | feature_index(hashes)
 
 
 def window_counts(windows: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(window, column, count) of the hashed n-grams of every window, sorted by window then column: the
     nonzero entries of `HashingVectorizer.transform(windows)` as the classifier was trained on."""
+    if len(windows) > MAX_WINDOWS:
+        raise ValueError(f"at most {MAX_WINDOWS} windows fit the int32 keys")
     layout = _Layout.of([window.lower() for window in windows])
     keys, counts = np.unique(np.concatenate([_char_keys(layout), _word_keys(layout)]), return_counts=True)
-    return keys // N_FEATURES, keys % N_FEATURES, counts
+    return keys >> HASH_BITS, keys & (N_FEATURES - 1), counts
