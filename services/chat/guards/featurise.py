@@ -7,7 +7,7 @@ features builds one Python string per n-gram: ~24,000 of them for the windows of
 n-grams are never built: every window is laid out as the analyzer sees it (lower-cased, words joined by one
 space, a space each side) in one code-point array, the n-grams are the start positions whose interior holds
 no space, and MurmurHash3_x86_32 runs on all of them at once as array arithmetic over their UTF-8 bytes. The
-word n-grams (a few hundred short strings) go through the library's own hasher. The counts equal the
+word uni/bigrams are hashed the same way from a buffer of the tokens joined by spaces. The counts equal the
 library's to the last index and value (tests/unit/guards/test_classifier.py, on every labelled text and on
 degenerate ones), so the trained model, its thresholds and its measured rates apply unchanged.
 """
@@ -22,9 +22,8 @@ from sklearn.utils import murmurhash3_32
 
 HASH_BITS = 19
 N_FEATURES = 2**HASH_BITS
-MAX_WINDOWS = 2 ** (
-    31 - HASH_BITS
-)  # keys are window << HASH_BITS | column, in int32 (sorting half the bytes)
+# Keys are `window << HASH_BITS | column` in an int32 (half the bytes of an int64 to sort).
+MAX_WINDOWS = 2 ** (31 - HASH_BITS)
 CHAR_NGRAMS = (3, 4, 5)  # HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5))
 
 _C1, _C2 = np.uint32(0xCC9E2D51), np.uint32(0x1B873593)
@@ -37,6 +36,7 @@ def _rotl(x: np.ndarray, r: int) -> np.ndarray:
 
 
 def _mix(k: np.ndarray) -> np.ndarray:
+    """A block's scrambling; in place, on the fresh array a gather returned."""
     k *= _C1
     k = _rotl(k, 15)
     k *= _C2
