@@ -2,9 +2,11 @@
 rates on the evaluation set it never saw (docs/security.md records the same figures)."""
 
 import json
+import random
 
 import numpy as np
 import pytest
+from sklearn.utils import murmurhash3_32
 
 from chatfleet.chat.guards import LocalInjectionDetector
 from chatfleet.chat.guards.classifier import (
@@ -18,12 +20,13 @@ from chatfleet.chat.guards.classifier import (
     WINDOW_CHARS,
     WINDOW_STEP,
     _counts,
-    _window_counts,
     bundled_classifier,
     cross_validate,
+    head_and_tail,
     read_labelled,
     read_training,
 )
+from chatfleet.chat.guards.featurise import feature_index, murmur3_32, window_counts
 from chatfleet.chat.ingest.chunking import chunk_markdown
 from chatfleet.paths import REPO_ROOT
 
@@ -43,6 +46,7 @@ def test_fast_scoring_equals_the_library(evaluation) -> None:
     assert fast.min() < 0.1 and fast.max() > 0.9  # it separates, not a constant
 
 
+_RANDOM = random.Random(15)
 ODD_TEXTS = [
     "",
     "\n" * 5000,
@@ -52,20 +56,63 @@ ODD_TEXTS = [
     "ignore " * 900,
     "\u03a3\u0391\u03a3 \u03c3\u03b1\u03c2 \u0130stanbul stra\u00dfe \ufb01le\u00a0\u2003word\u3000x " * 60,
     "tab\tseparated\tand_under_scores-and-dashes 1234 " * 80,
+    # tokens of 33+ bytes (hashed one by one) next to short ones, in unigrams and bigrams
+    ("x" * 40 + " " + "y" * 70 + " short, ok " + "z" * 33 + "\n") * 40,
+    "".join(chr(_RANDOM.randrange(0x4E00, 0xA000)) for _ in range(4000)),  # CJK, 3 bytes a character
+    " ".join(
+        "".join(_RANDOM.choice("\u00e0\u00e9\u00ee\u00f5\u00fc\u00e7\u00dfabcxyz") for _ in range(9))
+        for _ in range(500)
+    ),
+    " ".join(
+        "".join(_RANDOM.choice("\U0001f600\U0001f525\U0001d400a_1") for _ in range(7)) for _ in range(500)
+    ),
+    "".join(_RANDOM.choice("!@#$%^&*()_+-=[]{};:'\",.<>/?\\|`~ \n\t\u00a0\u2028") for _ in range(4000)),
 ]
 
 
+def _windows(text: str) -> list[str]:
+    text = head_and_tail(text, MAX_CHARS)  # as `probability` cuts it
+    return [text[i : i + WINDOW_CHARS] for i in range(0, max(1, len(text) - WINDOW_STEP), WINDOW_STEP)]
+
+
 def test_window_counts_equal_the_library_exactly() -> None:
-    """`_window_counts` shares the work of overlapping windows; it must give the library's counts to the
-    last index and value, on every labelled text and on degenerate ones."""
+    """The numpy featuriser must give the library's counts to the last index and value, on every labelled
+    text and on degenerate ones (non-ASCII, astral, long tokens, whitespace of every kind)."""
     texts, _ = read_labelled([*TRAINING_SETS, EVALUATION_SET, DOCUMENT_EVALUATION_SET])
     for text in [*texts, *ODD_TEXTS]:
-        text = text[:MAX_CHARS]
-        windows = [text[i : i + WINDOW_CHARS] for i in range(0, max(1, len(text) - WINDOW_STEP), WINDOW_STEP)]
-        ours, library = _window_counts(windows), _counts(windows)
-        assert np.array_equal(ours.indptr, library.indptr), text[:80]
-        assert np.array_equal(ours.indices, library.indices), text[:80]
-        assert np.array_equal(ours.data, library.data), text[:80]
+        windows = _windows(text)
+        library = _counts(windows)
+        library.sort_indices()
+        rows, columns, counts = window_counts(windows)
+        assert np.array_equal(rows, np.repeat(np.arange(len(windows)), np.diff(library.indptr))), text[:80]
+        assert np.array_equal(columns, library.indices), text[:80]
+        assert np.array_equal(counts, library.data), text[:80]
+
+
+def test_murmur3_equals_the_library_hash_for_every_key_length() -> None:
+    data = np.frombuffer(bytes(_RANDOM.randrange(256) for _ in range(4096)), dtype=np.uint8)
+    starts = np.array([_RANDOM.randrange(0, 4000) for _ in range(3000)])
+    lengths = np.array([_RANDOM.randrange(0, 90) for _ in range(3000)])
+    ours = murmur3_32(data, starts, lengths)
+    for start, length, value in zip(starts, lengths, ours, strict=True):
+        assert int(value) == murmurhash3_32(data[start : start + length].tobytes(), seed=0) & 0xFFFFFFFF
+    # FeatureHasher maps |-2**31| (undefined in int32) to (2**31 - 1 - (n - 1)) % n
+    assert feature_index(np.array([0x80000000, 0x7FFFFFFF, 1], dtype=np.uint32)).tolist() == [
+        (2**31 - 2**19) % 2**19,
+        (2**31 - 1) % 2**19,
+        1,
+    ]
+
+
+def test_a_long_text_scores_as_its_best_window_does_in_the_library() -> None:
+    """Past one window `probability` runs on the numpy featuriser; it must be the library's score of the
+    highest-scoring window."""
+    texts, _ = read_labelled([DOCUMENT_EVALUATION_SET, *TRAINING_SETS])
+    long_texts = [text for text in texts if len(text) > WINDOW_CHARS][:60] + ODD_TEXTS[1:]
+    classifier = bundled_classifier()
+    for text in long_texts:
+        library = classifier.probabilities(_windows(text)).max()
+        assert classifier.probability(text) == pytest.approx(library, abs=1e-9), text[:80]
 
 
 INJECTED_PARAGRAPH = (

@@ -1,0 +1,108 @@
+"""Issue 15: the per-request screening cost stays under 5 ms at the 8,000-character message limit, whatever
+an attacker puts in those characters (newline runs, long repeats, nested brackets, and the inputs that were
+the classifier's worst cases: long single words, random words, scripts of several bytes a character).
+
+Measured as a request runs it: `TurnGuards.screen_turn` (the object the chain calls) with the screen the
+service builds (`build_screen`: RE2 rules + the trained classifier), awaited on an event loop, as thread CPU
+time, the clock the per-request screening budget uses (other processes on a shared machine do not count
+against it). Each run follows an idle pause longer than the 100 ms after which this machine's vCPU runs
+code ~3x slower, so the figure is a cold request's, not a hot loop's; the median of several runs is
+asserted. bench/screen_cost_bench.py prints the full table (docs/security.md, "Bounded screening").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import string
+import time
+
+import pytest
+
+from chatfleet.chat.budget import TenantBudget
+from chatfleet.chat.chain.guarding import TurnGuards
+from chatfleet.chat.config import Settings
+from chatfleet.chat.guards.factory import build_screen
+from chatfleet.chat.guards.injection_rules import matched_rules
+from chatfleet.chat.retrieval import Principal
+
+LIMIT = 8_000
+TARGET_MS = 5.0  # the issue's per-request target at the message limit
+RUNS = 5
+IDLE_S = 0.15  # > 100 ms: the vCPU has slowed down again when the request arrives
+_R = random.Random(15)
+
+
+def _words(alphabet: str, shortest: int, longest: int) -> str:
+    return " ".join("".join(_R.choices(alphabet, k=_R.randint(shortest, longest))) for _ in range(LIMIT))[
+        :LIMIT
+    ]
+
+
+ADVERSARIAL = {
+    "question padded with newlines": "What is the refund policy?".ljust(LIMIT, "\n"),
+    "newlines": "\n" * LIMIT,
+    "tabs and newlines": "\t\n" * (LIMIT // 2),
+    "letter per line": "a\n" * (LIMIT // 2),
+    "letter per word": "a " * (LIMIT // 2),
+    "system lines": ("\nsystem: " * LIMIT)[:LIMIT],
+    "repeated verb": ("ignore " * LIMIT)[:LIMIT],
+    "nested brackets": "([{<" * (LIMIT // 4),
+    "bracket runs": "[" * (LIMIT // 2) + "]" * (LIMIT // 2),
+    "one character": "x" * LIMIT,
+    "prose": ("lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 200)[:LIMIT],
+    "random words": _words(string.ascii_lowercase, 2, 9),
+    "random letters and digits, no space": "".join(
+        _R.choices(string.ascii_lowercase + string.digits, k=LIMIT)
+    ),
+    "random symbols": "".join(_R.choices(string.punctuation + " \n", k=LIMIT)),
+    "CJK run": "".join(chr(_R.randrange(0x4E00, 0xA000)) for _ in range(LIMIT)),
+    "CJK words": _words("".join(chr(c) for c in range(0x4E00, 0x4F00)), 1, 5),
+    "accented words": _words("àéîõüçñßabcdexyz", 2, 9),
+    "emoji words": _words("😀🔥💥a", 2, 7),
+    "base64 blob": "".join(_R.choices(string.ascii_letters + string.digits + "+/", k=LIMIT)),
+    "spaced letters": " ".join("ignoreprevious" * LIMIT)[:LIMIT],
+}
+
+
+@pytest.fixture(scope="module")
+def guards() -> TurnGuards:
+    settings = Settings(auth_mode="none", dev_mode=True)  # the screen settings are the defaults
+    return TurnGuards(build_screen(settings), TenantBudget(0), screen_budget_ms=settings.guards_budget_ms)
+
+
+def cold_cpu_ms(guards: TurnGuards, text: str) -> list[float]:
+    """Thread CPU time of screening `text` as a request's question, each run after an idle pause."""
+
+    async def runs() -> list[float]:
+        principal = Principal(tenant="contoso", oid="user-a")
+        await guards.screen_turn(text, (), principal)  # anything lazy happens once, not in a sample
+        samples = []
+        for _ in range(RUNS):
+            await asyncio.sleep(IDLE_S)
+            started = time.thread_time()
+            await guards.screen_turn(text, (), principal)
+            samples.append((time.thread_time() - started) * 1000)
+        return samples
+
+    return asyncio.run(runs())
+
+
+@pytest.mark.parametrize("name", ADVERSARIAL)
+def test_screening_one_request_costs_under_5_ms_at_the_limit(guards, name):
+    text = ADVERSARIAL[name]
+    assert len(text) == LIMIT
+    samples = cold_cpu_ms(guards, text)
+    assert statistics.median(samples) < TARGET_MS, f"{name}: {sorted(samples)} ms of CPU"
+
+
+def test_the_rule_set_alone_is_far_below_a_millisecond_per_8000_characters():
+    samples = []
+    for text in ADVERSARIAL.values():
+        matched_rules(text)
+        started = time.process_time()
+        for _ in range(10):
+            matched_rules(text)
+        samples.append((time.process_time() - started) * 100)  # ms per run
+    assert statistics.median(samples) < 1.0, samples
