@@ -41,6 +41,10 @@ StrList = Annotated[list[str], NoDecode]
 # `docs.contoso.com`, or `*.contoso.com` for its subdomains: lower case, no scheme, port or path.
 LINK_HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)*$")
 
+# The UI's sign-in authority: https only (MSAL.js refuses others); its origin goes into the page's CSP, so the
+# host part is restricted to URL host characters.
+SIGN_IN_AUTHORITY = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[-A-Za-z0-9._~%!$&'()*+,;=:@/]*)?")
+
 # RFC 6749 scope-token: printable ASCII without space, `"` and backslash (it is quoted in WWW-Authenticate).
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]{1,256}$")
 
@@ -73,8 +77,19 @@ class Settings(BaseSettings):
         30.0, ge=1, description="Minimum interval between JWKS refetches (unknown kid / key rotation)."
     )
     auth_client_id: str | None = Field(None, description="Entra app (SPA) client id the UI signs in with.")
-    auth_authority: str | None = Field(None, description="Entra authority the UI redirects to for sign-in.")
+    auth_authority: str | None = Field(
+        None,
+        description="Authority the UI signs in at (https), e.g. https://login.microsoftonline.com/<tid>; "
+        "another OpenID Connect provider's issuer URL works too (MSAL.js OIDC mode).",
+    )
     auth_scopes: StrList = Field([], description="Scopes the UI requests, e.g. api://support-bot/chat.")
+    auth_renewal_offset_s: int = Field(
+        300,
+        ge=0,
+        le=3600,
+        description="The UI renews its access token this many seconds before it expires (MSAL.js "
+        "tokenRenewalOffsetSeconds).",
+    )
     auth_required_scopes: StrList = Field(
         [],
         description="Tokens must carry one of these scopes in `scp` (delegated sign-in), else 403 "
@@ -395,6 +410,11 @@ class Settings(BaseSettings):
             if missing:
                 names = ", ".join(f"CHATFLEET_{n.upper()}" for n in missing)
                 raise ValueError(f"CHATFLEET_AUTH_MODE=entra needs {names}")
+        if self.auth_authority is not None and not SIGN_IN_AUTHORITY.fullmatch(self.auth_authority):
+            raise ValueError(
+                "CHATFLEET_AUTH_AUTHORITY must be an https:// URL without query or fragment (MSAL.js refuses "
+                f"other authorities): {self.auth_authority!r}"
+            )
         for name, rule in ENDPOINT_RULES.items():
             url = getattr(self, name)
             if url is not None:
