@@ -34,8 +34,8 @@ PROVIDER = REPO_ROOT / "tests" / "browser" / "oidc"
 CLIENT_ID = "chatfleet-ui"
 AUDIENCE = "api://chatfleet-test"
 SCOPE = "chat.use"
-ACCESS_TOKEN_TTL_S = 20
-RENEWAL_OFFSET_S = 5  # the page's token is fresh for 15 s, then renewed
+ACCESS_TOKEN_TTL_S = 30
+RENEWAL_OFFSET_S = 5  # the page's token is fresh for 25 s (time to chat on a loaded machine), then renewed
 QUESTION = {"messages": [{"role": "user", "content": "How long is parental leave?"}]}
 
 
