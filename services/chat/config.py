@@ -16,12 +16,13 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from chatfleet.chat.llm.config import DeploymentConfig, check_pool
-from chatfleet.contracts.endpoints import IDENTITY, UPSTREAM
+from chatfleet.contracts.endpoints import IDENTITY, SIGN_IN, UPSTREAM
 
 # The same policies as the ChatApplication CRD (chatfleet.contracts.endpoints).
 ENDPOINT_RULES = {
     "auth_issuer": IDENTITY,
     "auth_jwks_uri": IDENTITY,
+    "auth_authority": SIGN_IN,
     "search_endpoint": UPSTREAM,
     "content_safety_endpoint": UPSTREAM,
 }
@@ -40,10 +41,6 @@ def _split_list(value: Any) -> Any:
 StrList = Annotated[list[str], NoDecode]
 # `docs.contoso.com`, or `*.contoso.com` for its subdomains: lower case, no scheme, port or path.
 LINK_HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)*$")
-
-# The UI's sign-in authority: https only (MSAL.js refuses others); its origin goes into the page's CSP, so the
-# host part is restricted to URL host characters.
-SIGN_IN_AUTHORITY = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[-A-Za-z0-9._~%!$&'()*+,;=:@/]*)?")
 
 # RFC 6749 scope-token: printable ASCII without space, `"` and backslash (it is quoted in WWW-Authenticate).
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]{1,256}$")
@@ -410,11 +407,6 @@ class Settings(BaseSettings):
             if missing:
                 names = ", ".join(f"CHATFLEET_{n.upper()}" for n in missing)
                 raise ValueError(f"CHATFLEET_AUTH_MODE=entra needs {names}")
-        if self.auth_authority is not None and not SIGN_IN_AUTHORITY.fullmatch(self.auth_authority):
-            raise ValueError(
-                "CHATFLEET_AUTH_AUTHORITY must be an https:// URL without query or fragment (MSAL.js refuses "
-                f"other authorities): {self.auth_authority!r}"
-            )
         for name, rule in ENDPOINT_RULES.items():
             url = getattr(self, name)
             if url is not None:
