@@ -49,6 +49,10 @@ if [ "${CHATFLEET_WITH_BROWSER:-0}" = "1" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
   fi
+  if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+    log "error: the sign-in test's oidc-provider needs Node.js >= 20.19, found $(node --version) (install a newer nodejs)"
+    exit 1
+  fi
   oidc=tests/browser/oidc
   if [ ! -f "$oidc/node_modules/.package-lock.json" ] || [ "$oidc/package-lock.json" -nt "$oidc/node_modules/.package-lock.json" ]; then
     log "installing the sign-in test's OpenID Connect provider (oidc-provider, npm ci)"
