@@ -16,7 +16,7 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
-from chatfleet.contracts.endpoints import IDENTITY, UPSTREAM, EndpointRule
+from chatfleet.contracts.endpoints import IDENTITY, SIGN_IN, UPSTREAM, EndpointRule
 
 VALIDATIONS_KEY = "x-kubernetes-validations"
 
@@ -98,4 +98,5 @@ def endpoint(rule: EndpointRule) -> Cel:
 
 UPSTREAM_ENDPOINT = endpoint(UPSTREAM)
 IDENTITY_ENDPOINT = endpoint(IDENTITY)
+SIGN_IN_ENDPOINT = endpoint(SIGN_IN)
 POSITIVE = Cel(rule="self > 0", message="must be greater than 0", check=lambda n: n > 0)

@@ -124,6 +124,12 @@ def config_data(app_name: str, spec: ChatApplicationSpec, track: str = "stable")
         data["CHATFLEET_AUTH_REQUIRED_SCOPES"] = json.dumps(spec.auth.required_scopes)
     if spec.auth.required_roles:
         data["CHATFLEET_AUTH_REQUIRED_ROLES"] = json.dumps(spec.auth.required_roles)
+    if spec.auth.sign_in:  # what the page's MSAL.js reads from /config
+        data |= {
+            "CHATFLEET_AUTH_CLIENT_ID": spec.auth.sign_in.client_id,
+            "CHATFLEET_AUTH_AUTHORITY": spec.auth.sign_in_authority() or "",
+            "CHATFLEET_AUTH_SCOPES": json.dumps(spec.auth.sign_in_scopes()),
+        }
     if spec.rate_limit.user_requests_per_minute:
         data["CHATFLEET_USER_REQUESTS_PER_MINUTE"] = str(spec.rate_limit.user_requests_per_minute)
     if spec.search:

@@ -22,6 +22,7 @@ from chatfleet.contracts.links import LINK_HOST_MESSAGE, LINK_HOST_PATTERN
 from chatfleet.controller.cel import (
     IDENTITY_ENDPOINT,
     POSITIVE,
+    SIGN_IN_ENDPOINT,
     UPSTREAM_ENDPOINT,
     VALIDATIONS_KEY,
     Cel,
@@ -331,8 +332,39 @@ class Identity(Model):
     )
 
 
+class SignIn(Model):
+    """The chat page's sign-in (MSAL.js, authorization code + PKCE): the SPA registration it signs in with."""
+
+    client_id: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="Application (client) id of the SPA registration the page signs in with (redirect URI "
+        "https://<host>/).",
+    )
+    authority: Annotated[str, Field(min_length=1, max_length=2048), SIGN_IN_ENDPOINT] | None = Field(
+        None,
+        description="Where the page signs in (https), e.g. https://login.microsoftonline.com/<tid>; unset: "
+        "the issuer without a trailing /v2.0. Any other OpenID Connect provider's issuer works too.",
+    )
+    scopes: list[ScopeName] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"default": []},
+        description="Scopes the page requests, e.g. api://support-bot/Chat.Use; empty: <audience>/.default.",
+    )
+
+
+SIGN_IN_AUTHORITY_FROM_ISSUER = Cel(
+    rule="!has(self.signIn) || has(self.signIn.authority) || self.issuer.startsWith('https://')",
+    message="auth.signIn without authority signs in at the issuer, which must then be https (MSAL.js "
+    "refuses http authorities): set auth.signIn.authority",
+    check=lambda a: a.sign_in is None or a.sign_in.authority is not None or a.issuer.startswith("https://"),
+)
+
+
 class Auth(Model):
-    """Microsoft Entra ID token validation of the chat API."""
+    """Microsoft Entra ID token validation of the chat API, and the chat page's sign-in."""
 
     issuer: IdentityEndpoint = Field(
         description="Expected `iss` claim, e.g. https://login.microsoftonline.com/<tid>/v2.0."
@@ -357,6 +389,21 @@ class Auth(Model):
         description="Tokens must carry one of these app roles in `roles`, else 403; empty: no role check. "
         "With both lists set, a token needs a scope and a role.",
     )
+    sign_in: SignIn | None = Field(
+        None, description="The chat page's sign-in; unset: the page cannot sign users in (API clients only)."
+    )
+
+    def sign_in_authority(self) -> str | None:
+        """The page's authority: as given, else the issuer (Entra's v2 issuer minus /v2.0 is the tenant's)."""
+        if self.sign_in is None:
+            return None
+        return self.sign_in.authority or self.issuer.removesuffix("/").removesuffix("/v2.0")
+
+    def sign_in_scopes(self) -> list[str]:
+        """The scopes the page asks for: as given, else every delegated permission of the audience."""
+        if self.sign_in is None:
+            return []
+        return self.sign_in.scopes or [f"{self.audience.removesuffix('/')}/.default"]
 
 
 class RateLimit(Model):
@@ -948,7 +995,9 @@ class ChatApplicationSpec(Model):
     )
     resources: Resources = _object(Resources, "Requests and limits of one chat pod.")
     identity: Identity = Field(description="Workload identity of the pods.")
-    auth: Auth = Field(description="Entra ID token validation.")
+    auth: Annotated[Auth, SIGN_IN_AUTHORITY_FROM_ISSUER] = Field(
+        description="Entra ID token validation and the chat page's sign-in."
+    )
     tenants: list[Annotated[str, Field(min_length=1, max_length=63)]] = Field(
         default_factory=list,
         max_length=256,

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything chatfleet needs on a fresh machine, idempotently:
 #   - a virtualenv in .venv with chatfleet and its dev extras (pip install -e .[dev])
-#   - Debian's Chromium for the UI browser test (only when CHATFLEET_WITH_BROWSER=1)
+#   - Debian's Chromium for the UI browser test, and for its sign-in test panva's oidc-provider from npm
+#     (tests/browser/oidc, `npm ci` from its lock file; needs Node.js >= 20.19, Debian's nodejs and npm
+#     are installed when node is missing) (only when CHATFLEET_WITH_BROWSER=1)
 #   - the Go-built control plane and helm under tools/bin (via `chatfleet dev tools build`), and Prometheus and
 #     promtool for the dashboard and alert-rule tests (only when CHATFLEET_WITH_MONITORING=1, as the test
 #     command sets it), and actionlint for the example CI/CD workflow's test (only when
@@ -47,6 +49,25 @@ if [ "${CHATFLEET_WITH_POSTGRES:-0}" = "1" ] && ! compgen -G '/usr/lib/postgresq
   if [ "$(id -u)" = "0" ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi
+# The sign-in browser test's OpenID Connect provider: npm packages pinned (with integrity) by the lock file,
+# installed again only when the lock file changed; npm keeps its download cache in ~/.npm.
+if [ "${CHATFLEET_WITH_BROWSER:-0}" = "1" ]; then
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    log "installing Debian's nodejs and npm for the sign-in test's OpenID Connect provider"
+    if [ "$(id -u)" = "0" ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+    log "error: the sign-in test's oidc-provider needs Node.js >= 20.19, found $(node --version) (install a newer nodejs)"
+    exit 1
+  fi
+  oidc=tests/browser/oidc
+  if [ ! -f "$oidc/node_modules/.package-lock.json" ] || [ "$oidc/package-lock.json" -nt "$oidc/node_modules/.package-lock.json" ]; then
+    log "installing the sign-in test's OpenID Connect provider (oidc-provider, npm ci)"
+    npm ci --prefix "$oidc" --no-audit --no-fund --loglevel=error >/dev/null
+  fi
 fi
 
 # The real node: kube-proxy programs iptables (and conntrack), runc links libseccomp; for the images

@@ -10,6 +10,9 @@ Two policies, chosen deliberately:
 - `IDENTITY` (issuer, JWKS): https; http only for loopback (local test issuers). The signing keys are the
   trust anchor of every tenant boundary; a plain-http fetch inside the cluster could be answered by
   anyone able to spoof the Service, so the in-cluster exception does not apply.
+- `SIGN_IN` (the authority the chat page signs in at): https only, no query or fragment, since MSAL.js
+  refuses any other authority even on loopback; the host is plain URL host characters because its origin
+  goes into the page's Content-Security-Policy.
 """
 
 from __future__ import annotations
@@ -63,3 +66,7 @@ IDENTITY = EndpointRule(
 def is_loopback_host(host: str) -> bool:
     """A host name or address (no brackets) that never leaves the machine, by the rules' own spelling."""
     return _LOOPBACK_HOST.fullmatch(host) is not None
+SIGN_IN = EndpointRule(
+    pattern=r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[-A-Za-z0-9._~%!$&()*+,;=:@/]*)?",
+    message="must be an https:// URL without query or fragment (MSAL.js signs in at https authorities only)",
+)

@@ -16,13 +16,14 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from chatfleet.chat.llm.config import DeploymentConfig, check_pool
-from chatfleet.contracts.endpoints import IDENTITY, UPSTREAM
+from chatfleet.contracts.endpoints import IDENTITY, SIGN_IN, UPSTREAM
 from chatfleet.contracts.links import LINK_HOST_MESSAGE, LINK_HOST_PATTERN
 
 # The same policies as the ChatApplication CRD (chatfleet.contracts.endpoints).
 ENDPOINT_RULES = {
     "auth_issuer": IDENTITY,
     "auth_jwks_uri": IDENTITY,
+    "auth_authority": SIGN_IN,
     "search_endpoint": UPSTREAM,
     "content_safety_endpoint": UPSTREAM,
 }
@@ -73,8 +74,19 @@ class Settings(BaseSettings):
         30.0, ge=1, description="Minimum interval between JWKS refetches (unknown kid / key rotation)."
     )
     auth_client_id: str | None = Field(None, description="Entra app (SPA) client id the UI signs in with.")
-    auth_authority: str | None = Field(None, description="Entra authority the UI redirects to for sign-in.")
+    auth_authority: str | None = Field(
+        None,
+        description="Authority the UI signs in at (https), e.g. https://login.microsoftonline.com/<tid>; "
+        "another OpenID Connect provider's issuer URL works too (MSAL.js OIDC mode).",
+    )
     auth_scopes: StrList = Field([], description="Scopes the UI requests, e.g. api://support-bot/chat.")
+    auth_renewal_offset_s: int = Field(
+        300,
+        ge=0,
+        le=3600,
+        description="The UI renews its access token this many seconds before it expires (MSAL.js "
+        "tokenRenewalOffsetSeconds).",
+    )
     auth_required_scopes: StrList = Field(
         [],
         description="Tokens must carry one of these scopes in `scp` (delegated sign-in), else 403 "

@@ -28,13 +28,13 @@ class ServiceProcess:
 
 
 @contextmanager
-def serve_subprocess(env: dict[str, str], *args: str) -> Iterator[ServiceProcess]:
-    """`chatfleet serve --port 0 ...` as a child process; always stopped."""
+def serve_subprocess(env: dict[str, str], *args: str, port: int = 0) -> Iterator[ServiceProcess]:
+    """`chatfleet serve --port <port> ...` (0: any free port) as a child process; always stopped."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CHATFLEET_")}
     clean.update(env)
     clean["PYTHONUNBUFFERED"] = "1"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chatfleet", "serve", "--port", "0", *args],
+        [sys.executable, "-m", "chatfleet", "serve", "--port", str(port), *args],
         env=clean,
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,

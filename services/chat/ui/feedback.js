@@ -5,7 +5,7 @@
 (() => {
   async function send(turnId, rating, comment) {
     const response = await fetch("/chat/feedback", {
-      method: "POST", headers: headers(),
+      method: "POST", headers: await headers(),
       body: JSON.stringify({ turn_id: turnId, rating, comment: comment || null }),
     });
     if (!response.ok) {

@@ -10,7 +10,7 @@
     && !$("#ask").hidden;
 
   async function call(path, method = "GET") {
-    const response = await fetch(path, { method, headers: headers() });
+    const response = await fetch(path, { method, headers: await headers() });
     if (!response.ok && response.status !== 404) {
       const problem = await response.json().catch(() => ({}));
       throw new Error(problem.detail || `history request failed (${response.status})`);

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from chatfleet.contracts.endpoints import IDENTITY, UPSTREAM
+from chatfleet.contracts.endpoints import IDENTITY, SIGN_IN, UPSTREAM
 from chatfleet.contracts.resource import KIND
 from chatfleet.controller.kube import KubeClient
 from chatfleet.controller.loading import InvalidResource, parse_application
@@ -85,9 +85,14 @@ def test_api_server_accepts_exactly_the_endpoints_the_service_accepts(
         "spec.openai.deployments[0].endpoint": ({"spec": {"openai": openai}}, UPSTREAM),
         "spec.search.endpoint": ({"spec": {"search": {"endpoint": url, "index": "docs"}}}, UPSTREAM),
         "spec.auth.issuer": ({"spec": {"auth": {"issuer": url, "audience": "api://x"}}}, IDENTITY),
+        "spec.auth.signIn.authority": (
+            {"spec": {"auth": {"signIn": {"clientId": "spa", "authority": url}}}},
+            SIGN_IN,
+        ),
     }
+    column = {UPSTREAM: "upstream", IDENTITY: "identity", SIGN_IN: "sign_in"}
     for field, (patch, rule) in fields.items():
-        assert rule.allows(url) is case["upstream" if rule is UPSTREAM else "identity"]
+        assert rule.allows(url) is case[column[rule]]
         doc = merged(CASES["base"], patch)
         if rule.allows(url):
             server_dry_run_create(kube, doc, private_namespace)

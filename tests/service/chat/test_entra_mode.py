@@ -50,6 +50,8 @@ def entra_settings(simulator, sample_index, issuer) -> Settings:
 def test_token_tenant_wins_over_header_and_missing_token_is_401(stack, entra_settings, issuer) -> None:
     with stack.serve(entra_settings) as service:
         config = httpx.get(f"{service.url}/config").json()
+        page = httpx.get(f"{service.url}/")
+        msal = httpx.get(f"{service.url}/static/msal-browser.min.js")
         anonymous = httpx.post(
             f"{service.url}/chat", json=QUESTION, headers={"X-Chatfleet-Tenant": "contoso"}
         )
@@ -70,8 +72,17 @@ def test_token_tenant_wins_over_header_and_missing_token_is_401(stack, entra_set
         "client_id": "00000000-0000-0000-0000-00000000c11e",
         "authority": "https://login.microsoftonline.com/organizations",
         "scopes": ["api://support-bot/chat"],
+        "protocol": "entra",
+        "renewal_offset_s": 300,
         "tenant_header": None,
     }
+    # The page signs in with the vendored MSAL.js; its CSP lets it talk to the authority's origin only.
+    assert '<script src="/static/msal-browser.min.js"></script>' in page.text
+    assert msal.status_code == 200 and msal.text.startswith("/*! @azure/msal-browser v")
+    policy = dict(part.strip().split(" ", 1) for part in page.headers["content-security-policy"].split(";"))
+    assert policy["connect-src"] == "'self' https://login.microsoftonline.com"
+    assert "'unsafe-eval'" not in policy["script-src"] and "'unsafe-inline'" not in policy["script-src"]
+    assert "frame-src" not in policy
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
     assert anonymous.json()["type"] == PROBLEM_BASE + "unauthorized"

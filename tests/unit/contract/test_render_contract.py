@@ -112,6 +112,10 @@ def check_config(url: str, app: ChatApplication, objects: list[dict[str, Any]]) 
     assert config["dev_mode"] is False
     assert config["auth"]["mode"] == "entra" and config["auth"]["enabled"] is True
     assert "tenants" not in config["auth"], "anonymous /config must not name the served tenants"
+    sign_in = spec.auth.sign_in
+    assert config["auth"]["client_id"] == (sign_in.client_id if sign_in else None)
+    assert config["auth"]["authority"] == spec.auth.sign_in_authority()
+    assert config["auth"]["scopes"] == spec.auth.sign_in_scopes()
     assert config["features"]["semantic_ranker"] is (spec.search is not None)
     assert config["defaults"]["top"] == (spec.search.top if spec.search else 5)
     assert config["defaults"]["retrieval_mode"] == (spec.search.mode if spec.search else "hybrid")
@@ -193,6 +197,30 @@ MATRIX: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
                 "tenantClaim": "oid",
             },
             "tenants": ["contoso", "fabrikam"],
+        },
+        [],
+    ),
+    "auth-sign-in": (
+        {
+            "auth": {
+                "issuer": "https://login.microsoftonline.com/t/v2.0",
+                "audience": "api://x",
+                "signIn": {"clientId": "spa"},
+            }
+        },
+        [],
+    ),
+    "auth-sign-in-oidc": (
+        {
+            "auth": {
+                "issuer": "https://login.microsoftonline.com/t/v2.0",
+                "audience": "api://x",
+                "signIn": {
+                    "clientId": "spa",
+                    "authority": "https://idp.contoso.com/realms/chat",
+                    "scopes": ["chat"],
+                },
+            }
         },
         [],
     ),

@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from chatfleet.chat.config import Settings
-from chatfleet.contracts.endpoints import IDENTITY, UPSTREAM, EndpointRule, is_loopback_host
+from chatfleet.contracts.endpoints import IDENTITY, SIGN_IN, UPSTREAM, EndpointRule, is_loopback_host
 from chatfleet.controller.crd import CRD_PATH
 
 CASES = yaml.safe_load(Path(__file__).with_name("endpoint_cases.yaml").read_text())
@@ -28,6 +28,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], EndpointRule, str]] = {
     ),
     "spec.search.endpoint": (("spec", "search", "endpoint"), UPSTREAM, "search_endpoint"),
     "spec.auth.issuer": (("spec", "auth", "issuer"), IDENTITY, "auth_issuer"),
+    "spec.auth.signIn.authority": (("spec", "auth", "signIn", "authority"), SIGN_IN, "auth_authority"),
 }
 
 
@@ -66,13 +67,14 @@ def _service_allows(monkeypatch: pytest.MonkeyPatch, setting: str, url: str) -> 
 
 
 def _expected(case: dict[str, Any], rule: EndpointRule) -> bool:
-    return case["upstream"] if rule is UPSTREAM else case["identity"]
+    return {UPSTREAM: case["upstream"], IDENTITY: case["identity"], SIGN_IN: case["sign_in"]}[rule]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c["url"])
 def test_python_rule_follows_the_table(case: dict[str, Any]) -> None:
     assert UPSTREAM.allows(case["url"]) is case["upstream"]
     assert IDENTITY.allows(case["url"]) is case["identity"]
+    assert SIGN_IN.allows(case["url"]) is case["sign_in"]
 
 
 @pytest.mark.parametrize("field", FIELDS)

@@ -478,3 +478,33 @@ def test_gateway_entry_is_an_httproute_to_the_stable_service(make_app) -> None:
 
 def test_no_exposure_no_entry(app: ChatApplication) -> None:
     assert not [c for c in render(app) if c["kind"] in ("Ingress", "HTTPRoute")]
+
+
+def test_sign_in_fields_reach_the_page_settings(make_app) -> None:
+    from chatfleet.chat.config import Settings
+
+    def page_settings(sign_in: dict[str, Any]) -> Settings:
+        data = config_data("bot", parse_application(make_app({"spec": {"auth": {"signIn": sign_in}}})).spec)
+        wanted = ("AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_CLIENT_ID", "AUTH_AUTHORITY", "AUTH_SCOPES")
+        return Settings.model_validate({name.lower(): data[f"CHATFLEET_{name}"] for name in wanted})
+
+    derived = page_settings({"clientId": "5b1f0c2e-spa"})
+    assert derived.auth_client_id == "5b1f0c2e-spa"
+    # The base issuer is Entra's v2 issuer https://login.microsoftonline.com/<tid>/v2.0: its tenant authority.
+    assert derived.auth_authority == "https://login.microsoftonline.com/t"
+    assert derived.auth_scopes == ["api://cel-case/.default"]
+    given = page_settings(
+        {
+            "clientId": "spa",
+            "authority": "https://idp.contoso.com/realms/chat",
+            "scopes": ["api://bot/Chat.Use"],
+        }
+    )
+    assert (given.auth_authority, given.auth_scopes) == (
+        "https://idp.contoso.com/realms/chat",
+        ["api://bot/Chat.Use"],
+    )
+    plain = config_data("bot", parse_application(make_app({})).spec)
+    assert (
+        not {"CHATFLEET_AUTH_CLIENT_ID", "CHATFLEET_AUTH_AUTHORITY", "CHATFLEET_AUTH_SCOPES"} & plain.keys()
+    )

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from chatfleet.chat.api.deps import RuntimeDep
+from chatfleet.chat.auth import sign_in
 from chatfleet.contracts.tenancy import DEV_TENANT_HEADER
 
 router = APIRouter(tags=["config"])
@@ -25,6 +26,9 @@ async def get_config(runtime: RuntimeDep) -> dict[str, Any]:
         "client_id": s.auth_client_id,
         "authority": s.auth_authority,
         "scopes": s.auth_scopes,
+        # MSAL.js's protocol mode for this authority and when it renews a token (see auth/sign_in.py).
+        "protocol": sign_in.protocol(s.auth_authority) if s.auth_authority else None,
+        "renewal_offset_s": s.auth_renewal_offset_s,
         "tenant_header": DEV_TENANT_HEADER if s.auth_mode == "none" else None,
     }
     if s.auth_mode == "none":
