@@ -15,8 +15,13 @@ Conversation history: two services run side by side, one with `CHATFLEET_HISTORY
 above) and one recording every turn into a fresh SQLite file; each level alternates between them (off, on,
 off, on) and a second table compares their TTFT and throughput (completed streams per second). Target
 (issue 17): history adds at most 0.5 ms p50 at concurrency 1 and costs no throughput at 64.
+With `--postgres-url postgresql://user:password@host:port/db` the second service keeps its history AND the
+tenant budgets in that PostgreSQL database instead (`CHATFLEET_HISTORY_STORE=postgres`,
+`CHATFLEET_BUDGET_STORE=postgres` with a budget too large to refuse, so every turn makes its reservation and
+settlement round trips), against the first with neither (no history, no budget).
 
 Usage: .venv/bin/python bench/chat_latency_bench.py [--concurrency 1 64 256] [--requests-per-level 400]
+       [--postgres-url postgresql://...]
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from psycopg.conninfo import conninfo_to_dict
 
 from chatfleet.contracts.azure_openai import DEFAULT_API_VERSION
 from chatfleet.contracts.citations import citation_id, source_line
@@ -379,6 +385,9 @@ def main() -> None:
     parser.add_argument("--tokens-per-second", type=float, default=100.0, help="simulator pace")
     parser.add_argument("--chunk-interval-ms", type=float, default=50.0, help="simulator batching of tokens")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument(
+        "--postgres-url", help="keep history and budgets of the second service in this PostgreSQL database"
+    )
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATFLEET_")}
     env["PYTHONUNBUFFERED"] = "1"
@@ -403,23 +412,26 @@ def main() -> None:
             "CHATFLEET_TENANT_TOKENS_PER_MINUTE": "0",
         }
         serve = [*CHATFLEET, "serve", "--port", "0", "--dev"]
-        with (
-            tempfile.TemporaryDirectory(prefix="chat-bench-history-") as history_dir,
-            process(serve, {**service_env, "CHATFLEET_HISTORY_ENABLED": "false"}) as service,
-            process(
-                serve, {**service_env, "CHATFLEET_HISTORY_PATH": str(Path(history_dir) / "history.sqlite")}
-            ) as history,
-        ):
-            print(
-                f"simulator {sim_url} (TTFT {args.ttft_ms:g} ms, {args.tokens_per_second:g} tok/s); "
-                f"service {service[0]} (1 worker, no history), {history[0]} (1 worker, SQLite history); "
-                f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
-            )
-            print(HEADER)
-            rows, history_rows = asyncio.run(
-                measure(sim_url, service, history, args.concurrency, args.requests_per_level)
-            )
-            print_history(history_rows)
+        with tempfile.TemporaryDirectory(prefix="chat-bench-history-") as history_dir:
+            if args.postgres_url:
+                store_env, store = postgres_env(args.postgres_url), "PostgreSQL history + budgets"
+            else:
+                store_env = {"CHATFLEET_HISTORY_PATH": str(Path(history_dir) / "history.sqlite")}
+                store = "SQLite history"
+            with (
+                process(serve, {**service_env, "CHATFLEET_HISTORY_ENABLED": "false"}) as service,
+                process(serve, {**service_env, **store_env}) as history,
+            ):
+                print(
+                    f"simulator {sim_url} (TTFT {args.ttft_ms:g} ms, {args.tokens_per_second:g} tok/s); "
+                    f"service {service[0]} (1 worker, no history), {history[0]} (1 worker, {store}); "
+                    f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+                )
+                print(HEADER)
+                rows, history_rows = asyncio.run(
+                    measure(sim_url, service, history, args.concurrency, args.requests_per_level)
+                )
+                print_history(history_rows)
     if args.json:
         args.json.write_text(json.dumps({"levels": rows, "history": history_rows}, indent=2))
     worst = max(rows, key=lambda r: float(r["overhead_noretr_p99_ms"]))  # type: ignore[arg-type]
@@ -431,6 +443,25 @@ def main() -> None:
         f"worst p99: {float(worst['overhead_noretr_p99_ms']):.1f} ms "  # type: ignore[arg-type]
         f"at concurrency {worst['concurrency']}"
     )
+
+
+def postgres_env(url: str) -> dict[str, str]:
+    """The second service's settings for a PostgreSQL URL: history and budgets there, password auth."""
+    parts = conninfo_to_dict(url)
+    env = {
+        "CHATFLEET_HISTORY_STORE": "postgres",
+        "CHATFLEET_BUDGET_STORE": "postgres",
+        "CHATFLEET_TENANT_TOKENS_PER_MINUTE": "1000000000",  # never refuses: measures the round trips only
+        "CHATFLEET_POSTGRES_HOST": str(parts.get("host", "127.0.0.1")),
+        "CHATFLEET_POSTGRES_PORT": str(parts.get("port", 5432)),
+        "CHATFLEET_POSTGRES_DATABASE": str(parts["dbname"]),
+        "CHATFLEET_POSTGRES_USER": str(parts["user"]),
+        "CHATFLEET_POSTGRES_AUTH": "password",
+        "CHATFLEET_POSTGRES_SSLMODE": str(parts.get("sslmode", "disable")),
+    }
+    if "password" in parts:
+        env["CHATFLEET_POSTGRES_PASSWORD"] = str(parts["password"])
+    return env
 
 
 if __name__ == "__main__":

@@ -158,6 +158,9 @@ def config_data(app_name: str, spec: ChatApplicationSpec, track: str = "stable")
     if guards.content_safety_endpoint:
         data["CHATFLEET_CONTENT_SAFETY_ENDPOINT"] = guards.content_safety_endpoint
     data["CHATFLEET_TENANT_TOKENS_PER_MINUTE"] = str(budgets.tenant_tokens_per_minute)
+    if budgets.store == "postgres":
+        data["CHATFLEET_BUDGET_STORE"] = "postgres"
+        data["CHATFLEET_BUDGET_STORE_FAILURE"] = budgets.store_failure
     if budgets.tenant_overrides:
         data["CHATFLEET_TENANT_TOKEN_OVERRIDES"] = json.dumps(
             dict(sorted(budgets.tenant_overrides.items())), separators=(",", ":")

@@ -205,6 +205,11 @@ HISTORY_POSTGRES_NEEDS_SERVER = Cel(
     message="history.store postgres needs postgres: the server's host, database and user",
     check=lambda s: s.history.store != "postgres" or s.postgres is not None,
 )
+BUDGETS_POSTGRES_NEEDS_SERVER = Cel(
+    rule="self.budgets.store != 'postgres' || has(self.postgres)",
+    message="budgets.store postgres needs postgres: the server's host, database and user",
+    check=lambda s: s.budgets.store != "postgres" or s.postgres is not None,
+)
 POSTGRES_PASSWORD_WITH_PASSWORD_AUTH = Cel(
     rule="(self.auth == 'password') == has(self.passwordSecretRef)",
     message="postgres.auth password needs passwordSecretRef, and only it takes one (auth entra signs in "
@@ -503,6 +508,17 @@ class Budgets(Model):
         description="Tokens per minute of named tenants instead of tenantTokensPerMinute (0: unlimited), "
         "e.g. {contoso: 500000}; with an allow-list, only tenants on it.",
     )
+    store: Literal["memory", "postgres"] = Field(
+        "memory",
+        description="memory: each pod keeps its own buckets (N replicas give a tenant N budgets; a restart "
+        "refills them). postgres: one bucket per tenant in the `postgres` server, shared by every replica "
+        "and kept over restarts.",
+    )
+    store_failure: Literal["open", "closed"] = Field(
+        "open",
+        description="With store postgres, when the store does not answer within 250 ms: open checks the turn "
+        "against the pod's own bucket (per-replica budgets while it lasts), closed refuses it (503).",
+    )
 
 
 class Retrieval(Model):
@@ -597,7 +613,7 @@ class History(Model):
 
 class Postgres(Model):
     """The PostgreSQL server of the state every replica shares (Azure Database for PostgreSQL flexible
-    server): conversation history with history.store postgres."""
+    server): conversation history with history.store postgres, budgets with budgets.store postgres."""
 
     host: Annotated[str, Field(min_length=1, max_length=253, pattern=HOST_NAME)] = Field(
         description="Server host, e.g. myserver.postgres.database.azure.com (egress to its port is allowed)."
@@ -1027,7 +1043,8 @@ class ChatApplicationSpec(Model):
     network: Network = _object(Network, "Network exposure.")
     history: History = _object(History, "Conversation history (the UI's sidebar).")
     postgres: Annotated[Postgres, POSTGRES_PASSWORD_WITH_PASSWORD_AUTH] | None = Field(
-        None, description="PostgreSQL server for state shared by replicas (history.store postgres)."
+        None,
+        description="PostgreSQL server of state shared by replicas (history or budgets store postgres).",
     )
     semantic_cache: SemanticCache = _object(SemanticCache, "Reuse of answers to close enough questions.")
     rate_limit: RateLimit = _object(RateLimit, "Per-user request rate.")
@@ -1205,6 +1222,7 @@ class ChatApplication(Model):
         DOCUMENTS_NEED_LOCAL_INDEX,
         HISTORY_SQLITE_ONE_REPLICA,
         HISTORY_POSTGRES_NEEDS_SERVER,
+        BUDGETS_POSTGRES_NEEDS_SERVER,
         OVERRIDES_IN_TENANTS,
     ]
     status: ChatApplicationStatus = Field(default_factory=ChatApplicationStatus)

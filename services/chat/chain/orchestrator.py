@@ -135,10 +135,16 @@ class ChatChain:
             waited = self.clock()
             hits, elapsed = await self._retrieve(search_query, principal, options)
         elif overlap:
-            await self.guards.reserve_budget(principal, estimated_tokens)
+            # A shared budget's round trip runs beside the search; a refusal still comes before the model.
+            reservation = asyncio.ensure_future(self.guards.reserve_budget(principal, estimated_tokens))
             unscreened_question = question
             waited = self.clock()
-            hits, elapsed = await self._retrieve(question, principal, options)
+            try:
+                hits, elapsed = await self._retrieve(question, principal, options)
+            except BaseException:
+                await asyncio.gather(reservation, return_exceptions=True)
+                raise
+            await reservation
         else:
             hits, elapsed, waited = await self._retrieve_while_screening(
                 question, principal, options, timings

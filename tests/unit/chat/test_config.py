@@ -169,3 +169,23 @@ def test_a_postgres_store_needs_server_database_and_role(monkeypatch: pytest.Mon
         postgres_password="secret",
     )
     assert "secret" not in repr(settings)
+
+
+async def test_postgres_auth_is_an_entra_credential_or_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    from azure.identity.aio import DefaultAzureCredential
+
+    from chatfleet.chat.components import postgres_config
+    from chatfleet.chat.postgres import EntraPassword
+
+    server = {"postgres_host": "pg.example", "postgres_database": "chat", "postgres_user": "bot-identity"}
+    closers: list = []
+    entra = postgres_config(make(monkeypatch, **ENTRA, **server), closers)
+    assert isinstance(entra.entra, EntraPassword) and entra.password is None
+    assert isinstance(entra.entra.credential, DefaultAzureCredential), "workload identity in AKS"
+    assert closers == [entra.entra.credential.close], "the credential is closed with the service"
+    await closers[0]()
+    local = postgres_config(
+        make(monkeypatch, **ENTRA, **server, postgres_auth="password", postgres_password="pw"), []
+    )
+    assert (local.entra, local.password, local.sslmode) == (None, "pw", "require")
+    assert "pw" not in repr(local)

@@ -291,15 +291,16 @@ def test_a_missing_referenced_config_map_stops_the_pod(start_pods: Any, cluster_
         start_pods(stable_pod_spec(app), cluster_for(app, [], cluster_type))
 
 
-def test_history_on_postgres_starts_every_replica_on_one_database(
+def test_history_and_budgets_on_postgres_start_every_replica_on_one_database(
     start_pods: Any, cluster_type: Any, postgres: PostgresServer
 ) -> None:
-    """history.store postgres with password auth from a Secret: two pods start at once, migrate the one
-    database once between them, and keep history."""
+    """history.store and budgets.store postgres with password auth from a Secret: two pods start at once,
+    migrate the one database once between them, and keep history."""
     database = postgres.database()
     app = minimal(
         scaling={"minReplicas": 2, "maxReplicas": 4},
         history={"store": "postgres"},
+        budgets={"store": "postgres", "storeFailure": "closed"},
         postgres={
             "host": postgres.host,
             "port": postgres.port,
@@ -317,4 +318,5 @@ def test_history_on_postgres_starts_every_replica_on_one_database(
         check_config(pod.url, app, [])
         assert httpx.get(pod.url + "/config", timeout=5).json()["features"]["history"] is True
     with postgres.admin(database) as conn:
-        assert conn.execute("SELECT component FROM chatfleet_schema").fetchall() == [("history",)]
+        components = conn.execute("SELECT component FROM chatfleet_schema ORDER BY 1").fetchall()
+    assert components == [("budget",), ("history",)]

@@ -314,6 +314,7 @@ def test_postgres_is_rendered_with_its_password_from_the_secret_and_its_port_ope
         {
             "spec": {
                 "history": {"store": "postgres"},
+                "budgets": {"store": "postgres", "storeFailure": "closed"},
                 "postgres": {
                     "host": "chat-db.postgres.database.azure.com",
                     "database": "chat",
@@ -333,6 +334,7 @@ def test_postgres_is_rendered_with_its_password_from_the_secret_and_its_port_ope
         "CHATFLEET_POSTGRES_SSLMODE": "require",
     }
     assert data["CHATFLEET_HISTORY_STORE"] == "postgres"
+    assert (data["CHATFLEET_BUDGET_STORE"], data["CHATFLEET_BUDGET_STORE_FAILURE"]) == ("postgres", "closed")
     policy = one(children, "NetworkPolicy")["spec"]
     assert {"protocol": "TCP", "port": 5432} in [p for rule in policy["egress"] for p in rule["ports"]]
     (container,) = one(children, "Deployment")["spec"]["template"]["spec"]["containers"]
