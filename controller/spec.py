@@ -204,6 +204,11 @@ HISTORY_POSTGRES_NEEDS_SERVER = Cel(
     message="history.store postgres needs postgres: the server's host, database and user",
     check=lambda s: s.history.store != "postgres" or s.postgres is not None,
 )
+SEMANTIC_CACHE_POSTGRES_NEEDS_SERVER = Cel(
+    rule="self.semanticCache.store != 'postgres' || has(self.postgres)",
+    message="semanticCache.store postgres needs postgres: the server's host, database and user",
+    check=lambda s: s.semantic_cache.store != "postgres" or s.postgres is not None,
+)
 POSTGRES_PASSWORD_WITH_PASSWORD_AUTH = Cel(
     rule="(self.auth == 'password') == has(self.passwordSecretRef)",
     message="postgres.auth password needs passwordSecretRef, and only it takes one (auth entra signs in "
@@ -597,7 +602,12 @@ class SemanticCache(Model):
         "1h", description="How long an answer is reused after it was written (10s..720h), e.g. 4h."
     )
     max_entries: Annotated[int, CACHE_ENTRIES] = Field(
-        10_000, description="Answers kept per pod (in memory); past it the oldest go first."
+        10_000, description="Answers kept per pod with store memory; past it the oldest go first."
+    )
+    store: Literal["memory", "postgres"] = Field(
+        "memory",
+        description="Where answers are kept: memory (each pod its own, lost on restart) or postgres (the "
+        "`postgres` server: one cache shared by every replica, kept over restarts).",
     )
 
 
@@ -978,7 +988,9 @@ class ChatApplicationSpec(Model):
     network: Network = _object(Network, "Network exposure.")
     history: History = _object(History, "Conversation history (the UI's sidebar).")
     postgres: Annotated[Postgres, POSTGRES_PASSWORD_WITH_PASSWORD_AUTH] | None = Field(
-        None, description="PostgreSQL server for state shared by replicas (history.store postgres)."
+        None,
+        description="PostgreSQL server for state shared by replicas (history.store postgres, "
+        "semanticCache.store postgres).",
     )
     semantic_cache: SemanticCache = _object(SemanticCache, "Reuse of answers to close enough questions.")
     rate_limit: RateLimit = _object(RateLimit, "Per-user request rate.")
@@ -1156,6 +1168,7 @@ class ChatApplication(Model):
         DOCUMENTS_NEED_LOCAL_INDEX,
         HISTORY_SQLITE_ONE_REPLICA,
         HISTORY_POSTGRES_NEEDS_SERVER,
+        SEMANTIC_CACHE_POSTGRES_NEEDS_SERVER,
         OVERRIDES_IN_TENANTS,
     ]
     status: ChatApplicationStatus = Field(default_factory=ChatApplicationStatus)
