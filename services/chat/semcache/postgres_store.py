@@ -3,8 +3,9 @@
 No pgvector: Debian's bookworm archive has no `postgresql-15-pgvector` package, so the tests (which run
 Debian's server) could not exercise it. The question vector is stored as float32 bytes and ranked in numpy:
 a lookup reads the ids and vectors of one scope's fresh entries (the scope is a tenant + prompt versions +
-index version + options; at most `max_scope_entries` rows, so the read is bounded), takes the nearest by dot
-product (unit vectors: cosine), and reads only that entry's answer. Two short queries on one connection.
+index version + options; at most `max_scope_entries` rows, so the read is bounded) as one binary value,
+takes the nearest by dot product (unit vectors: cosine), and reads only that entry's answer. Two short
+queries on one connection.
 
 The table is bounded: an add drops the entries older than the TTL (of any scope) and the scope's oldest past
 `max_scope_entries`. Times are the cache's clock (`CachedAnswer.created_at`, epoch seconds), so every
@@ -44,9 +45,12 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+# The scope's fresh vectors as ONE bytea (concatenated in id order) and their ids: a single value to
+# decode, not one row per entry (per-row decoding cost ~15 ms at 1000 entries, bench/semcache_store_bench.py).
 _CANDIDATES = (
+    "SELECT array_agg(id ORDER BY id), string_agg(vector, ''::bytea ORDER BY id) FROM ("
     "SELECT id, vector FROM semcache_entries WHERE scope = %(scope)s AND created_at >= %(since)s "
-    "AND octet_length(vector) = %(size)s ORDER BY created_at DESC LIMIT %(limit)s"
+    "AND octet_length(vector) = %(size)s ORDER BY created_at DESC LIMIT %(limit)s) AS fresh"
 )
 _ENTRY = "SELECT scope, tenant, answer, created_at FROM semcache_entries WHERE id = %s"
 _INSERT = (
@@ -98,17 +102,17 @@ class PostgresCacheStore:
         query = np.asarray(vector, dtype=np.float32)
         args = {"scope": scope, "since": since, "size": query.nbytes, "limit": self.max_scope_entries}
         async with asyncio.timeout(self.timeout_s), self._pool.connection(self.timeout_s) as conn:
-            rows = await (await conn.execute(_CANDIDATES, args)).fetchall()
-            if not rows:
+            row = await (await conn.execute(_CANDIDATES, args, binary=True)).fetchone()
+            if row is None or not row[0]:  # no fresh entry: the aggregates are NULL
                 return None
-            matrix = np.vstack([np.frombuffer(row[1], dtype=np.float32) for row in rows])
+            ids, vectors = row
+            matrix = np.frombuffer(vectors, dtype=np.float32).reshape(len(ids), query.size)
             similarity = matrix @ query
             best = int(np.argmax(similarity))
-            found = await (await conn.execute(_ENTRY, (rows[best][0],))).fetchone()
+            found = await (await conn.execute(_ENTRY, (ids[best],))).fetchone()
         if found is None:  # purged between the two reads
             return None
-        entry = _entry(rows[best][0], matrix[best], *found)
-        return entry, float(similarity[best])
+        return _entry(ids[best], matrix[best].copy(), *found), float(similarity[best])
 
     async def add(self, entry: CachedAnswer) -> None:
         answer = {
