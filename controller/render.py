@@ -119,6 +119,7 @@ def config_data(app_name: str, spec: ChatApplicationSpec, track: str = "stable")
             "CHATFLEET_SEMANTIC_CACHE_THRESHOLD": f"{cache.threshold:g}",
             "CHATFLEET_SEMANTIC_CACHE_TTL_S": str(parse_duration(cache.ttl)),
             "CHATFLEET_SEMANTIC_CACHE_MAX_ENTRIES": str(cache.max_entries),
+            "CHATFLEET_SEMANTIC_CACHE_STORE": cache.store,
         }
     if spec.auth.required_scopes:
         data["CHATFLEET_AUTH_REQUIRED_SCOPES"] = json.dumps(spec.auth.required_scopes)

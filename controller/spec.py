@@ -200,16 +200,20 @@ HISTORY_SQLITE_ONE_REPLICA = Cel(
     "or none",
     check=lambda s: s.history.store != "sqlite" or s.scaling.max_replicas == 1,
 )
-HISTORY_POSTGRES_NEEDS_SERVER = Cel(
-    rule="self.history.store != 'postgres' || has(self.postgres)",
-    message="history.store postgres needs postgres: the server's host, database and user",
-    check=lambda s: s.history.store != "postgres" or s.postgres is not None,
-)
-BUDGETS_POSTGRES_NEEDS_SERVER = Cel(
-    rule="self.budgets.store != 'postgres' || has(self.postgres)",
-    message="budgets.store postgres needs postgres: the server's host, database and user",
-    check=lambda s: s.budgets.store != "postgres" or s.postgres is not None,
-)
+
+
+def _needs_postgres_server(field: str, attribute: str) -> Cel:
+    """`<field>.store: postgres` (history, budgets, semanticCache) needs spec.postgres."""
+    return Cel(
+        rule=f"self.{field}.store != 'postgres' || has(self.postgres)",
+        message=f"{field}.store postgres needs postgres: the server's host, database and user",
+        check=lambda s: getattr(s, attribute).store != "postgres" or s.postgres is not None,
+    )
+
+
+HISTORY_POSTGRES_NEEDS_SERVER = _needs_postgres_server("history", "history")
+BUDGETS_POSTGRES_NEEDS_SERVER = _needs_postgres_server("budgets", "budgets")
+SEMANTIC_CACHE_POSTGRES_NEEDS_SERVER = _needs_postgres_server("semanticCache", "semantic_cache")
 POSTGRES_PASSWORD_WITH_PASSWORD_AUTH = Cel(
     rule="(self.auth == 'password') == has(self.passwordSecretRef)",
     message="postgres.auth password needs passwordSecretRef, and only it takes one (auth entra signs in "
@@ -660,7 +664,12 @@ class SemanticCache(Model):
         "1h", description="How long an answer is reused after it was written (10s..720h), e.g. 4h."
     )
     max_entries: Annotated[int, CACHE_ENTRIES] = Field(
-        10_000, description="Answers kept per pod (in memory); past it the oldest go first."
+        10_000, description="Answers kept per pod with store memory; past it the oldest go first."
+    )
+    store: Literal["memory", "postgres"] = Field(
+        "memory",
+        description="Where answers are kept: memory (each pod its own, lost on restart) or postgres (the "
+        "`postgres` server: one cache shared by every replica, kept over restarts).",
     )
 
 
@@ -1044,7 +1053,8 @@ class ChatApplicationSpec(Model):
     history: History = _object(History, "Conversation history (the UI's sidebar).")
     postgres: Annotated[Postgres, POSTGRES_PASSWORD_WITH_PASSWORD_AUTH] | None = Field(
         None,
-        description="PostgreSQL server of state shared by replicas (history or budgets store postgres).",
+        description="PostgreSQL server of state shared by replicas (history.store, budgets.store or "
+        "semanticCache.store postgres).",
     )
     semantic_cache: SemanticCache = _object(SemanticCache, "Reuse of answers to close enough questions.")
     rate_limit: RateLimit = _object(RateLimit, "Per-user request rate.")
@@ -1223,6 +1233,7 @@ class ChatApplication(Model):
         HISTORY_SQLITE_ONE_REPLICA,
         HISTORY_POSTGRES_NEEDS_SERVER,
         BUDGETS_POSTGRES_NEEDS_SERVER,
+        SEMANTIC_CACHE_POSTGRES_NEEDS_SERVER,
         OVERRIDES_IN_TENANTS,
     ]
     status: ChatApplicationStatus = Field(default_factory=ChatApplicationStatus)

@@ -8,8 +8,8 @@
 #     promtool for the dashboard and alert-rule tests (only when CHATFLEET_WITH_MONITORING=1, as the test
 #     command sets it), and actionlint for the example CI/CD workflow's test (only when
 #     CHATFLEET_WITH_PIPELINES=1, as the test command sets it)
-#   - Debian's PostgreSQL server for the history and budget store tests, which start their own server (only
-#     when CHATFLEET_WITH_POSTGRES=1, as the test command sets it)
+#   - Debian's PostgreSQL server for the history, budget and semantic cache store tests, which start their
+#     own server (only when CHATFLEET_WITH_POSTGRES=1, as the test command sets it)
 #   - for the real node (only when CHATFLEET_WITH_NODE=1, as the test command sets it): Debian's iptables,
 #     conntrack, libseccomp-dev and pkg-config (runc), mmdebstrap, gcc and libc6-dev (the images), and the
 #     node's Go tools (kubelet, containerd, runc, CNI, CoreDNS, BuildKit)
@@ -45,7 +45,7 @@ fi
 # The tests start their own PostgreSQL (initdb + pg_ctl from /usr/lib/postgresql/*/bin, as `nobody` under
 # root); nothing else of the package is used. Opt-in (CHATFLEET_WITH_POSTGRES=1): it needs root or sudo.
 if [ "${CHATFLEET_WITH_POSTGRES:-0}" = "1" ] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
-  log "installing Debian's postgresql for the history and budget store tests"
+  log "installing Debian's postgresql for the history, budget and semantic cache store tests"
   if [ "$(id -u)" = "0" ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null

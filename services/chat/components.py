@@ -28,7 +28,7 @@ from chatfleet.chat.quality import AnswerSample, QualitySampler
 from chatfleet.chat.request_rate import UserRateLimit
 from chatfleet.chat.retrieval import Retriever, build_retriever
 from chatfleet.chat.runtime import Runtime
-from chatfleet.chat.semcache import MemoryCacheStore, SemanticCache
+from chatfleet.chat.semcache import CacheStore, MemoryCacheStore, PostgresCacheStore, SemanticCache
 from chatfleet.chat.telemetry.metrics import ServiceMetrics
 from chatfleet.contracts.groundedness import Groundedness
 
@@ -57,7 +57,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         log_content=settings.log_content,
         screen_budget_ms=settings.guards_budget_ms,
     )
-    cache = build_cache(settings, retriever) if settings.semantic_cache_enabled else None
+    cache = await build_cache(settings, retriever, pg) if settings.semantic_cache_enabled else None
     chain = ChatChain(
         settings=settings,
         router=router,
@@ -87,11 +87,23 @@ async def build_runtime(settings: Settings) -> Runtime:
     return runtime
 
 
-def build_cache(settings: Settings, retriever: Retriever) -> SemanticCache:
-    """The semantic cache in this replica's memory, comparing questions with the retrieval embedder (the
-    same loaded instance: `load_embedder` keeps one per process)."""
+async def build_cache(settings: Settings, retriever: Retriever, pg: PostgresConfig | None) -> SemanticCache:
+    """The semantic cache in this replica's memory or shared in PostgreSQL (opened and migrated now),
+    comparing questions with the retrieval embedder (the same loaded instance: `load_embedder` keeps one
+    per process)."""
+    store: CacheStore
+    if settings.semantic_cache_store == "postgres":
+        assert pg is not None  # uses_postgres
+        store = await PostgresCacheStore.open(
+            pg,
+            ttl_s=settings.semantic_cache_ttl_s,
+            max_scope_entries=settings.semantic_cache_max_scope_entries,
+            timeout_s=settings.semantic_cache_store_timeout_ms / 1000,
+        )
+    else:
+        store = MemoryCacheStore(settings.semantic_cache_max_entries)
     return SemanticCache(
-        MemoryCacheStore(settings.semantic_cache_max_entries),
+        store,
         load_embedder(settings.embedder),
         retriever,
         threshold=settings.semantic_cache_threshold,
@@ -130,8 +142,10 @@ def postgres_config(settings: Settings, closers: list[Callable[[], Awaitable[Non
 
 
 def uses_postgres(settings: Settings) -> bool:
-    return settings.budget_store == "postgres" or (
-        settings.history_enabled and settings.history_store == "postgres"
+    return (
+        settings.budget_store == "postgres"
+        or (settings.history_enabled and settings.history_store == "postgres")
+        or (settings.semantic_cache_enabled and settings.semantic_cache_store == "postgres")
     )
 
 

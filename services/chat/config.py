@@ -275,7 +275,10 @@ class Settings(BaseSettings):
         "require", description="libpq sslmode; Azure requires TLS. `disable` only for a local server."
     )
     postgres_pool_size: int = Field(
-        10, ge=1, le=100, description="Most connections per pool (history and budgets have one each)."
+        10,
+        ge=1,
+        le=100,
+        description="Most connections per pool (history, budgets and the semantic cache have one each).",
     )
     postgres_connect_timeout_s: float = Field(
         10.0, gt=0, le=120, description="Connecting, and waiting for a free pooled connection."
@@ -300,7 +303,29 @@ class Settings(BaseSettings):
         description="An answer is reused for at most this long after it was kept.",
     )
     semantic_cache_max_entries: int = Field(
-        10_000, ge=1, le=1_000_000, description="Answers kept per replica; past it the oldest go first."
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="Answers kept per replica by the `memory` store; past it the oldest go first.",
+    )
+    semantic_cache_store: Literal["memory", "postgres"] = Field(
+        "memory",
+        description="Where cached answers live: `memory` (each replica its own) or `postgres` (one cache "
+        "shared by every replica; the CHATFLEET_POSTGRES_* settings).",
+    )
+    semantic_cache_max_scope_entries: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="Answers the `postgres` store keeps per scope (tenant, prompt versions, index version, "
+        "options); past it the oldest go first. Also bounds what one lookup reads and ranks.",
+    )
+    semantic_cache_store_timeout_ms: float = Field(
+        100.0,
+        gt=0,
+        le=5000,
+        description="Longest wait on the `postgres` cache store per lookup or write; past it the turn is "
+        "answered afresh (a lookup) or the answer is not kept (a write).",
     )
     # --- quality in production (docs/evaluation.md) ------------------------------------------------
     quality_sample_rate: float = Field(
@@ -515,6 +540,8 @@ class Settings(BaseSettings):
             self._require_postgres("CHATFLEET_HISTORY_STORE=postgres")
         if self.budget_store == "postgres":
             self._require_postgres("CHATFLEET_BUDGET_STORE=postgres")
+        if self.semantic_cache_enabled and self.semantic_cache_store == "postgres":
+            self._require_postgres("CHATFLEET_SEMANTIC_CACHE_STORE=postgres")
         if self.postgres_auth == "entra" and self.postgres_password is not None:
             raise ValueError(
                 "CHATFLEET_POSTGRES_PASSWORD is set but CHATFLEET_POSTGRES_AUTH=entra: set "

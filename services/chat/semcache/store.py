@@ -1,6 +1,6 @@
-"""The cache's storage contract: the in-process store implements it today; a store shared by the replicas
-(PostgreSQL with a vector index) implements the same three methods, and the matching rules in
-`semcache.cache` do not change with the store."""
+"""The cache's storage contract: the in-process store (`memory_store`) and the one shared by the replicas
+(`postgres_store`) implement the same three methods, and the matching rules in `semcache.cache` do not
+change with the store."""
 
 from __future__ import annotations
 

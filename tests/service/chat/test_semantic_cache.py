@@ -1,6 +1,7 @@
 """The semantic cache on the real `chatfleet serve` with the real simulator: a second, reworded question is
 answered from the cache without a model call (the simulator's request counter does not move), streamed in
-the same event format with the closing line saying so; another tenant's same question is not."""
+the same event format with the closing line saying so; another tenant's same question is not. With the
+PostgreSQL store, two replicas share one cache."""
 
 import json
 from typing import Any
@@ -8,6 +9,7 @@ from typing import Any
 import httpx
 
 from chatfleet.chat.simulator.background import RunningSimulator
+from tests.helpers.postgres import PostgresServer
 
 DEPLOYMENT = "semcache-test"  # the simulator counts requests per deployment: this test's own
 
@@ -74,3 +76,40 @@ async def test_similar_question_is_served_from_cache_and_another_tenant_is_not(s
             ]
             await stream(client, "contoso", follow_up)
             assert model_calls(simulator) > before + 2, "a follow-up bypasses the cache"
+
+
+async def test_an_answer_cached_by_one_replica_is_served_by_another(stack, postgres: PostgresServer) -> None:
+    """Two `chatfleet serve` processes on one PostgreSQL database (CHATFLEET_SEMANTIC_CACHE_STORE=postgres):
+    the answer kept by the first is served by the second without a model call."""
+    simulator: RunningSimulator = stack.simulator
+    deployment = "semcache-shared-test"
+    settings = postgres.settings(postgres.database())
+    env = {f"CHATFLEET_{k.upper()}": str(v) for k, v in settings.items()} | {
+        "CHATFLEET_OPENAI_DEPLOYMENTS": json.dumps(
+            [{"name": "sim", "endpoint": simulator.base_url, "deployment": deployment, "apiKey": "k"}]
+        ),
+        "CHATFLEET_INDEX_PATH": str(stack.index),
+        "CHATFLEET_METRICS_PORT": "0",
+        "CHATFLEET_HISTORY_ENABLED": "false",
+        "CHATFLEET_SEMANTIC_CACHE_ENABLED": "true",
+        "CHATFLEET_SEMANTIC_CACHE_STORE": "postgres",
+    }
+
+    def calls() -> int:
+        return simulator.state.counters_for(deployment).requests
+
+    with stack.serve_subprocess(env, "--dev") as first, stack.serve_subprocess(env, "--dev") as second:
+        async with (
+            httpx.AsyncClient(base_url=first.url, timeout=30) as one,
+            httpx.AsyncClient(base_url=second.url, timeout=30) as two,
+        ):
+            before = calls()
+            fresh = await stream(one, "contoso", ask("How do I fix VPN error GP-4012?"))
+            assert calls() == before + 1, first.log()
+            cached = await stream(two, "contoso", ask("how can I fix VPN error GP-4012?"))
+            assert calls() == before + 1, "the other replica served it without a model call"
+            assert answer_of(cached) == answer_of(fresh) and answer_of(cached)
+            assert cached[-1]["context"]["thoughts"][0]["props"]["semantic_cache"]["hit"] is True
+    with postgres.admin(str(settings["postgres_database"])) as conn:
+        (kept,) = conn.execute("SELECT count(*) FROM semcache_entries").fetchone() or (0,)
+    assert kept == 1, "one entry, in the shared table"

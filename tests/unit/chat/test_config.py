@@ -156,6 +156,9 @@ def test_connection_limits_have_safe_defaults(monkeypatch: pytest.MonkeyPatch) -
 def test_a_postgres_store_needs_server_database_and_role(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValidationError, match="CHATFLEET_POSTGRES_DATABASE, CHATFLEET_POSTGRES_USER"):
         make(monkeypatch, **ENTRA, history_store="postgres", postgres_host="pg.example")
+    with pytest.raises(ValidationError, match="CHATFLEET_SEMANTIC_CACHE_STORE=postgres needs"):
+        make(monkeypatch, **ENTRA, semantic_cache_enabled="true", semantic_cache_store="postgres")
+    make(monkeypatch, **ENTRA, semantic_cache_store="postgres")  # the cache off: nothing to connect
     with pytest.raises(ValidationError, match="CHATFLEET_POSTGRES_AUTH=entra"):
         make(monkeypatch, **ENTRA, postgres_password="secret")
     settings = make(

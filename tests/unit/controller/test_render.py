@@ -369,8 +369,20 @@ def test_semantic_cache_is_off_unless_the_app_opts_in(make_app) -> None:
         "CHATFLEET_SEMANTIC_CACHE_THRESHOLD": "0.97",
         "CHATFLEET_SEMANTIC_CACHE_TTL_S": "14400",
         "CHATFLEET_SEMANTIC_CACHE_MAX_ENTRIES": "500",
+        "CHATFLEET_SEMANTIC_CACHE_STORE": "memory",
     }
     assert data["CHATFLEET_SEARCH_INDEX_VERSION"] == "2026-12"
+
+
+def test_a_shared_semantic_cache_is_rendered_with_the_postgres_server(make_app) -> None:
+    server = {"host": "chat-db.postgres.database.azure.com", "database": "chat", "user": "support-bot"}
+    app = make_app({"spec": {"semanticCache": {"enabled": True, "store": "postgres"}, "postgres": server}})
+    children = render(parse_application(app))
+    data = one(children, "ConfigMap")["data"]
+    assert data["CHATFLEET_SEMANTIC_CACHE_STORE"] == "postgres"
+    assert data["CHATFLEET_POSTGRES_HOST"] == server["host"], "rendered for the cache alone"
+    policy = one(children, "NetworkPolicy")["spec"]
+    assert {"protocol": "TCP", "port": 5432} in [p for rule in policy["egress"] for p in rule["ports"]]
 
 
 def test_metrics_port_is_on_the_pods_and_the_metrics_service_only(app: ChatApplication) -> None:

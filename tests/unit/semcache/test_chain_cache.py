@@ -19,10 +19,11 @@ from chatfleet.chat.llm import DeploymentConfig, LLMRouter
 from chatfleet.chat.problems import INPUT_REJECTED, ProblemError
 from chatfleet.chat.prompts.library import PromptLibrary
 from chatfleet.chat.retrieval import ChunkRecord, LocalIndex, Principal
-from chatfleet.chat.semcache import MemoryCacheStore, SemanticCache
+from chatfleet.chat.semcache import MemoryCacheStore, PostgresCacheStore, SemanticCache
 from chatfleet.chat.simulator.background import RunningSimulator, run_in_background
 from chatfleet.chat.simulator.config import SimulatorConfig
 from chatfleet.chat.telemetry.metrics import ServiceMetrics
+from tests.helpers.postgres import PostgresServer
 
 CONTOSO = Principal(tenant="contoso", oid="u1")
 TAINTED = Principal(tenant="tainted", oid="u2")
@@ -138,7 +139,7 @@ async def test_guarded_refused_and_no_answer_turns_are_not_kept(
 
 
 async def test_a_failing_store_answers_afresh(tmp_path: Path, model: RunningSimulator) -> None:
-    """The store being down (a shared database, later) costs the reuse, never the turn."""
+    """The store failing (any error it raises) costs the reuse, never the turn."""
 
     class Down(MemoryCacheStore):
         async def nearest(self, scope, vector, *, since):
@@ -156,3 +157,32 @@ async def test_a_failing_store_answers_afresh(tmp_path: Path, model: RunningSimu
             assert text and end.cache is None
         assert calls(model) == before + 2
         assert sample(chain, "chatfleet_semantic_cache_lookups_total", tenant="contoso", outcome="error") == 2
+
+
+async def test_a_shared_store_that_does_not_answer_costs_the_reuse_not_the_turn(
+    tmp_path: Path, model: RunningSimulator, postgres: PostgresServer
+) -> None:
+    """The real PostgreSQL store with its table locked by someone else: the lookup gives up at the store's
+    timeout, the turn is answered by the model, and nothing is kept; with the lock gone the cache works."""
+    database = postgres.database()
+    store = await PostgresCacheStore.open(
+        postgres.config(database), ttl_s=600, max_scope_entries=10, timeout_s=0.2
+    )
+    try:
+        async with cached_chain(tmp_path, model, threshold=0.95) as chain:
+            assert chain.cache is not None
+            chain.cache.store = store
+            before = calls(model)
+            with postgres.admin(database) as locker, locker.transaction():
+                locker.execute("LOCK TABLE semcache_entries IN ACCESS EXCLUSIVE MODE")
+                text, end = await turn(chain, CONTOSO, QUESTION)
+            assert text and end.cache is None and calls(model) == before + 1
+            assert (
+                sample(chain, "chatfleet_semantic_cache_lookups_total", tenant="contoso", outcome="error")
+                == 1
+            )
+            await turn(chain, CONTOSO, QUESTION)  # a miss, kept
+            _, again = await turn(chain, CONTOSO, QUESTION)
+            assert again.cache is not None and calls(model) == before + 2
+    finally:
+        await store.aclose()

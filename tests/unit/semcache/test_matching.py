@@ -1,6 +1,8 @@
 """The semantic cache's matching rules on real parts: a real local index (its ACLs and write generation),
-the WordLlama embedder retrieval uses, the in-memory store. The clock is a value the test moves (TTL)."""
+the WordLlama embedder retrieval uses, and each store: in memory, and in a real PostgreSQL database (the
+session's server, a fresh database per test). The clock is a value the test moves (TTL)."""
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +11,16 @@ import pytest
 from chatfleet.chat.embeddings import load_embedder
 from chatfleet.chat.protocol import Citation
 from chatfleet.chat.retrieval import ChunkRecord, LocalIndex, Principal
-from chatfleet.chat.semcache import CachedAnswer, CacheSlot, MemoryCacheStore, SemanticCache, standalone
+from chatfleet.chat.semcache import (
+    CachedAnswer,
+    CacheSlot,
+    CacheStore,
+    MemoryCacheStore,
+    PostgresCacheStore,
+    SemanticCache,
+    standalone,
+)
+from tests.helpers.postgres import PostgresServer
 
 VERSIONS = {"answer": "2", "query_rewrite": "1"}
 OPTIONS = {"top": 5, "temperature": 0.3}
@@ -48,11 +59,23 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(params=["memory", "postgres"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[CacheStore]:
+    """An empty store of the test's kind (a PostgreSQL one on a database of its own)."""
+    opened: CacheStore
+    if request.param == "memory":
+        opened = MemoryCacheStore(100)
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres")
+        config = server.config(server.database())
+        opened = await PostgresCacheStore.open(config, ttl_s=600, max_scope_entries=100, timeout_s=10)
+    yield opened
+    await opened.aclose()
+
+
 @pytest.fixture
-def cache(index: LocalIndex, clock: Clock) -> SemanticCache:
-    return SemanticCache(
-        MemoryCacheStore(100), load_embedder("wordllama"), index, threshold=0.9, ttl_s=600, clock=clock
-    )
+def cache(index: LocalIndex, clock: Clock, store: CacheStore) -> SemanticCache:
+    return SemanticCache(store, load_embedder("wordllama"), index, threshold=0.9, ttl_s=600, clock=clock)
 
 
 async def keep(cache: SemanticCache, slot: CacheSlot, chunks: list[tuple[str, int]]) -> None:
@@ -89,15 +112,15 @@ async def test_same_and_near_duplicate_questions_hit_a_different_one_does_not(ca
     assert other.outcome == "miss"
 
 
-async def test_threshold_is_the_least_similarity_served(index: LocalIndex, clock: Clock) -> None:
+async def test_threshold_is_the_least_similarity_served(
+    index: LocalIndex, clock: Clock, store: CacheStore
+) -> None:
     embedder = load_embedder("wordllama")
     near = "How can I reset my VPN password?"
     similarity = float(embedder.embed([QUESTION.casefold()])[0] @ embedder.embed([near.casefold()])[0])
     assert similarity < 1.0
     for threshold, outcome in ((similarity - 1e-4, "hit"), (similarity + 1e-4, "miss")):
-        cache = SemanticCache(
-            MemoryCacheStore(10), embedder, index, threshold=threshold, ttl_s=600, clock=clock
-        )
+        cache = SemanticCache(store, embedder, index, threshold=threshold, ttl_s=600, clock=clock)
         slot, _ = await ask(cache, QUESTION, ALICE)
         await keep(cache, slot, [("vpn.md", 0)])
         assert (await ask(cache, near, ALICE))[1].outcome == outcome
