@@ -21,7 +21,7 @@ from chatfleet.controller import naming as n
 from chatfleet.controller.cel import parse_duration
 from chatfleet.controller.conditions import set_condition
 from chatfleet.controller.context import AppKey, ChildKey, OperatorContext
-from chatfleet.controller.dev_auth import without_sign_in
+from chatfleet.controller.dev_mode import local_dev_mode
 from chatfleet.controller.drift import needs_apply, with_hash
 from chatfleet.controller.inputs import InputsError, read_inputs
 from chatfleet.controller.loading import describe
@@ -266,8 +266,8 @@ def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False
     )
     planned = app.model_copy(update={"status": plan.status})
     desired = render(planned, inputs_digest)
-    if ctx.settings.dev_auth:
-        desired = without_sign_in(desired)
+    if ctx.settings.dev_mode:
+        desired = local_dev_mode(desired)
 
     apply_error = None
     wanted = {(d["kind"], d["metadata"]["name"]): d for d in desired}
