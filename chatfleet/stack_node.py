@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from chatfleet.contracts.resource import GROUP, PLURAL, VERSION
+from chatfleet.contracts.resource import CRD_NAME, GROUP, PLURAL, VERSION
 from chatfleet.controller import naming as n
 from chatfleet.paths import REPO_ROOT
 from chatfleet.stack import RELEASE_TAG, SAMPLE, LocalStack, StackError
@@ -161,9 +161,12 @@ class NodeStack(LocalStack):
         self.progress(f"cluster ready in {self.cluster.startup_seconds:.1f} s at {self.cluster.server}")
         self._install_operator()
         self._start_simulator()
+        # The app goes in at once: its pods start (init containers ingest the corpus) while the operator's
+        # and the simulator's pods start, which cuts the warm set-up by their start time.
+        self._wait_crd_established()
+        self._apply_sample()
         self._wait_available(SYSTEM_NAMESPACE, OPERATOR_DEPLOYMENT, "the operator")
         self._wait_available(SYSTEM_NAMESPACE, SIMULATOR, "the simulator")
-        self._apply_sample()
 
     def _install_operator(self) -> None:
         from chatfleet.devcluster import tools
@@ -204,6 +207,17 @@ class NodeStack(LocalStack):
         with self.cluster.api_client() as api:
             for manifest in simulator_manifests(self.images.chat.ref):
                 utils.create_from_dict(api, manifest)
+
+    def _wait_crd_established(self) -> None:
+        from kubernetes import client
+
+        def established() -> bool:
+            with self.cluster.api_client() as api:
+                crd = client.ApiextensionsV1Api(api).read_custom_resource_definition(CRD_NAME)
+            conditions = (crd.status and crd.status.conditions) or []
+            return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+        self._wait("the ChatApplication CRD (installed by the chart) to be established", established, 60)
 
     def _wait_available(self, namespace: str, name: str, what: str) -> None:
         from kubernetes import client
