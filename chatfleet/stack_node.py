@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -26,6 +28,19 @@ from chatfleet.contracts.resource import CRD_NAME, GROUP, PLURAL, VERSION
 from chatfleet.controller import naming as n
 from chatfleet.paths import REPO_ROOT
 from chatfleet.stack import RELEASE_TAG, SAMPLE, LocalStack, StackError
+
+if TYPE_CHECKING:
+    from chatfleet.devcluster.images import LocalImages
+
+
+def _refs(images: LocalImages) -> dict[str, str]:
+    """The refs of the three app images (build_images builds all three unless told otherwise)."""
+    refs = {image.name: image.ref for image in (images.chat, images.operator, images.loadtest) if image}
+    missing = {"chat", "operator", "loadtest"} - set(refs)
+    if missing:
+        raise StackError(f"images not built: {', '.join(sorted(missing))}")
+    return refs
+
 
 SYSTEM_NAMESPACE = "chatfleet-system"
 HELM_RELEASE = "chatfleet"
@@ -130,9 +145,9 @@ def simulator_manifests(image: str) -> list[dict[str, Any]]:
 class NodeStack(LocalStack):
     """The local stack on the real node; stop() stops the cluster, which leaves the machine clean."""
 
-    def __init__(self, workdir: Any, progress: Any) -> None:
+    def __init__(self, workdir: Path, progress: Callable[[str], None]) -> None:
         super().__init__(workdir, 0, progress)
-        self.images: Any = None
+        self.image_refs: dict[str, str] = {}  # chat, operator, loadtest -> the ref imported into containerd
         self.simulator_in_cluster = (
             f"http://{SIMULATOR}.{SYSTEM_NAMESPACE}.svc.cluster.local:{SIMULATOR_PORT}"
         )
@@ -145,14 +160,15 @@ class NodeStack(LocalStack):
         self.progress(
             "building the images (chat, operator, loadtest) with BuildKit; unchanged inputs: cached"
         )
-        self.images = build_images(progress=self.progress)
+        images = build_images(progress=self.progress)
+        self.image_refs = _refs(images)
         self.progress(
             "starting the control plane and a real node (kubelet, containerd, runc, kube-proxy, CoreDNS)"
         )
         self.cluster = LocalCluster(
             nodes=0,
             real_node=True,
-            images=self.images,
+            images=images,
             workdir=self.workdir / "cluster",
             kubeconfig=self.workdir / "kubeconfig",
             progress=self.progress,
@@ -173,7 +189,9 @@ class NodeStack(LocalStack):
 
         helm = tools.ensure_built(["helm"], progress=self.progress)["helm"]
         values = self.workdir / "operator-values.yaml"
-        values.write_text(yaml.safe_dump(operator_values(self.images.operator.ref, self.images.loadtest.ref)))
+        values.write_text(
+            yaml.safe_dump(operator_values(self.image_refs["operator"], self.image_refs["loadtest"]))
+        )
         self.progress(
             f"installing the operator with the Helm chart (helm/chatfleet, namespace {SYSTEM_NAMESPACE}): "
             "CRD, RBAC, peering, NetworkPolicy, Deployment"
@@ -205,7 +223,7 @@ class NodeStack(LocalStack):
             f"starting the Azure OpenAI simulator as Deployment + Service {SYSTEM_NAMESPACE}/{SIMULATOR}"
         )
         with self.cluster.api_client() as api:
-            for manifest in simulator_manifests(self.images.chat.ref):
+            for manifest in simulator_manifests(self.image_refs["chat"]):
                 utils.create_from_dict(api, manifest)
 
     def _wait_crd_established(self) -> None:
@@ -239,12 +257,12 @@ class NodeStack(LocalStack):
         body = yaml.safe_load(SAMPLE.read_text())
         self.app_name = body["metadata"]["name"]
         self.namespace = body["metadata"].get("namespace", self.namespace)
-        body["spec"]["image"] = self.images.chat.ref
+        body["spec"]["image"] = self.image_refs["chat"]
         for deployment in body["spec"]["openai"]["deployments"]:
             deployment["endpoint"] = self.simulator_in_cluster
         self.progress(
             f"applying the sample ChatApplication {self.namespace}/{self.app_name} ({SAMPLE.name}) "
-            f"with image {self.images.chat.ref}"
+            f"with image {self.image_refs['chat']}"
         )
         with self.cluster.api_client() as api:
             client.CustomObjectsApi(api).create_namespaced_custom_object(
