@@ -50,6 +50,7 @@ OPERATOR_DEPLOYMENT = (
 SIMULATOR = "chatfleet-simulator"
 SIMULATOR_PORT = 8080
 CHART = REPO_ROOT / "helm" / "chatfleet"
+MAX_SOCKET_PATH = 107
 RESTRICTED = {
     "allowPrivilegeEscalation": False,
     "readOnlyRootFilesystem": True,
@@ -156,6 +157,12 @@ class NodeStack(LocalStack):
         from chatfleet.devcluster.cluster import LocalCluster
         from chatfleet.devcluster.images import build_images
 
+        # The kubelet's deepest unix socket lives there; sun_path holds 108 bytes.
+        socket_dir = self.workdir / "cluster" / "node" / "kubelet" / "pod-resources" / "0123456789"
+        if len(str(socket_dir)) > MAX_SOCKET_PATH:
+            raise StackError(
+                f"--workdir {self.workdir} is too long for the kubelet's sockets; choose a shorter one"
+            )
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         self.progress(
             "building the images (chat, operator, loadtest) with BuildKit; unchanged inputs: cached"

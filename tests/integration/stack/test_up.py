@@ -10,9 +10,11 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -75,11 +77,13 @@ def _descendants(pid: int) -> set[int]:
 
 @pytest.mark.timeout(UP_TIMEOUT_S + 120)
 @pytest.mark.parametrize("mode", ["real-node", "fake-nodes"])
-def test_up_serves_cited_answers_passes_the_gate_and_stops_cleanly(mode: str, tmp_path: Path) -> None:
+def test_up_serves_cited_answers_passes_the_gate_and_stops_cleanly(mode: str) -> None:
     port = free_port()
     options = ["--fake-nodes", "--port", str(port)] if mode == "fake-nodes" else []
+    # Short: the kubelet's unix sockets live under the workdir (108-byte limit), pytest's tmp_path is long.
+    workdir = Path(tempfile.mkdtemp(prefix="cf-up-", dir="/tmp")) / "up"
     process = subprocess.Popen(
-        [sys.executable, "-m", "chatfleet", "up", *options, "--workdir", str(tmp_path / "up")],
+        [sys.executable, "-m", "chatfleet", "up", *options, "--workdir", str(workdir)],
         cwd=REPO_ROOT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -154,6 +158,7 @@ def test_up_serves_cited_answers_passes_the_gate_and_stops_cleanly(mode: str, tm
             if process.poll() is None:
                 process.kill()
         reader.join(timeout=5)
+        shutil.rmtree(workdir.parent, ignore_errors=True)
 
     assert process.returncode == 0, "".join(lines[-40:])
     assert "every process of the stack has exited" in "".join(lines)

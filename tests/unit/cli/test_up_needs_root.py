@@ -17,3 +17,13 @@ def test_without_root_it_says_so_and_starts_nothing(monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 2
     assert "needs root" in result.output and "--fake-nodes" in result.output
     assert not (tmp_path / "up").exists()
+
+
+def test_a_workdir_too_long_for_the_kubelet_sockets_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    from chatfleet.stack import StackError
+    from chatfleet.stack_node import NodeStack
+
+    workdir = tmp_path / ("x" * 80)
+    with pytest.raises(StackError, match="too long for the kubelet's sockets"):
+        NodeStack(workdir, lambda _message: None).start()
+    assert not workdir.exists()
