@@ -2,7 +2,7 @@
 
 import typer
 
-from chatfleet import __version__, stack
+from chatfleet import __version__, up
 
 app = typer.Typer(
     name="chatfleet",
@@ -35,7 +35,7 @@ def _register_parts() -> None:
     from chatfleet.eval import cli as eval_cli
     from chatfleet.loadtests import cli as loadtests_cli
 
-    for part in (controller_cli, devcluster_cli, chat_cli, loadtests_cli, eval_cli, stack):
+    for part in (controller_cli, devcluster_cli, chat_cli, loadtests_cli, eval_cli, up):
         part.register(app)
 
 

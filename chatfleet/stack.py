@@ -1,12 +1,15 @@
 """`chatfleet up`: the whole system on one machine, on embedded defaults, for newcomers and for tests.
 
-Brings up, in order: the control plane built from source (KWOK fake nodes make pods Running), the CRD,
-the Azure-OpenAI simulator, the chat service with its UI on loopback, the operator with the gate's local
-runner, and the sample ChatApplication of examples/local-stack.yaml. The operator then runs the gated
-rollout's load test against the loopback chat service (no kubelet here, so no real pod serves traffic),
-and the command prints where to chat, `kubectl get chatapp`, and how to stop. Every process it starts
-runs under a `Supervisor` (chatfleet/devcluster/supervisor.py), as the control plane's do: in its own
-process group, killed by the kernel if this process dies, and stopped on exit, Ctrl-C or SIGTERM.
+By default everything runs in a cluster with a real node (chatfleet/stack_node.py, root needed). This
+module holds the command, what both modes share (watching the sample app through its first revision and its
+gated release, the `kubectl get chatapp` table) and the fast mode `--fake-nodes`: the control plane with KWOK
+fake nodes (pods become Running without containers), the CRD, the Azure-OpenAI simulator and the chat service
+with its UI as loopback processes, the operator with the gate's local runner, and the sample ChatApplication
+of examples/local-stack.yaml, whose release is load-tested against the loopback chat service.
+
+Every process it starts runs under a `Supervisor` (chatfleet/devcluster/supervisor.py), as the control
+plane's do: in its own process group, killed by the kernel if this process dies, and stopped on exit, Ctrl-C
+or SIGTERM.
 """
 
 from __future__ import annotations
@@ -14,24 +17,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
-from typing import Annotated, Any, cast
+from typing import Any, cast
 
 import httpx
-import typer
 import yaml
 
 from chatfleet.contracts.resource import CRD_NAME, GROUP, PLURAL, VERSION
-from chatfleet.devcluster.cluster import ClusterError
 from chatfleet.devcluster.supervisor import Supervisor
-from chatfleet.devcluster.tools import ToolBuildError
-from chatfleet.paths import CRDS_DIR, EXAMPLES_DIR, REPO_ROOT, checkout_missing
+from chatfleet.paths import CRDS_DIR, EXAMPLES_DIR, REPO_ROOT
 
 SAMPLE = EXAMPLES_DIR / "local-stack.yaml"
 STOP_GRACE_SECONDS = 15.0
@@ -41,14 +39,6 @@ RELEASE_TAG = "0.1.1"
 
 class StackError(RuntimeError):
     """A step of the local stack failed; the message names the step and where its log is."""
-
-
-class _Terminated(Exception):
-    """Raised from the SIGTERM handler so SIGTERM unwinds like Ctrl-C."""
-
-
-def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
-    raise _Terminated
 
 
 def _free_port() -> int:
@@ -260,7 +250,7 @@ class LocalStack:
         )
         first_revision = first["status"]["revision"]["current"]
         image = first["spec"]["image"]
-        release = image.rsplit(":", 1)[0] + ":" + RELEASE_TAG
+        release = self.release_image(image)
         evaluated = bool((first["spec"].get("rollout") or {}).get("evaluation"))
         checks = "load-tests and evaluates" if evaluated else "load-tests"
         self.progress(f"shipping a release: image {image} -> {release} (the gate {checks} it first)")
@@ -282,6 +272,10 @@ class LocalStack:
             )
 
         return self._watch("the release to pass its gate", promoted, max(10.0, deadline - time.monotonic()))
+
+    def release_image(self, image: str) -> str:
+        """The image of the release: the same repository with the next tag (KWOK runs no image)."""
+        return image.rsplit(":", 1)[0] + ":" + RELEASE_TAG
 
     def get_table(self) -> str:
         """`kubectl get chatapp` as the API server prints it (server-side Table with the printer columns)."""
@@ -318,70 +312,3 @@ def _condition(app: dict[str, Any], kind: str) -> str | None:
         if condition["type"] == kind:
             return str(condition["status"])
     return None
-
-
-@contextlib.contextmanager
-def _signals_unwind() -> Iterator[None]:
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def up(
-    port: Annotated[
-        int, typer.Option("--port", min=1, max=65535, help="Port of the chat service and UI.")
-    ] = 8000,
-    workdir: Annotated[
-        Path, typer.Option("--workdir", help="State of this run: logs, kubeconfig, cluster data.")
-    ] = Path(".chatfleet/up"),
-    timeout: Annotated[
-        float, typer.Option("--timeout", min=10, help="Seconds to wait for the sample app to become Ready.")
-    ] = 600.0,
-    exit_when_ready: Annotated[
-        bool, typer.Option("--exit-when-ready", help="Stop everything once the app is Ready (for scripts).")
-    ] = False,
-) -> None:
-    """Bring up the whole local stack on embedded defaults and run the gated rollout once."""
-    missing = checkout_missing("chatfleet up")
-    if missing:
-        typer.echo(f"error: {missing}", err=True)
-        raise typer.Exit(2)
-
-    def progress(message: str) -> None:
-        typer.echo(f"[chatfleet up] {message}", err=True)
-
-    stack = LocalStack(workdir, port, progress)
-    with _signals_unwind():
-        try:
-            stack.start()
-            stack.wait_ready(timeout)
-            typer.echo(
-                f"\nchatfleet is up.\n\n"
-                f"  chat UI:     {stack.chat_url}/   (dev mode: pick the tenant contoso or fabrikam)\n"
-                f"  API:         {stack.chat_url}/chat/stream, {stack.chat_url}/v1/chat/completions\n"
-                f"  simulator:   {stack.simulator_url}/_sim/state\n"
-                f"  kubeconfig:  export KUBECONFIG={stack.cluster.kubeconfig}\n"
-                f"  logs:        {stack.workdir / 'logs'}\n\n"
-                f"$ kubectl get chatapp -n {stack.namespace}\n{stack.get_table()}\n"
-            )
-            if exit_when_ready:
-                return
-            typer.echo("Press Ctrl-C to stop every process of the stack.")
-            while True:
-                stack.check_alive()
-                time.sleep(1.0)
-        except (KeyboardInterrupt, _Terminated):
-            progress("stopping")
-        except (StackError, ClusterError, ToolBuildError) as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(1) from None
-        finally:
-            stack.stop()
-            progress("stopped; every process of the stack has exited")
-
-
-def register(app: typer.Typer) -> None:
-    """Adds `chatfleet up` to the root CLI."""
-    app.command("up")(up)

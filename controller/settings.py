@@ -26,6 +26,13 @@ class OperatorSettings(BaseSettings):
         description="Prometheus that scrapes the chat pods, e.g. http://prometheus-operated.monitoring:9090; "
         "needed to bake promoted revisions (spec.rollout.bake).",
     )
+    dev_mode: bool = Field(
+        False,
+        description="Local clusters only (`chatfleet up`): every chat pod runs in dev mode without sign-in "
+        "(tenant from the X-Chatfleet-Tenant header) and calls its Azure OpenAI deployments with a "
+        "placeholder key instead of workload identity (the simulator). Never in a shared or production "
+        "cluster.",
+    )
     resync_seconds: float = Field(300.0, gt=0, description="Periodic drift check of every resource.")
     gate_poll_seconds: float = Field(5.0, gt=0, description="How often a running gate is polled.")
     debounce_seconds: float = Field(0.5, ge=0, description="Child events of one resource within this merge.")

@@ -328,6 +328,15 @@ class RealNode:
         if stale:
             self._ctr(ctr, "images", "rm", *stale)
 
+    def tag_image(self, source: str, target: str) -> None:
+        """Gives an imported image a second name, as a registry push of the same build under a new tag
+        would (`chatfleet up` ships its release so); local names are dropped at the next start."""
+        if not target.startswith(f"{REGISTRY}/"):
+            raise NodeError(f"{target}: local image names start with {REGISTRY}/")
+        result = self._ctr(tools.BIN_DIR / "ctr", "images", "tag", "--force", source, target, timeout=60)
+        if result.returncode != 0:
+            raise NodeError(f"tagging {source} as {target} failed: {result.stderr.strip()}")
+
     def container_pid(self, container_id: str) -> int:
         """The PID of a running container's task, as containerd reports it."""
         result = self._ctr(tools.BIN_DIR / "ctr", "tasks", "ls", timeout=30)

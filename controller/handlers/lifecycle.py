@@ -32,6 +32,10 @@ def configure(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) 
     kopf_settings.networking.request_timeout = 60
     kopf_settings.watching.server_timeout = 300
     kube = KubeClient(load_api_client(pool_size=settings.max_workers + 4))
+    if settings.dev_mode:
+        log.warning(
+            "CHATFLEET_OPERATOR_DEV_MODE is on: chat pods run without sign-in or Azure identity (local only)"
+        )
     runner: GateRunner = (
         JobRunner(kube)
         if settings.gate_runner == "job"

@@ -21,6 +21,7 @@ from chatfleet.controller import naming as n
 from chatfleet.controller.cel import parse_duration
 from chatfleet.controller.conditions import set_condition
 from chatfleet.controller.context import AppKey, ChildKey, OperatorContext
+from chatfleet.controller.dev_mode import local_dev_mode
 from chatfleet.controller.drift import needs_apply, with_hash
 from chatfleet.controller.inputs import InputsError, read_inputs
 from chatfleet.controller.loading import describe
@@ -203,6 +204,21 @@ def refresh_status(ctx: OperatorContext, namespace: str, name: str, deployment: 
         _write_status(ctx, body, dump(app.status) if body.get("status") else {}, dump(status))
 
 
+def canary_available(deployment: dict[str, Any] | None, candidate: str) -> bool:
+    """The live canary Deployment runs the candidate (its template, observed by the Deployment controller)
+    and has an available pod: only then does the gate's load test have something to measure."""
+    if deployment is None:
+        return False
+    template = deployment.get("spec", {}).get("template", {}).get("metadata", {})
+    status = deployment.get("status", {})
+    return (
+        template.get("labels", {}).get(n.REVISION) == candidate
+        and status.get("observedGeneration", 0) >= deployment.get("metadata", {}).get("generation", 1)
+        and status.get("updatedReplicas", 0) >= 1
+        and status.get("availableReplicas", 0) >= 1
+    )
+
+
 def reconcile_by_name(ctx: OperatorContext, namespace: str, name: str) -> None:
     """Reconcile from a fresh read (child events, timers): the body a handler got may be stale by now."""
     lock = ctx.lock_for((namespace, name))
@@ -238,6 +254,7 @@ def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False
         return "degraded"
     now = now_utc()
     spec_revision = revision(app.metadata.name, app.spec, inputs_digest)
+    live = {} if created else fetch_live(ctx, app)
     plan = machine.plan(
         app,
         spec_revision,
@@ -245,10 +262,14 @@ def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False
         now,
         inputs_digest,
         observe=_observer(ctx, app),
+        candidate_ready=canary_available(
+            live.get(("Deployment", n.canary_name(app.metadata.name))), spec_revision
+        ),
     )
     planned = app.model_copy(update={"status": plan.status})
     desired = render(planned, inputs_digest)
-    live = {} if created else fetch_live(ctx, app)
+    if ctx.settings.dev_mode:
+        desired = local_dev_mode(desired)
 
     apply_error = None
     wanted = {(d["kind"], d["metadata"]["name"]): d for d in desired}

@@ -18,7 +18,7 @@ from chatfleet.contracts.loadtest import LoadTestSummary
 from chatfleet.controller.cel import parse_duration
 from chatfleet.controller.rollout.bake import BakeReading, breach
 from chatfleet.controller.rollout.evaluation import EvalVerdict, failed_thresholds
-from chatfleet.controller.rollout.verdict import GateVerdict, timed_out
+from chatfleet.controller.rollout.verdict import GateVerdict, canary_not_available, timed_out
 from chatfleet.controller.spec import (
     ChatApplication,
     ChatApplicationStatus,
@@ -124,9 +124,14 @@ def plan(
     now: datetime,
     inputs_digest: str = "",
     observe: Observe | None = None,
+    candidate_ready: bool = True,
 ) -> Plan:
     """One step of the machine. `poll(run_name)` is only called while the candidate is being tested,
     `observe` only while a promoted revision bakes (None: the operator has no Prometheus to ask).
+
+    `candidate_ready`: the candidate's canary Deployment is available. The gate's run starts only then (a
+    load test against a canary whose pods still start would measure refused connections); the gate
+    timeout counts from the start of Testing, so a canary that never becomes available fails the gate.
 
     `inputs_digest` (referenced ConfigMaps' content, part of `spec_revision`) is recorded on promotion so
     the stable Deployment keeps rendering the promoted revision's while a newer one is gated."""
@@ -201,14 +206,19 @@ def plan(
         result.events.append(Event("Normal", "RolledOut", f"revision {spec_revision} rolled out (Immediate)"))
         return result
 
-    if ro.phase == "Testing" and rev.candidate == spec_revision and ro.run:
+    testing = "load-testing and evaluating" if app.spec.rollout.evaluation else "load-testing"
+    if ro.phase == "Testing" and rev.candidate == spec_revision:
         timeout = parse_duration(app.spec.rollout.gate_timeout) or 0
-        verdict = poll(ro.run)
+        if ro.run is None and candidate_ready:
+            _start_run(app, spec_revision, status, result, testing)
+            return result
+        verdict = poll(ro.run) if ro.run else None
         if verdict is None and ro.started_at and (now - ro.started_at).total_seconds() > timeout:
-            verdict = timed_out(timeout)
+            verdict = timed_out(timeout) if ro.run else canary_not_available(spec_revision, timeout)
         if verdict is None:
             return result
-        result.cancel_runs.append(ro.run)
+        if ro.run:
+            result.cancel_runs.append(ro.run)
         result.verdict = verdict
         status.load_test = _load_test_status(spec_revision, verdict, now)
         if verdict.evaluation is not None:
@@ -236,20 +246,29 @@ def plan(
                 "Normal", "GateSuperseded", f"gate of {rev.candidate} superseded by revision {spec_revision}"
             )
         )
-    name = run_name(app, spec_revision)
     status.revision = RevisionStatus(
         current=rev.current,
         candidate=spec_revision,
         stable_spec=rev.stable_spec,
         inputs_digest=rev.inputs_digest,
     )
-    testing = "load-testing and evaluating" if app.spec.rollout.evaluation else "load-testing"
     status.rollout = RolloutStatus(
-        phase="Testing", run=name, started_at=now, message=f"{testing} revision {spec_revision}"
+        phase="Testing", started_at=now, message=f"starting the canary of revision {spec_revision}"
     )
+    if candidate_ready:
+        _start_run(app, spec_revision, status, result, testing)
+    return result
+
+
+def _start_run(
+    app: ChatApplication, spec_revision: str, status: ChatApplicationStatus, result: Plan, testing: str
+) -> None:
+    """The gate's run starts: its name goes into the status, the reconciler starts it."""
+    name = run_name(app, spec_revision)
+    status.rollout.run = name
+    status.rollout.message = f"{testing} revision {spec_revision}"
     result.start_run = name
     result.events.append(Event("Normal", "GateStarted", f"{testing} revision {spec_revision} ({name})"))
-    return result
 
 
 def _bake_step(

@@ -100,6 +100,17 @@ def timed_out(timeout_seconds: int) -> GateVerdict:
     )
 
 
+def canary_not_available(revision: str, timeout_seconds: int) -> GateVerdict:
+    """The gate never started: the candidate's canary had no available pod within the gate timeout."""
+    return GateVerdict(
+        False,
+        "CanaryNotAvailable",
+        f"the canary of revision {revision} had no available pod within gateTimeout ({timeout_seconds}s); "
+        "its pods' events say why (kubectl describe deployment <app>-canary)",
+        None,
+    )
+
+
 def _figures(summary: LoadTestSummary | None) -> str:
     if summary is None or summary.ttft_ms.p95 is None:
         return ""

@@ -16,7 +16,7 @@ from chatfleet.eval.report import Threshold, verdict
 from chatfleet.eval.termination import termination_message
 from tests.integration.controller.test_gate_live import (
     app_status,
-    block_chat_and_job_pods,
+    block_gate_pods,
     condition,
     set_image,
 )
@@ -74,7 +74,7 @@ def test_job_whose_eval_container_fails_rolls_back_naming_the_metric(
     operator, kube: KubeClient, namespace: str, app_doc, wait
 ) -> None:
     first = deploy(kube, namespace, "qfail", app_doc, wait, operator)
-    block_chat_and_job_pods(kube, namespace)
+    block_gate_pods(kube, namespace)
     candidate = set_image(kube, namespace, "qfail", "registry.example/chat:2.0.0")
     jobs = wait(lambda: kube.list("Job", namespace, "app.kubernetes.io/instance=qfail"), 30, "gate Job")
     job = jobs[0]["metadata"]["name"]

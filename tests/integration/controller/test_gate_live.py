@@ -40,25 +40,28 @@ def set_image(kube: KubeClient, namespace: str, name: str, image: str) -> str:
     return revision(name, parse_application(updated).spec)
 
 
-def block_chat_and_job_pods(kube: KubeClient, namespace: str) -> None:
-    """Quota admission then refuses pods with resource requests (chat, canary and load-test pods).
+def block_gate_pods(kube: KubeClient, namespace: str) -> None:
+    """Quota admission then refuses the gate Job's pods (500m CPU requested) and admits two canary pods
+    (250m each: a superseding candidate gets a new one), so the test writes the gate pod's outcome itself
+    while the canary becomes available (KWOK), which the operator waits for before it starts the gate.
 
     The local control plane runs no resource-quota controller, so the test records the quota's usage
-    itself (as envtest users do); admission only enforces a quota whose status is known.
+    itself (as envtest users do); admission only enforces a quota whose status is known. BestEffort pods
+    (the test's own gate pod, with no requests) are outside its scope.
     """
     path = f"/api/v1/namespaces/{namespace}/resourcequotas"
     kube.request(
         "POST",
         path,
         body={
-            "metadata": {"name": "no-burstable-pods"},
-            "spec": {"hard": {"pods": "0"}, "scopes": ["NotBestEffort"]},
+            "metadata": {"name": "no-gate-pods"},
+            "spec": {"hard": {"requests.cpu": "600m"}, "scopes": ["NotBestEffort"]},
         },
     )
     kube.request(
         "PATCH",
-        f"{path}/no-burstable-pods/status",
-        body={"status": {"hard": {"pods": "0"}, "used": {"pods": "0"}}},
+        f"{path}/no-gate-pods/status",
+        body={"status": {"hard": {"requests.cpu": "600m"}, "used": {"requests.cpu": "0"}}},
         content_type="application/merge-patch+json",
     )
 
@@ -110,7 +113,7 @@ def test_failing_job_rolls_back_with_degraded(
     operator, kube: KubeClient, namespace: str, deployed, wait
 ) -> None:
     first = deployed("fail")
-    block_chat_and_job_pods(kube, namespace)
+    block_gate_pods(kube, namespace)
     candidate = set_image(kube, namespace, "fail", "registry.example/chat:2.0.0")
     (job,) = wait(lambda: gate_jobs(kube, namespace, "fail"), 30, "gate Job\n" + operator.log())
     canary = kube.get("Deployment", namespace, "fail-canary")
@@ -212,7 +215,7 @@ def test_failing_job_rolls_back_with_degraded(
 
 def test_stuck_job_times_out(operator, kube: KubeClient, namespace: str, deployed, wait) -> None:
     first = deployed("stuck")
-    block_chat_and_job_pods(kube, namespace)
+    block_gate_pods(kube, namespace)
     set_image(kube, namespace, "stuck", "registry.example/chat:2.0.0")
     wait(lambda: gate_jobs(kube, namespace, "stuck"), 30, "gate Job\n" + operator.log())
     status = wait(
@@ -229,7 +232,7 @@ def test_new_change_supersedes_a_running_gate(
     operator, kube: KubeClient, namespace: str, deployed, wait
 ) -> None:
     deployed("super")
-    block_chat_and_job_pods(kube, namespace)
+    block_gate_pods(kube, namespace)
     second = set_image(kube, namespace, "super", "registry.example/chat:2.0.0")
     (first_job,) = wait(lambda: gate_jobs(kube, namespace, "super"), 30, "first gate Job\n" + operator.log())
     assert second in first_job

@@ -1,4 +1,4 @@
-"""The real-node tier: one LocalCluster with a real kubelet, containerd and runc for the whole session.
+"""The real-node tier: one LocalCluster with a real kubelet, containerd and runc for the whole tier.
 
 The images are built by BuildKit from images/ (cached: an unchanged tree rebuilds nothing) and imported
 into the node's containerd before the kubelet starts. Only one real node can run on a machine at a time.
@@ -53,7 +53,9 @@ def images(built_images: Any) -> NodeImages:
     )
 
 
-@pytest.fixture(scope="session")
+# Package scope: the node is stopped when the tier ends, so `chatfleet up` (tests/integration/stack), which
+# starts its own real node, finds the machine's one node free.
+@pytest.fixture(scope="package")
 def real_cluster(built_images: Any) -> Iterator[LocalCluster]:
     with LocalCluster(nodes=0, real_node=True, images=built_images) as local:
         yield local

@@ -1,25 +1,71 @@
 """`chatfleet up`, the README's main job, end to end: it comes up, serves a cited answer, the sample app
-reaches Ready with LoadTestPassed through the gate, and Ctrl-C leaves no process of it behind."""
+reaches Ready with LoadTestPassed through the gate, and Ctrl-C leaves no process of it behind.
+
+Both modes: the default on the real node (every part a pod: the chat UI is the app's Service, the gate a Job
+against the canary Service) and the fast mode `--fake-nodes` (KWOK, the chat service on loopback)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from chatfleet.paths import REPO_ROOT
 from tests.helpers.net import free_port
 
-UP_TIMEOUT_S = 420
+UP_TIMEOUT_S = 900  # the real node: image builds are cached by the node tier; pods, gate Job, promotion
 
+
+def _assert_everything_runs_in_the_cluster(output: str, up_pid: int) -> None:
+    """The operator (Helm release), the simulator, the chat pods and the gate's Job are pods of the images
+    built here; no chat service or operator runs as a process of `chatfleet up` itself."""
+    from kubernetes import client, config
+
+    kubeconfig = re.search(r"export KUBECONFIG=(\S+)", output)
+    assert kubeconfig, output
+    api = config.new_client_from_config(config_file=kubeconfig[1])
+    core = client.CoreV1Api(api)
+
+    def images(namespace: str, selector: str) -> set[str]:
+        pods = core.list_namespaced_pod(namespace, label_selector=selector).items
+        assert pods, f"no pod in {namespace} with {selector}"
+        return {c.image for p in pods for c in p.spec.containers}
+
+    (operator,) = images("chatfleet-system", "app.kubernetes.io/component=operator")
+    assert operator.startswith("chatfleet.local/chatfleet/operator:")
+    (simulator,) = images("chatfleet-system", "app.kubernetes.io/name=chatfleet-simulator")
+    assert simulator.startswith("chatfleet.local/chatfleet/chat:")
+    assert images("default", "app.kubernetes.io/instance=support-bot,app.kubernetes.io/component=chat") == {
+        "chatfleet.local/chatfleet/chat:0.1.1"
+    }, "the promoted release serves"
+    # The gate's Job is deleted once its verdict is read; its Events stay: completed, from the loadtest image.
+    events = [
+        e
+        for e in core.list_namespaced_event("default").items
+        if e.involved_object.name.startswith("support-bot-gate-")
+    ]
+    assert any(e.involved_object.kind == "Job" and e.reason == "Completed" for e in events), events
+    pulled = {e.message for e in events if e.reason == "Pulled"}
+    assert pulled and all("chatfleet.local/chatfleet/loadtest:" in m for m in pulled), pulled
+    # What `up` spawns itself (its direct children) is the control plane and the node, nothing of the app.
+    commands = []
+    for child in psutil.Process(up_pid).children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            commands.append(" ".join(child.cmdline()))
+    assert commands and not [c for c in commands if " -m chatfleet " in f"{c} "], commands
 
 
 def _descendants(pid: int) -> set[int]:
@@ -29,10 +75,15 @@ def _descendants(pid: int) -> set[int]:
         return set()
 
 
-def test_up_serves_cited_answers_passes_the_gate_and_stops_cleanly(tmp_path: Path) -> None:
+@pytest.mark.timeout(UP_TIMEOUT_S + 120)
+@pytest.mark.parametrize("mode", ["real-node", "fake-nodes"])
+def test_up_serves_cited_answers_passes_the_gate_and_stops_cleanly(mode: str) -> None:
     port = free_port()
+    options = ["--fake-nodes", "--port", str(port)] if mode == "fake-nodes" else []
+    # Short: the kubelet's unix sockets live under the workdir (108-byte limit), pytest's tmp_path is long.
+    workdir = Path(tempfile.mkdtemp(prefix="cf-up-", dir="/tmp")) / "up"
     process = subprocess.Popen(
-        [sys.executable, "-m", "chatfleet", "up", "--port", str(port), "--workdir", str(tmp_path / "up")],
+        [sys.executable, "-m", "chatfleet", "up", *options, "--workdir", str(workdir)],
         cwd=REPO_ROOT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -75,9 +126,16 @@ def test_up_serves_cited_answers_passes_the_gate_and_stops_cleanly(tmp_path: Pat
         assert columns["QUALITY"] == "True", "the release passed the quality gate too"
         assert float(columns["TTFT P95"]) > 0
 
-        # the chat service it printed answers with citations among its data points
-        base = f"http://127.0.0.1:{port}"
-        assert f"chat UI:     {base}/" in output
+        # the chat service it printed answers with citations among its data points: on the real node the
+        # app's Service (a ClusterIP the host reaches through kube-proxy), in the fast mode a loopback process
+        found = re.search(r"chat UI:     (http://[0-9.]+:[0-9]+)/", output)
+        assert found, output
+        base = found[1]
+        if mode == "fake-nodes":
+            assert base == f"http://127.0.0.1:{port}"
+        else:
+            assert re.fullmatch(r"http://10\.0\.0\.[0-9]+:8000", base), base
+            _assert_everything_runs_in_the_cluster(output, process.pid)
         reply = httpx.post(
             f"{base}/chat",
             json={"messages": [{"role": "user", "content": "How do I reset my password?"}]},
@@ -100,6 +158,7 @@ def test_up_serves_cited_answers_passes_the_gate_and_stops_cleanly(tmp_path: Pat
             if process.poll() is None:
                 process.kill()
         reader.join(timeout=5)
+        shutil.rmtree(workdir.parent, ignore_errors=True)
 
     assert process.returncode == 0, "".join(lines[-40:])
     assert "every process of the stack has exited" in "".join(lines)

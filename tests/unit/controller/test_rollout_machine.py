@@ -159,3 +159,40 @@ def test_scaling_change_is_not_a_revision(app: ChatApplication) -> None:
     assert result.start_run is None and app.status.rollout.phase == "Idle"
     hpa = next(d for d in render(app) if d["kind"] == "HorizontalPodAutoscaler")
     assert hpa["spec"]["maxReplicas"] == 40
+
+
+def test_the_gate_starts_only_once_the_canary_is_available(app: ChatApplication) -> None:
+    """On a real node the canary's pods take a while to start: a load test started at once would measure
+    refused connections and fail a good release."""
+    step(app)
+    candidate = change_image(app, "registry.example/chat:2.0.0")
+    waiting = plan(app, candidate, never, NOW, candidate_ready=False)
+    app.status = waiting.status
+    assert waiting.start_run is None and not waiting.events
+    assert app.status.rollout.phase == "Testing" and app.status.rollout.run is None
+    assert any(d["metadata"]["name"] == "bot-canary" for d in render(app)), "the canary is rendered meanwhile"
+    still = plan(app, candidate, never, NOW + timedelta(seconds=20), candidate_ready=False)
+    assert still.start_run is None
+    ready = plan(app, candidate, never, NOW + timedelta(seconds=40), candidate_ready=True)
+    assert ready.start_run == run_name(app, candidate)
+    assert ready.status.rollout.run == ready.start_run
+    assert ready.status.rollout.started_at == NOW, "the gate timeout counts from the start of Testing"
+    assert [e.reason for e in ready.events] == ["GateStarted"]
+
+
+def test_a_canary_never_available_fails_the_gate_within_its_timeout(app: ChatApplication) -> None:
+    step(app)
+    candidate = change_image(app, "registry.example/chat:2.0.0")
+    app.status = plan(app, candidate, never, NOW, candidate_ready=False).status
+    late = NOW + timedelta(seconds=app_timeout(app) + 1)
+    result = plan(app, candidate, never, late, candidate_ready=False)
+    assert result.status.rollout.phase == "Failed" and result.start_run is None
+    assert result.verdict is not None and result.verdict.reason == "CanaryNotAvailable"
+    assert [e.reason for e in result.events] == ["RolledBack"]
+    assert result.status.revision.current != candidate
+
+
+def app_timeout(app: ChatApplication) -> int:
+    from chatfleet.controller.cel import parse_duration
+
+    return parse_duration(app.spec.rollout.gate_timeout) or 0
