@@ -3,8 +3,8 @@
 #   - a virtualenv in .venv with chatfleet and its dev extras (pip install -e .[dev])
 #   - Debian's Chromium for the UI browser test (only when CHATFLEET_WITH_BROWSER=1)
 #   - the Go-built control plane and helm under tools/bin (via `chatfleet dev tools build`), and Prometheus and
-#     promtool for the dashboard and alert-rule tests (only when CHATFLEET_WITH_MONITORING=1, as the test
-#     command sets it), and actionlint for the example CI/CD workflow's test (only when
+#     promtool for the dashboard and alert-rule tests and prometheus-adapter for the HPA's real-node test (only
+#     when CHATFLEET_WITH_MONITORING=1, as the test command sets it), and actionlint for the example CI/CD workflow's test (only when
 #     CHATFLEET_WITH_PIPELINES=1, as the test command sets it)
 #   - for the real node (only when CHATFLEET_WITH_NODE=1, as the test command sets it): Debian's iptables,
 #     conntrack, libseccomp-dev and pkg-config (runc), mmdebstrap, gcc and libc6-dev (the images), and the
