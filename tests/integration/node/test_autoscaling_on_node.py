@@ -80,10 +80,21 @@ def monitoring(real_cluster: LocalCluster) -> Monitoring:
 
 
 @pytest.fixture(scope="module")
-def simulator() -> Iterator[RunningSimulator]:
-    """Long answers at 20 tokens/s keep each stream open for seconds, so users turn into streams."""
+def simulator(real_cluster: LocalCluster) -> Iterator[RunningSimulator]:
+    """Long answers at 20 tokens/s keep each stream open for seconds, so users turn into streams. On the
+    node address, which exists while the real node runs."""
     with run_in_background(SimulatorConfig(tokens_per_second=20), host=NODE_IP) as running:
         yield running
+
+
+@pytest.fixture
+def namespace(real_cluster: LocalCluster) -> Iterator[str]:
+    """The app's namespace, deleted afterwards so its pods do not load the node for the next tests."""
+    core = client.CoreV1Api(real_cluster.api_client())
+    name = f"hpa-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": name}})
+    yield name
+    core.delete_namespace(name)
 
 
 def _app(namespace: str, image: str) -> dict[str, Any]:
@@ -228,6 +239,7 @@ def test_hpa_scales_on_streams_and_ttft_and_back_down(
     images: NodeImages,
     monitoring: Monitoring,
     simulator: RunningSimulator,
+    namespace: str,
     tmp_path: Path,
 ) -> None:
     api = real_cluster.api_client()
@@ -239,8 +251,6 @@ def test_hpa_scales_on_streams_and_ttft_and_back_down(
     except client.exceptions.ApiException as error:
         if error.status != 409:
             raise
-    namespace = f"hpa-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": namespace}})
     sim_port = int(simulator.base_url.rsplit(":", 1)[1])
     for manifest in _upstream(namespace, sim_port):
         utils.create_from_dict(api, manifest)
