@@ -468,7 +468,7 @@ def _hpa(app: ChatApplication) -> Manifest:
                     ],
                 },
                 "scaleDown": {
-                    "stabilizationWindowSeconds": 300,
+                    "stabilizationWindowSeconds": scaling.scale_down_stabilization_seconds,
                     "selectPolicy": "Min",
                     "policies": [{"type": "Percent", "value": 10, "periodSeconds": 60}],
                 },

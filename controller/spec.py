@@ -687,6 +687,11 @@ class Scaling(Model):
         None,
         description="In-flight streams per pod the HPA targets; unset: calibrated by the load-test gate.",
     )
+    scale_down_stabilization_seconds: Annotated[int, Field(ge=0, le=3600)] = Field(
+        300,
+        description="How long load must stay low before the HPA removes pods (its scale-down "
+        "stabilization window); short values only for tests, a turn-length dip must not cost pods.",
+    )
 
 
 class Slo(Model):

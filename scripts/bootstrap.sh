@@ -5,8 +5,8 @@
 #     (tests/browser/oidc, `npm ci` from its lock file; needs Node.js >= 20.19, Debian's nodejs and npm
 #     are installed when node is missing) (only when CHATFLEET_WITH_BROWSER=1)
 #   - the Go-built control plane and helm under tools/bin (via `chatfleet dev tools build`), and Prometheus and
-#     promtool for the dashboard and alert-rule tests (only when CHATFLEET_WITH_MONITORING=1, as the test
-#     command sets it), and actionlint for the example CI/CD workflow's test (only when
+#     promtool for the dashboard and alert-rule tests and prometheus-adapter for the HPA's real-node test (only
+#     when CHATFLEET_WITH_MONITORING=1, as the test command sets it), and actionlint for the example CI/CD workflow's test (only when
 #     CHATFLEET_WITH_PIPELINES=1, as the test command sets it)
 #   - Debian's PostgreSQL server for the history, budget and semantic cache store tests, which start their
 #     own server (only when CHATFLEET_WITH_POSTGRES=1, as the test command sets it)

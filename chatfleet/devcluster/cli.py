@@ -124,7 +124,9 @@ def build(
     ] = False,
     monitoring: Annotated[
         bool,
-        typer.Option("--monitoring", help="Also Prometheus and promtool (dashboard and alert-rule tests)."),
+        typer.Option(
+            "--monitoring", help="Also Prometheus, promtool and prometheus-adapter (dashboards, alerts, HPA)."
+        ),
     ] = False,
     pipelines: Annotated[
         bool,

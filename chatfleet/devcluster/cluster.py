@@ -57,9 +57,15 @@ CONTROLLERS = (
     "disruption-controller",
     "endpointslice-controller",
     "pod-garbage-collector-controller",
-    # No metrics API runs here, so it never scales on load; it does hold replicas at minReplicas, as on AKS.
+    # Holds replicas at minReplicas without a metrics API; with one (monitoring.py: Prometheus and
+    # prometheus-adapter on the real node) it scales on the chat pods' custom metrics, as on AKS.
     "horizontal-pod-autoscaler-controller",
 )
+# Upstream's 15 s: a local run (and a five-minute test) sees each scaling step sooner at 5 s.
+HPA_SYNC_PERIOD = "5s"
+# The aggregation layer's client identity towards extension API servers (custom.metrics.k8s.io): they trust
+# the user headers of requests from this name and CA (kube-system/extension-apiserver-authentication).
+FRONT_PROXY_CLIENT = "front-proxy-client"
 STOP_GRACE_SECONDS = 10.0
 WORKDIR_MARKER = ".chatfleet-cluster"
 
@@ -107,6 +113,7 @@ class LocalCluster:
         self.server = ""
         self.startup_seconds = 0.0
         self._ca_file = Path()
+        self._ca: CertificateAuthority | None = None
         self._api = AdminHTTP("", Path(), ("", ""))
         self._started = False
 
@@ -186,6 +193,14 @@ class LocalCluster:
             raise ClusterError("only a real node runs containers")
         return self.node.container_pid(container_id.removeprefix("containerd://"))
 
+    def client_kubeconfig(self, name: str, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig for `user` (client certificate from the cluster CA): host components such as
+        Prometheus and prometheus-adapter get their own RBAC identity, not the admin's."""
+        if self._ca is None:
+            raise ClusterError("the cluster is not started")
+        config = build_kubeconfig(self.server, self._ca.cert_pem, user, self._ca.issue_client(user, groups))
+        return write_kubeconfig(self.workdir / f"{name}.kubeconfig", config)
+
     def check_alive(self) -> None:
         """Raises ClusterError if any component has exited."""
         self.processes.check_alive()
@@ -228,7 +243,7 @@ class LocalCluster:
         api_host = NODE_IP if self.real_node else "127.0.0.1"
         self.server = f"https://{api_host}:{api_port}"
 
-        ca = CertificateAuthority()
+        ca = self._ca = CertificateAuthority()
         if self.real_node:
             assert self.images is not None
             images = [(image.ref, image.tar) for image in self.images]
@@ -285,6 +300,7 @@ class LocalCluster:
                 f"--service-account-signing-key-file={sa_private}",
                 f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
                 *self._kubelet_facing_flags(ca, pki),
+                *self._aggregator_flags(pki),
                 # No node-lifecycle controller runs (KWOK nodes are always Ready), so nothing would ever
                 # remove the not-ready taint this plugin puts on new nodes.
                 "--disable-admission-plugins=TaintNodesByCondition",
@@ -315,6 +331,7 @@ class LocalCluster:
                 f"--service-account-private-key-file={sa_private}",
                 f"--root-ca-file={self._ca_file}",
                 f"--controllers={','.join(self._controllers())}",
+                f"--horizontal-pod-autoscaler-sync-period={HPA_SYNC_PERIOD}",
                 "--v=1",
             ],
         )
@@ -400,6 +417,25 @@ class LocalCluster:
             f"--kubelet-client-certificate={cert}",
             f"--kubelet-client-key={key}",
             f"--kubelet-certificate-authority={self._ca_file}",
+        ]
+
+    @staticmethod
+    def _aggregator_flags(pki: Path) -> list[str]:
+        """The aggregation layer, as kubeadm sets it up: its own CA for the front-proxy client identity, and
+        requests routed to an APIService's endpoint addresses (extension servers run on the host here, not
+        behind kube-proxy)."""
+        front_proxy_ca = CertificateAuthority("chatfleet-front-proxy-ca")
+        ca_file, _ = front_proxy_ca.key_pair.write(pki, "front-proxy-ca")
+        cert, key = front_proxy_ca.issue_client(FRONT_PROXY_CLIENT).write(pki, "front-proxy-client")
+        return [
+            f"--requestheader-client-ca-file={ca_file}",
+            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={cert}",
+            f"--proxy-client-key-file={key}",
+            "--enable-aggregator-routing=true",
         ]
 
     def _create(self, manifest: dict[str, object]) -> None:

@@ -30,6 +30,9 @@ CONTAINERD_VERSION = "v2.4.2"
 BUILDKIT_VERSION = "v0.35.1"
 # Prometheus 3.x is published on the Go module proxy as v0.3xx.y: module v0.316.0 is release 3.16.0.
 PROMETHEUS_VERSION = "3.16.0"
+# The newest prometheus-adapter release (k8s.io libraries v0.30: delegated authn/authz and the aggregation
+# layer are stable APIs that Kubernetes 1.35 still serves).
+PROMETHEUS_ADAPTER_VERSION = "v0.12.0"
 ACTIONLINT_VERSION = "v1.7.12"
 KWOK_STAGES = TOOLS_DIR / "kwok" / "stages.yaml"
 
@@ -177,14 +180,22 @@ NODE_MODULES: tuple[GoModule, ...] = (
 )
 # Monitoring: Prometheus scrapes the chat service in the integration tier (every dashboard query is run
 # against it) and promtool unit-tests the chart's alert rules. `remove_all_sd` leaves out the cloud
-# service discoveries (static and file targets stay), which halves the build.
+# service discoveries (static and file targets stay), which halves the build; `enable_kubernetes_sd` keeps
+# the one a ServiceMonitor translates to (devcluster/monitoring.py scrapes the real node's pods with it).
 MONITORING_MODULES: tuple[GoModule, ...] = (
     GoModule(
         directory="prometheus",
         packages=tuple(f"github.com/prometheus/prometheus/cmd/{name}" for name in ("prometheus", "promtool")),
         binaries=("prometheus", "promtool"),
-        tags="remove_all_sd netgo",
+        tags="remove_all_sd enable_kubernetes_sd netgo",
         ldflags=f"-s -w -X github.com/prometheus/common/version.Version={PROMETHEUS_VERSION}",
+    ),
+    # The adapter serves the chart's adapter rules as custom.metrics.k8s.io for the HPA (real-node tests).
+    GoModule(
+        directory="prometheus-adapter",
+        packages=("sigs.k8s.io/prometheus-adapter/cmd/adapter",),
+        binaries=("prometheus-adapter",),
+        ldflags="-s -w",
     ),
 )
 # Pipelines: actionlint checks the GitHub Actions workflow of examples/pipelines (types of expressions, known
@@ -243,6 +254,8 @@ def _build(module: GoModule, go: str, progress: Callable[[str], None]) -> None:
         "GOFLAGS": "-mod=readonly -buildvcs=false",
     }
     tags = ["-tags", module.tags] if module.tags else []
+    # One package is written under its binary's name (upstream's cmd/adapter becomes prometheus-adapter).
+    output = str(scratch / module.binaries[0]) if len(module.packages) == 1 else f"{scratch}/"
     command = [
         go,
         "build",
@@ -251,7 +264,7 @@ def _build(module: GoModule, go: str, progress: Callable[[str], None]) -> None:
         "-ldflags",
         module.ldflags,
         "-o",
-        f"{scratch}/",
+        output,
         *module.packages,
     ]
     progress(f"building {', '.join(module.binaries)} from tools/{module.directory} (go build; log: {log})")

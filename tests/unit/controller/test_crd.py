@@ -62,7 +62,12 @@ def test_printer_columns_and_status_subresource() -> None:
 def test_defaults_of_nested_objects_are_filled_by_the_api_server() -> None:
     spec = _schema()["properties"]["spec"]["properties"]
     # spelled out in full: the API server checks CEL rules against a default as written
-    assert spec["scaling"]["default"] == {"minReplicas": 2, "maxReplicas": 10, "ttftP95TargetMs": 1200}
+    assert spec["scaling"]["default"] == {
+        "minReplicas": 2,
+        "maxReplicas": 10,
+        "ttftP95TargetMs": 1200,
+        "scaleDownStabilizationSeconds": 300,
+    }
     assert spec["scaling"]["properties"]["minReplicas"]["default"] == 2
     rollout_default = spec["rollout"]["default"]
     assert rollout_default["loadTest"]["slo"]["ttftP95Ms"] == 1500 and rollout_default["gateTimeout"] == "15m"

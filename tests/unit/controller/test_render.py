@@ -249,6 +249,10 @@ def test_hpa_scales_on_streams_with_ttft_guard(app: ChatApplication) -> None:
     assert up["stabilizationWindowSeconds"] == 0 and up["selectPolicy"] == "Max"
     assert down["stabilizationWindowSeconds"] == 300
     assert down["policies"] == [{"type": "Percent", "value": 10, "periodSeconds": 60}]
+    app.spec.scaling.scale_down_stabilization_seconds = 30  # tests and the local stack shorten it
+    assert one(render(app), "HorizontalPodAutoscaler")["spec"]["behavior"]["scaleDown"][
+        "stabilizationWindowSeconds"
+    ] == 30
 
 
 def test_hpa_target_prefers_spec_then_calibration(app: ChatApplication) -> None:

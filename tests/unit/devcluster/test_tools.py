@@ -108,6 +108,7 @@ def test_every_tool_maps_to_a_committed_module_with_pinned_dependencies() -> Non
         # monitoring
         "prometheus",
         "promtool",
+        "prometheus-adapter",
         # pipelines
         "actionlint",
     }
