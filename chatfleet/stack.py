@@ -57,6 +57,7 @@ class LocalStack:
         self.processes = Supervisor(self.workdir / "logs", REPO_ROOT, STOP_GRACE_SECONDS, StackError)
         self.cluster: Any = None
         self.simulator_url = ""
+        self.prometheus_url = ""  # set by the real node's --monitoring
         self.chat_url = ""
         self.app_name = ""
         self.namespace = "default"

@@ -146,8 +146,9 @@ def simulator_manifests(image: str) -> list[dict[str, Any]]:
 class NodeStack(LocalStack):
     """The local stack on the real node; stop() stops the cluster, which leaves the machine clean."""
 
-    def __init__(self, workdir: Path, progress: Callable[[str], None]) -> None:
+    def __init__(self, workdir: Path, progress: Callable[[str], None], monitoring: bool = False) -> None:
         super().__init__(workdir, 0, progress)
+        self.monitoring = monitoring
         self.image_refs: dict[str, str] = {}  # chat, operator, loadtest -> the ref imported into containerd
         self.simulator_in_cluster = (
             f"http://{SIMULATOR}.{SYSTEM_NAMESPACE}.svc.cluster.local:{SIMULATOR_PORT}"
@@ -182,6 +183,8 @@ class NodeStack(LocalStack):
         )
         self.cluster.start()
         self.progress(f"cluster ready in {self.cluster.startup_seconds:.1f} s at {self.cluster.server}")
+        if self.monitoring:
+            self._start_monitoring()
         self._install_operator()
         self._start_simulator()
         # The app goes in at once: its pods start (init containers ingest the corpus) while the operator's
@@ -222,6 +225,18 @@ class NodeStack(LocalStack):
             )
         if result.returncode != 0:
             raise StackError(f"helm install failed (exit {result.returncode}): {log.read_text()[-1500:]}")
+
+    def _start_monitoring(self) -> None:
+        """Prometheus scrapes the chat pods as the chart's ServiceMonitor says and prometheus-adapter serves
+        the chart's adapter rules as custom.metrics.k8s.io, so the app's HPA acts on TTFT and streams.
+        (It listens on loopback: the operator's pod cannot reach it, so the bake stays off here.)"""
+        from chatfleet.devcluster.monitoring import Monitoring
+
+        self.progress(
+            "starting Prometheus and prometheus-adapter (custom.metrics.k8s.io for the HPA; built from "
+            "source on first use, which takes minutes)"
+        )
+        self.prometheus_url = Monitoring(self.cluster).start().url
 
     def _start_simulator(self) -> None:
         from kubernetes import utils

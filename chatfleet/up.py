@@ -69,11 +69,22 @@ def up(
     exit_when_ready: Annotated[
         bool, typer.Option("--exit-when-ready", help="Stop everything once the app is Ready (for scripts).")
     ] = False,
+    monitoring: Annotated[
+        bool,
+        typer.Option(
+            "--monitoring",
+            help="Real node only: also run Prometheus and prometheus-adapter (built from source on first "
+            "use), so the app's HPA scales on in-flight streams and TTFT.",
+        ),
+    ] = False,
 ) -> None:
     """Bring up the whole local stack on embedded defaults (a real node: root) and ship a gated release."""
     missing = checkout_missing("chatfleet up")
     if missing:
         typer.echo(f"error: {missing}", err=True)
+        raise typer.Exit(2)
+    if monitoring and fake_nodes:
+        typer.echo("error: --monitoring scrapes real pods: drop --fake-nodes", err=True)
         raise typer.Exit(2)
     if not fake_nodes and os.geteuid() != 0:
         typer.echo(f"error: {NEEDS_ROOT}", err=True)
@@ -82,16 +93,20 @@ def up(
     def progress(message: str) -> None:
         typer.echo(f"[chatfleet up] {message}", err=True)
 
-    stack = LocalStack(workdir, port, progress) if fake_nodes else NodeStack(workdir, progress)
+    stack = (
+        LocalStack(workdir, port, progress) if fake_nodes else NodeStack(workdir, progress, monitoring)
+    )
     with _signals_unwind():
         try:
             stack.start()
             stack.wait_ready(timeout)
+            prometheus = f"  prometheus:  {stack.prometheus_url}\n" if stack.prometheus_url else ""
             typer.echo(
                 f"\nchatfleet is up.\n\n"
                 f"  chat UI:     {stack.chat_url}/   (dev mode: pick the tenant contoso or fabrikam)\n"
                 f"  API:         {stack.chat_url}/chat/stream, {stack.chat_url}/v1/chat/completions\n"
                 f"  simulator:   {stack.simulator_url}/_sim/state\n"
+                f"{prometheus}"
                 f"  kubeconfig:  export KUBECONFIG={stack.cluster.kubeconfig}\n"
                 f"  logs:        {stack.workdir / 'logs'}\n\n"
                 f"$ kubectl get chatapp -n {stack.namespace}\n{stack.get_table()}\n"

@@ -68,6 +68,26 @@ def _assert_everything_runs_in_the_cluster(output: str, up_pid: int) -> None:
     assert commands and not [c for c in commands if " -m chatfleet " in f"{c} "], commands
 
 
+def _assert_the_hpa_reads_the_adapters_metrics(output: str) -> None:
+    """With --monitoring, Prometheus scrapes the chat pods and the adapter serves custom.metrics.k8s.io:
+    the app's HPA computes from those metrics (ScalingActive True), as on AKS with the chart's adapter."""
+    from kubernetes import client, config
+
+    assert re.search(r"prometheus:  http://127\.0\.0\.1:[0-9]+", output), output
+    kubeconfig = re.search(r"export KUBECONFIG=(\S+)", output)
+    assert kubeconfig, output
+    autoscaling = client.AutoscalingV2Api(config.new_client_from_config(config_file=kubeconfig[1]))
+    conditions: dict[str, str] = {}
+    deadline = time.monotonic() + 120  # scrape, the adapter's relist, then an HPA sync
+    while time.monotonic() < deadline:
+        hpa = autoscaling.read_namespaced_horizontal_pod_autoscaler("support-bot", "default")
+        conditions = {c.type: f"{c.status} {c.reason}: {c.message}" for c in hpa.status.conditions or []}
+        if conditions.get("ScalingActive", "").startswith("True"):
+            return
+        time.sleep(3)
+    raise AssertionError(f"the HPA never read its metrics: {conditions}")
+
+
 def _descendants(pid: int) -> set[int]:
     try:
         return {child.pid for child in psutil.Process(pid).children(recursive=True)}
@@ -79,7 +99,7 @@ def _descendants(pid: int) -> set[int]:
 @pytest.mark.parametrize("mode", ["real-node", "fake-nodes"])
 def test_up_serves_cited_answers_passes_the_gate_and_stops_cleanly(mode: str) -> None:
     port = free_port()
-    options = ["--fake-nodes", "--port", str(port)] if mode == "fake-nodes" else []
+    options = ["--fake-nodes", "--port", str(port)] if mode == "fake-nodes" else ["--monitoring"]
     # Short: the kubelet's unix sockets live under the workdir (108-byte limit), pytest's tmp_path is long.
     workdir = Path(tempfile.mkdtemp(prefix="cf-up-", dir="/tmp")) / "up"
     process = subprocess.Popen(
@@ -136,6 +156,7 @@ def test_up_serves_cited_answers_passes_the_gate_and_stops_cleanly(mode: str) ->
         else:
             assert re.fullmatch(r"http://10\.0\.0\.[0-9]+:8000", base), base
             _assert_everything_runs_in_the_cluster(output, process.pid)
+            _assert_the_hpa_reads_the_adapters_metrics(output)
         reply = httpx.post(
             f"{base}/chat",
             json={"messages": [{"role": "user", "content": "How do I reset my password?"}]},
