@@ -1,4 +1,5 @@
-"""What the pods read from ConfigMaps the spec only names (prompts, documents): checked, then hashed.
+"""What the pods read from ConfigMaps the spec only names (prompts, documents, trust bundle): checked, then
+hashed.
 
 Checked before a rollout, so a bad prompt file sets Degraded naming the file and field instead of a
 canary that cannot start; hashed into the revision, so new content goes through the gate like a spec change.
@@ -64,6 +65,16 @@ def read_inputs(app: ChatApplication, get: GetConfigMap) -> str:
         name = source.config_map_ref
         cm = _config_map(get, name, f"spec.documents[{i}].configMapRef", namespace)
         content.append(["documents", source.tenant, name, cm.get("data") or {}, cm.get("binaryData") or {}])
+    if spec.trust_bundle:
+        name, key = spec.trust_bundle.config_map_ref, spec.trust_bundle.key
+        cm = _config_map(get, name, "spec.trustBundle.configMapRef", namespace)
+        bundle = (cm.get("data") or {}).get(key)
+        if not bundle or "-----BEGIN CERTIFICATE-----" not in bundle:
+            raise InputsError(
+                "InvalidTrustBundle",
+                f"ConfigMap {name}: key {key} must hold PEM certificates (spec.trustBundle)",
+            )
+        content.append(["trust", name, key, bundle])
     if not content:
         return ""
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]

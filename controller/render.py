@@ -148,6 +148,9 @@ def config_data(app_name: str, spec: ChatApplicationSpec, track: str = "stable")
     else:
         # The init containers ingest into this file (they read the same ConfigMap), the service serves it.
         data |= {"CHATFLEET_SEARCH_BACKEND": "local", "CHATFLEET_INDEX_PATH": n.INDEX_PATH}
+    if spec.trust_bundle:
+        # OpenSSL's variable: httpx, the OpenAI SDK and azure-identity build their TLS context from it.
+        data["SSL_CERT_FILE"] = n.TRUST_FILE
     if spec.prompts:
         data["CHATFLEET_PROMPTS_DIR"] = n.PROMPTS_DIR
         if spec.prompts.pins:
@@ -263,6 +266,11 @@ def pod_template(
     if spec.prompts:
         mounts.append({"name": "prompts", "mountPath": n.PROMPTS_DIR, "readOnly": True})
         volumes.append({"name": "prompts", "configMap": {"name": spec.prompts.config_map_ref}})
+    if spec.trust_bundle:
+        mounts.append({"name": "trust-bundle", "mountPath": n.TRUST_DIR, "readOnly": True})
+        bundle = spec.trust_bundle
+        items = [{"key": bundle.key, "path": n.TRUST_FILE.rsplit("/", 1)[1]}]
+        volumes.append({"name": "trust-bundle", "configMap": {"name": bundle.config_map_ref, "items": items}})
     res = spec.resources
     resources = {
         "requests": {"cpu": res.cpu_request, "memory": res.memory_request},

@@ -1017,6 +1017,23 @@ class Observability(Model):
     )
 
 
+class TrustBundle(Model):
+    """CA certificates the pods trust for outgoing TLS instead of the image's public roots."""
+
+    config_map_ref: Name = Field(
+        description="ConfigMap (same namespace) with a PEM bundle, e.g. one trust-manager writes or "
+        "kube-root-ca.crt. It replaces the image's roots for every HTTPS call (issuer, Azure OpenAI, "
+        "Search, Content Safety): include the public roots when an endpoint uses them."
+    )
+    key: str = Field(
+        "ca.crt",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="Key of the PEM bundle in that ConfigMap.",
+    )
+
+
 class ChatApplicationSpec(Model):
     """Desired state of one retrieval-augmented chat application."""
 
@@ -1067,6 +1084,11 @@ class ChatApplicationSpec(Model):
     exposure: Annotated[Exposure, ONE_ENTRY] | None = Field(
         None,
         description="HTTPS entry from outside the cluster (Ingress or HTTPRoute); unset: in-cluster only.",
+    )
+    trust_bundle: TrustBundle | None = Field(
+        None,
+        description="Private CA bundle for outgoing TLS (an in-house OIDC issuer, a TLS-inspecting egress "
+        "proxy); unset: the image's public roots.",
     )
 
 

@@ -34,6 +34,7 @@ PROMETHEUS_VERSION = "3.16.0"
 # layer are stable APIs that Kubernetes 1.35 still serves).
 PROMETHEUS_ADAPTER_VERSION = "v0.12.0"
 ACTIONLINT_VERSION = "v1.7.12"
+KUBE_ROUTER_VERSION = "v2.1.0"
 KWOK_STAGES = TOOLS_DIR / "kwok" / "stages.yaml"
 
 
@@ -178,6 +179,18 @@ NODE_MODULES: tuple[GoModule, ...] = (
         ldflags=f"-s -w -X github.com/moby/buildkit/version.Version={BUILDKIT_VERSION}",
     ),
 )
+# NetworkPolicy enforcement for the real node: kube-router with only its network policy controller on
+# (iptables and ipset rules per pod; its router and service proxy stay off: the bridge and kube-proxy do
+# those). Built on request only (`--only kube-router`): the node does not start it yet (control-plane.md).
+POLICY_MODULES: tuple[GoModule, ...] = (
+    GoModule(
+        directory="kube-router",
+        packages=("github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",),
+        binaries=("kube-router",),
+        ldflags="-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version="
+        + KUBE_ROUTER_VERSION,
+    ),
+)
 # Monitoring: Prometheus scrapes the chat service in the integration tier (every dashboard query is run
 # against it) and promtool unit-tests the chart's alert rules. `remove_all_sd` leaves out the cloud
 # service discoveries (static and file targets stay), which halves the build; `enable_kubernetes_sd` keeps
@@ -208,7 +221,9 @@ PIPELINE_MODULES: tuple[GoModule, ...] = (
         ldflags=f"-s -w -X github.com/rhysd/actionlint.version={ACTIONLINT_VERSION}",
     ),
 )
-ALL_MODULES: tuple[GoModule, ...] = MODULES + NODE_MODULES + MONITORING_MODULES + PIPELINE_MODULES
+ALL_MODULES: tuple[GoModule, ...] = (
+    MODULES + NODE_MODULES + POLICY_MODULES + MONITORING_MODULES + PIPELINE_MODULES
+)
 TOOL_NAMES: tuple[str, ...] = tuple(name for module in ALL_MODULES for name in module.binaries)
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 NODE = tuple(name for module in NODE_MODULES for name in module.binaries)

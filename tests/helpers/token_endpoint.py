@@ -42,9 +42,10 @@ class TokenEndpoint:
     grants: list[dict[str, str]] = field(default_factory=list)  # the form fields of every token request
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
+def self_signed(directory: Path, address: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A certificate for `address` that is its own CA (the file a client trusts), and its key."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -55,7 +56,7 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
         .not_valid_before(now - datetime.timedelta(minutes=1))
         .not_valid_after(now + datetime.timedelta(hours=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]), False
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
@@ -126,7 +127,7 @@ def serve_token_endpoint(state: TokenEndpoint, directory: Path) -> Iterator[Toke
                     200, {"token_type": "Bearer", "expires_in": state.expires_in, "access_token": token}
                 )
 
-    cert_file, key_file = _self_signed(directory)
+    cert_file, key_file = self_signed(directory)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -11,10 +11,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,42 +23,14 @@ from kubernetes import client, utils
 from kubernetes.client.exceptions import ApiException
 
 from chatfleet.contracts.resource import GROUP, PLURAL, VERSION
-from chatfleet.controller.crd import crd_manifest
 from chatfleet.devcluster.cluster import LocalCluster
 from chatfleet.paths import EXAMPLES_DIR
-from tests.helpers.processes import stop
 from tests.helpers.waiting import eventually
 
 from .conftest import NodeImages
 
 pytestmark = pytest.mark.timeout(900)
 EXAMPLES = sorted(path.name for path in EXAMPLES_DIR.glob("*.yaml"))
-
-
-@pytest.fixture(scope="module")
-def operator(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The CRD installed and the operator watching `ex-*` namespaces; yields its log file."""
-    extensions = client.ApiextensionsV1Api(real_cluster.api_client())
-    manifest = crd_manifest()
-    extensions.create_custom_resource_definition(manifest)
-
-    def established() -> bool:
-        conditions = extensions.read_custom_resource_definition(
-            manifest["metadata"]["name"]
-        ).status.conditions
-        return any(c.type == "Established" and c.status == "True" for c in conditions or [])
-
-    eventually(established, 30, "CRD Established")
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "chatfleet", "operator", "run", "--namespace", "ex-*"],
-            env={**real_cluster.env(), "CHATFLEET_OPERATOR_RESYNC_SECONDS": "3"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    yield log
-    stop(process, 15)
 
 
 def _documents(example: str, namespace: str, image: str) -> list[dict[str, Any]]:

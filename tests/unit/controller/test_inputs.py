@@ -88,6 +88,21 @@ def test_document_content_changes_the_digest(make_app: Any) -> None:
     assert read_inputs(app_with(make_app), lambda name: None) == ""
 
 
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def test_trust_bundle_is_checked_and_hashed(make_app: Any) -> None:
+    app = app_with(make_app, trustBundle={"configMapRef": "corp-ca"})
+    first = read_inputs(app, lambda name: cm(name, {"ca.crt": PEM}))
+    assert first and first != read_inputs(app, lambda name: cm(name, {"ca.crt": PEM + PEM}))
+    with pytest.raises(InputsError) as error:
+        read_inputs(app, lambda name: None)
+    assert error.value.reason == "ReferenceNotFound" and "spec.trustBundle.configMapRef" in str(error.value)
+    with pytest.raises(InputsError) as error:
+        read_inputs(app, lambda name: cm(name, {"other": PEM}))
+    assert error.value.reason == "InvalidTrustBundle" and "key ca.crt must hold PEM" in str(error.value)
+
+
 class RefusingKube:
     """Records status patches; any write of a child fails the test (no new revision may be applied)."""
 

@@ -183,6 +183,25 @@ def test_without_search_each_pod_ingests_its_documents_before_serving(app: ChatA
     assert init["args"] == ["ingest-sample"]
 
 
+def test_trust_bundle_is_mounted_and_replaces_the_roots(app: ChatApplication, make_app) -> None:
+    doc = make_app({"spec": {"trustBundle": {"configMapRef": "corp-ca", "key": "bundle.pem"}}})
+    trusted = parse_application(doc)
+    pod = one(render(trusted), "Deployment")["spec"]["template"]["spec"]
+    volume = {
+        "name": "trust-bundle",
+        "configMap": {"name": "corp-ca", "items": [{"key": "bundle.pem", "path": "ca.crt"}]},
+    }
+    assert volume in pod["volumes"]
+    assert {"name": "trust-bundle", "mountPath": n.TRUST_DIR, "readOnly": True} in pod["containers"][0][
+        "volumeMounts"
+    ]
+    assert (
+        one(render(trusted), "ConfigMap")["data"]["SSL_CERT_FILE"] == n.TRUST_FILE == f"{n.TRUST_DIR}/ca.crt"
+    )
+    assert "SSL_CERT_FILE" not in one(render(app), "ConfigMap")["data"]
+    assert revision("a", trusted.spec) != revision("a", app.spec)
+
+
 def test_referenced_content_is_part_of_the_revision(app: ChatApplication) -> None:
     assert revision("a", app.spec, "digest-1") != revision("a", app.spec, "digest-2")
     template = one(render(app, "digest-1"), "Deployment")["spec"]["template"]
