@@ -8,7 +8,7 @@ settings ConfigMaps of the chat pods:
 - `CHATFLEET_DEV_MODE=true` and `CHATFLEET_AUTH_MODE=none` (the service accepts the second only with the
   first): the tenant comes from the X-Chatfleet-Tenant header; the UI shows a tenant picker and a dev badge;
 - every Azure OpenAI deployment gets the placeholder key `local-simulator` instead of workload identity
-  (the in-cluster simulator accepts any key; it is no secret).
+  (the in-cluster simulator accepts any key; it is no secret); so does the gate Job's judge (`GateRun`).
 
 A transform of what `render()` returns, so render stays the production contract (`chatfleet render` shows
 what a cluster without this setting runs) and pure.

@@ -21,7 +21,7 @@ from chatfleet.controller import naming as n
 from chatfleet.controller.cel import parse_duration
 from chatfleet.controller.conditions import set_condition
 from chatfleet.controller.context import AppKey, ChildKey, OperatorContext
-from chatfleet.controller.dev_mode import local_dev_mode
+from chatfleet.controller.dev_mode import PLACEHOLDER_KEY, local_dev_mode
 from chatfleet.controller.drift import needs_apply, with_hash
 from chatfleet.controller.inputs import InputsError, read_inputs
 from chatfleet.controller.loading import describe
@@ -95,6 +95,8 @@ def gate_run(ctx: OperatorContext, app: ChatApplication, run_name: str, candidat
         tenants=tuple(app.spec.tenants),
         audience=app.spec.auth.audience,
         judge_endpoint=judge_endpoint(app.spec),
+        # dev mode: the judge is the local simulator, which takes the placeholder key (no Azure identity)
+        judge_api_key=PLACEHOLDER_KEY if ctx.settings.dev_mode else None,
     )
 
 

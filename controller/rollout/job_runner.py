@@ -213,6 +213,8 @@ def _eval_containers(
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": POD_TMP}]
     if not source.sample:
         mounts.append({"name": "eval-set", "mountPath": EVAL_SET_DIR, "readOnly": True})
+    if run.judge_api_key:
+        env = [*env, {"name": "CHATFLEET_JUDGE_API_KEY", "value": run.judge_api_key}]
     return [
         {
             "name": EVAL_CONTAINER,

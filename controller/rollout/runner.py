@@ -32,6 +32,7 @@ class GateRun:
     tenants: tuple[str, ...] = ()  # spec.tenants: who the app's own conversations act for
     audience: str = ""  # spec.auth.audience: what a minted token is for
     judge_endpoint: str | None = None  # the evaluation's judge: its endpoint (spec's, else the pool's first)
+    judge_api_key: str | None = None  # operator dev mode only: the local simulator's placeholder (no secret)
 
     def loadtest_args(
         self, json_file: str, termination_message: str, conversations_file: str | None = None

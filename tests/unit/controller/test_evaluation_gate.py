@@ -227,6 +227,17 @@ def test_gate_job_runs_the_eval_beside_the_load_test(app: ChatApplication) -> No
     assert evaluation["env"] == loadtest["env"], "one token Secret serves both checks"
 
 
+def test_only_a_dev_mode_judge_gets_the_simulators_placeholder_key(app: ChatApplication) -> None:
+    """Production judges with the gate pod's identity; the operator's dev mode (a local cluster, the judge is
+    the simulator) passes the placeholder key to the eval container alone."""
+    production = job_manifest(gate_run(app))["spec"]["template"]["spec"]["containers"][1]["env"]
+    assert "CHATFLEET_JUDGE_API_KEY" not in {e["name"] for e in production}
+    local = replace(gate_run(app), judge_api_key="local-simulator")
+    loadtest, evaluation = job_manifest(local)["spec"]["template"]["spec"]["containers"]
+    assert {"name": "CHATFLEET_JUDGE_API_KEY", "value": "local-simulator"} in evaluation["env"]
+    assert "CHATFLEET_JUDGE_API_KEY" not in {e["name"] for e in loadtest["env"]}
+
+
 def test_gate_job_with_the_sample_set_mounts_nothing(make_app) -> None:
     doc = make_app(
         {
