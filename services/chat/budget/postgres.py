@@ -26,7 +26,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from chatfleet.chat.budget.buckets import TenantBudget
 from chatfleet.chat.budget.errors import BudgetExceeded, BudgetUnavailable
-from chatfleet.chat.postgres import PostgresConfig, migrate, open_pool
+from chatfleet.chat.postgres import PostgresConfig, open_migrated_pool
 
 log = logging.getLogger("chatfleet.chat.budget")
 
@@ -88,13 +88,9 @@ class PostgresTenantBudget:
         on_store_error: Callable[[str], None] = lambda operation: None,
     ) -> PostgresTenantBudget:
         """Connects and migrates before the first request (a store that is down fails start-up)."""
-        pool = await open_pool(config, name="chatfleet-budget")
-        try:
-            async with pool.connection() as conn:
-                await migrate(conn, COMPONENT, MIGRATIONS)
-        except BaseException:
-            await pool.close()
-            raise
+        pool = await open_migrated_pool(
+            config, name="chatfleet-budget", component=COMPONENT, scripts=MIGRATIONS
+        )
         return cls(pool, local, timeout_s=timeout_s, failure=failure, on_store_error=on_store_error)
 
     def limits(self, tenant: str) -> bool:

@@ -26,7 +26,7 @@ from chatfleet.chat.history.models import (
     title_of,
 )
 from chatfleet.chat.history.store import decode_cursor, encode_cursor
-from chatfleet.chat.postgres import PostgresConfig, migrate, open_pool
+from chatfleet.chat.postgres import PostgresConfig, open_migrated_pool
 
 COMPONENT = "history"
 
@@ -114,13 +114,9 @@ class PostgresHistoryStore:
 
     @classmethod
     async def open(cls, config: PostgresConfig) -> PostgresHistoryStore:
-        pool = await open_pool(config, name="chatfleet-history")
-        try:
-            async with pool.connection() as conn:
-                await migrate(conn, COMPONENT, MIGRATIONS)
-        except BaseException:
-            await pool.close()
-            raise
+        pool = await open_migrated_pool(
+            config, name="chatfleet-history", component=COMPONENT, scripts=MIGRATIONS
+        )
         return cls(pool)
 
     async def add_turns(self, turns: Sequence[tuple[Owner, TurnRecord]]) -> None:

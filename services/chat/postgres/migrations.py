@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from chatfleet.chat.postgres.connection import PostgresConfig, open_pool
 
 _VERSIONS = """
 CREATE TABLE IF NOT EXISTS chatfleet_schema (
@@ -50,3 +53,18 @@ async def migrate(conn: AsyncConnection[Any], component: str, scripts: Sequence[
                 (component, len(scripts)),
             )
     return len(scripts)
+
+
+async def open_migrated_pool(
+    config: PostgresConfig, *, name: str, component: str, scripts: Sequence[str]
+) -> AsyncConnectionPool[AsyncConnection[Any]]:
+    """A store's pool with its tables migrated, before the first request: a server that is down, or a
+    schema newer than this service, fails start-up (and the pool is closed)."""
+    pool = await open_pool(config, name=name)
+    try:
+        async with pool.connection() as conn:
+            await migrate(conn, component, scripts)
+    except BaseException:
+        await pool.close()
+        raise
+    return pool

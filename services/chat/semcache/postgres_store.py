@@ -25,7 +25,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from chatfleet.chat.postgres import PostgresConfig, migrate, open_pool
+from chatfleet.chat.postgres import PostgresConfig, open_migrated_pool
 from chatfleet.chat.protocol import Citation
 from chatfleet.chat.semcache.store import CachedAnswer
 
@@ -87,13 +87,9 @@ class PostgresCacheStore:
         cls, config: PostgresConfig, *, ttl_s: float, max_scope_entries: int, timeout_s: float
     ) -> PostgresCacheStore:
         """Connects and migrates before the first request (a store that is down fails start-up)."""
-        pool = await open_pool(config, name="chatfleet-semcache")
-        try:
-            async with pool.connection() as conn:
-                await migrate(conn, COMPONENT, MIGRATIONS)
-        except BaseException:
-            await pool.close()
-            raise
+        pool = await open_migrated_pool(
+            config, name="chatfleet-semcache", component=COMPONENT, scripts=MIGRATIONS
+        )
         return cls(pool, ttl_s=ttl_s, max_scope_entries=max_scope_entries, timeout_s=timeout_s)
 
     async def nearest(
