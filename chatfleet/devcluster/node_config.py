@@ -113,10 +113,13 @@ def kubelet_config(ca: Path, pki: Path, port: int, healthz_port: int, socket: st
         # Images are imported, never pulled, so garbage-collecting them would lose them for good.
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
+        # Absolute floors, not percentages: the node shares a large disk with the machine, where 1 % is
+        # gigabytes; a dip under it (an image build beside the tests) made the kubelet evict pods and
+        # delete the imported images, which cannot be pulled again (ErrImageNeverPull).
         "evictionHard": {
             "memory.available": "100Mi",
-            "nodefs.available": "1%",
-            "imagefs.available": "1%",
+            "nodefs.available": "256Mi",
+            "imagefs.available": "256Mi",
             "nodefs.inodesFree": "1%",
         },
         "shutdownGracePeriod": "0s",
