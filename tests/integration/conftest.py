@@ -32,6 +32,7 @@ from chatfleet.devcluster.cluster import LocalCluster
 
 INTEGRATION_DIR = Path(__file__).parent
 NODE_DIR = INTEGRATION_DIR / "node"
+STACK_DIR = INTEGRATION_DIR / "stack"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -39,6 +40,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if INTEGRATION_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.integration)
+    # `chatfleet up` starts (and stops) its own real node; the node tier's cluster fixture lives until the
+    # session ends (its folder is no Python package, so "package" scope is the session's), and the machine
+    # holds one real node: the stack's tests go first.
+    items.sort(key=lambda item: STACK_DIR not in Path(str(item.path)).parents)
 
 
 @pytest.hookimpl(tryfirst=True)
