@@ -48,9 +48,12 @@ def _assert_everything_runs_in_the_cluster(output: str, up_pid: int) -> None:
     assert operator.startswith("chatfleet.local/chatfleet/operator:")
     (simulator,) = images("chatfleet-system", "app.kubernetes.io/name=chatfleet-simulator")
     assert simulator.startswith("chatfleet.local/chatfleet/chat:")
-    assert images("default", "app.kubernetes.io/instance=support-bot,app.kubernetes.io/component=chat") == {
-        "chatfleet.local/chatfleet/chat:0.1.1"
-    }, "the promoted release serves"
+    # Ready once the promoted revision is available; the previous revision's pods may still be terminating.
+    chat = "app.kubernetes.io/instance=support-bot,app.kubernetes.io/component=chat"
+    deadline = time.monotonic() + 120
+    while images("default", chat) != {"chatfleet.local/chatfleet/chat:0.1.1"} and time.monotonic() < deadline:
+        time.sleep(2)
+    assert images("default", chat) == {"chatfleet.local/chatfleet/chat:0.1.1"}, "the promoted release serves"
     # The gate's Job is deleted once its verdict is read; its Events stay: completed, from the loadtest image.
     events = [
         e
