@@ -26,6 +26,7 @@ import yaml
 
 from chatfleet.contracts.resource import CRD_NAME, GROUP, PLURAL, VERSION
 from chatfleet.controller import naming as n
+from chatfleet.controller.render import CONTAINER_SECURITY
 from chatfleet.paths import REPO_ROOT
 from chatfleet.stack import RELEASE_TAG, SAMPLE, LocalStack, StackError
 
@@ -51,13 +52,6 @@ SIMULATOR = "chatfleet-simulator"
 SIMULATOR_PORT = 8080
 CHART = REPO_ROOT / "helm" / "chatfleet"
 MAX_SOCKET_PATH = 107
-RESTRICTED = {
-    "allowPrivilegeEscalation": False,
-    "readOnlyRootFilesystem": True,
-    "runAsNonRoot": True,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
 
 
 def _split(ref: str) -> tuple[str, str]:
@@ -122,7 +116,7 @@ def simulator_manifests(image: str) -> list[dict[str, Any]]:
                                     "requests": {"cpu": "50m", "memory": "128Mi"},
                                     "limits": {"memory": "512Mi"},
                                 },
-                                "securityContext": RESTRICTED,
+                                "securityContext": CONTAINER_SECURITY,
                                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - emptyDir
                             }
                         ],

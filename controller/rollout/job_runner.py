@@ -15,7 +15,7 @@ from chatfleet.contracts.loadtest import TOKEN_ENV
 from chatfleet.contracts.resource import API_VERSION, KIND
 from chatfleet.controller import naming as n
 from chatfleet.controller.kube import KubeClient
-from chatfleet.controller.render import RUN_AS_USER
+from chatfleet.controller.render import CONTAINER_SECURITY, RUN_AS_USER
 from chatfleet.controller.rollout.evaluation import SAMPLE_SET, EvalVerdict, eval_verdict
 from chatfleet.controller.rollout.runner import CONVERSATIONS_FILE, GateRun
 from chatfleet.controller.rollout.verdict import (
@@ -126,13 +126,6 @@ def loadtest_labels(app: str) -> dict[str, str]:
 def job_manifest(run: GateRun) -> dict[str, Any]:
     """The gate Job: one restricted pod, no retries, hard deadline = the gate timeout."""
     labels = loadtest_labels(run.app)
-    restricted = {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
     env: list[dict[str, Any]] = [{"name": "HOME", "value": POD_TMP}, *token_env(run)]
     pod_labels = {**labels, n.REVISION: run.revision}
     pod_extra: dict[str, Any] = {}
@@ -183,12 +176,12 @@ def job_manifest(run: GateRun) -> dict[str, Any]:
                                 "requests": {"cpu": "500m", "memory": "512Mi"},
                                 "limits": {"cpu": "1", "memory": "1Gi"},
                             },
-                            "securityContext": restricted,
+                            "securityContext": CONTAINER_SECURITY,
                             "terminationMessagePath": "/dev/termination-log",
                             "terminationMessagePolicy": "File",
                             "volumeMounts": mounts,
                         },
-                        *_eval_containers(run, env, restricted),
+                        *_eval_containers(run, env),
                     ],
                     "volumes": [
                         {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
@@ -201,9 +194,7 @@ def job_manifest(run: GateRun) -> dict[str, Any]:
     }
 
 
-def _eval_containers(
-    run: GateRun, env: list[dict[str, Any]], restricted: dict[str, Any]
-) -> list[dict[str, Any]]:
+def _eval_containers(run: GateRun, env: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The eval container (none without an evaluation); its log tail becomes the termination message when
     it exits before writing one (a usage error), so the verdict still says why."""
     if run.evaluation is None:
@@ -226,7 +217,7 @@ def _eval_containers(
                 "requests": {"cpu": "250m", "memory": "512Mi"},
                 "limits": {"cpu": "1", "memory": "1Gi"},
             },
-            "securityContext": restricted,
+            "securityContext": CONTAINER_SECURITY,
             "terminationMessagePath": "/dev/termination-log",
             "terminationMessagePolicy": "FallbackToLogsOnError",
             "volumeMounts": mounts,

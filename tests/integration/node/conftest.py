@@ -23,6 +23,7 @@ from kubernetes import client
 
 from chatfleet.contracts.resource import GROUP, PLURAL, VERSION
 from chatfleet.controller.crd import crd_manifest
+from chatfleet.controller.render import CONTAINER_SECURITY
 from chatfleet.devcluster.cluster import LocalCluster
 from chatfleet.devcluster.images import build_images
 from chatfleet.devcluster.node import BRIDGE, NODE_IP
@@ -152,13 +153,6 @@ def pod_issuer(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFact
     server.server_close()
 
 
-RESTRICTED = {
-    "allowPrivilegeEscalation": False,
-    "readOnlyRootFilesystem": True,
-    "runAsNonRoot": True,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
 
 
 def deploy_simulator(api: client.ApiClient, namespace: str, image: str, *args: str) -> str:
@@ -172,7 +166,7 @@ def deploy_simulator(api: client.ApiClient, namespace: str, image: str, *args: s
         "args": ["simulator", "--host", "0.0.0.0", "--port", str(SIMULATOR_PORT), *args],
         "ports": [{"containerPort": SIMULATOR_PORT}],
         "readinessProbe": {"tcpSocket": {"port": SIMULATOR_PORT}, "periodSeconds": 1},
-        "securityContext": RESTRICTED,
+        "securityContext": CONTAINER_SECURITY,
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     client.AppsV1Api(api).create_namespaced_deployment(
