@@ -8,7 +8,7 @@ that each follow a 150 ms idle pause (past 100 ms idle this machine's vCPU runs 
 what a request arriving at a quiet replica pays). tests/service/security/test_screen_cost.py asserts the
 cold median stays under 5 ms for the adversarial families.
 
-    python bench/screen_cost_bench.py [--runs 9]
+    .venv/bin/python -m bench.screen_cost_bench [--runs 9]   # from the repository root
 
 Prints a markdown table (docs/security.md, "Bounded screening").
 """
@@ -17,51 +17,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import statistics
-import string
 import time
 
 from chatfleet.chat.budget import TenantBudget
 from chatfleet.chat.chain.guarding import TurnGuards
 from chatfleet.chat.guards import LocalScreen
 from chatfleet.chat.retrieval import Principal
-
-LIMIT = 8_000
-_R = random.Random(15)
-
-
-def _words(alphabet: str, shortest: int, longest: int) -> str:
-    words = ("".join(_R.choices(alphabet, k=_R.randint(shortest, longest))) for _ in range(LIMIT))
-    return " ".join(words)[:LIMIT]
-
+from tests.helpers.adversarial import ADVERSARIAL
 
 INPUTS: dict[str, str] = {
     "normal question (44 chars)": "What is the refund policy for damaged items?",
-    "question + newlines": "What is the refund policy for damaged items?".ljust(LIMIT, "\n"),
-    "newlines only": "\n" * LIMIT,
-    '"\\t\\n" x 4,000': "\t\n" * (LIMIT // 2),
-    '"a\\n" x 4,000': "a\n" * (LIMIT // 2),
-    '"a " x 4,000': "a " * (LIMIT // 2),
-    '"[" x 4,000 + "]" x 4,000': "[" * (LIMIT // 2) + "]" * (LIMIT // 2),
-    '"([{<" x 2,000 (nested brackets)': "([{<" * (LIMIT // 4),
-    '"ignore " repeated': ("ignore " * LIMIT)[:LIMIT],
-    '"system: " lines': ("\nsystem: " * LIMIT)[:LIMIT],
-    '"x" x 8,000': "x" * LIMIT,
-    "prose (lorem ipsum)": ("lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 200)[:LIMIT],
-    "random words (every word new)": _words(string.ascii_lowercase, 2, 9),
-    "random letters and digits, no space": "".join(
-        _R.choices(string.ascii_lowercase + string.digits, k=LIMIT)
-    ),
-    "random symbols": "".join(_R.choices(string.punctuation + " \n", k=LIMIT)),
-    "random CJK, no space (3 bytes a character)": "".join(
-        chr(_R.randrange(0x4E00, 0xA000)) for _ in range(LIMIT)
-    ),
-    "random CJK words": _words("".join(chr(c) for c in range(0x4E00, 0x4F00)), 1, 5),
-    "random accented words": _words("àéîõüçñßabcdexyz", 2, 9),
-    "random emoji words (4 bytes a character)": _words("😀🔥💥a", 2, 7),
-    "base64-like blob": "".join(_R.choices(string.ascii_letters + string.digits + "+/", k=LIMIT)),
-    "letters spaced out": " ".join("ignoreprevious" * LIMIT)[:LIMIT],
+    **ADVERSARIAL,
 }
 
 

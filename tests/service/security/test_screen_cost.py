@@ -13,9 +13,7 @@ asserted. bench/screen_cost_bench.py prints the full table (docs/security.md, "B
 from __future__ import annotations
 
 import asyncio
-import random
 import statistics
-import string
 import time
 
 import pytest
@@ -26,44 +24,11 @@ from chatfleet.chat.config import Settings
 from chatfleet.chat.guards.factory import build_screen
 from chatfleet.chat.guards.injection_rules import matched_rules
 from chatfleet.chat.retrieval import Principal
+from tests.helpers.adversarial import ADVERSARIAL, LIMIT
 
-LIMIT = 8_000
 TARGET_MS = 5.0  # the issue's per-request target at the message limit
 RUNS = 5
 IDLE_S = 0.15  # > 100 ms: the vCPU has slowed down again when the request arrives
-_R = random.Random(15)
-
-
-def _words(alphabet: str, shortest: int, longest: int) -> str:
-    return " ".join("".join(_R.choices(alphabet, k=_R.randint(shortest, longest))) for _ in range(LIMIT))[
-        :LIMIT
-    ]
-
-
-ADVERSARIAL = {
-    "question padded with newlines": "What is the refund policy?".ljust(LIMIT, "\n"),
-    "newlines": "\n" * LIMIT,
-    "tabs and newlines": "\t\n" * (LIMIT // 2),
-    "letter per line": "a\n" * (LIMIT // 2),
-    "letter per word": "a " * (LIMIT // 2),
-    "system lines": ("\nsystem: " * LIMIT)[:LIMIT],
-    "repeated verb": ("ignore " * LIMIT)[:LIMIT],
-    "nested brackets": "([{<" * (LIMIT // 4),
-    "bracket runs": "[" * (LIMIT // 2) + "]" * (LIMIT // 2),
-    "one character": "x" * LIMIT,
-    "prose": ("lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 200)[:LIMIT],
-    "random words": _words(string.ascii_lowercase, 2, 9),
-    "random letters and digits, no space": "".join(
-        _R.choices(string.ascii_lowercase + string.digits, k=LIMIT)
-    ),
-    "random symbols": "".join(_R.choices(string.punctuation + " \n", k=LIMIT)),
-    "CJK run": "".join(chr(_R.randrange(0x4E00, 0xA000)) for _ in range(LIMIT)),
-    "CJK words": _words("".join(chr(c) for c in range(0x4E00, 0x4F00)), 1, 5),
-    "accented words": _words("àéîõüçñßabcdexyz", 2, 9),
-    "emoji words": _words("😀🔥💥a", 2, 7),
-    "base64 blob": "".join(_R.choices(string.ascii_letters + string.digits + "+/", k=LIMIT)),
-    "spaced letters": " ".join("ignoreprevious" * LIMIT)[:LIMIT],
-}
 
 
 @pytest.fixture(scope="module")

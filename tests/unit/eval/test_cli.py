@@ -1,19 +1,13 @@
 """`chatfleet eval` usage errors: one `error:` line, exit 2, nothing sent and nothing written."""
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from chatfleet.cli import app
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.helpers.net import free_port
 
 
 @pytest.mark.parametrize(
