@@ -31,7 +31,12 @@ def server_dry_run_create(kube: KubeClient, doc: dict[str, Any], namespace: str)
 def test_crd_is_established_and_defaults_apply(crd, kube: KubeClient, private_namespace: str) -> None:
     created = server_dry_run_create(kube, CASES["base"], private_namespace)
     spec = created["spec"]
-    assert spec["scaling"] == {"minReplicas": 2, "maxReplicas": 10, "ttftP95TargetMs": 1200}
+    assert spec["scaling"] == {
+        "minReplicas": 2,
+        "maxReplicas": 10,
+        "ttftP95TargetMs": 1200,
+        "scaleDownStabilizationSeconds": 300,
+    }
     assert spec["rollout"]["strategy"] == "Gated"
     assert spec["rollout"]["loadTest"]["slo"] == {
         "ttftP95Ms": 1500,
