@@ -247,6 +247,7 @@ def _ingest_containers(spec: ChatApplicationSpec, config: str, resources: dict[s
             "envFrom": [{"configMapRef": {"name": config}}],
             "resources": resources,
             "securityContext": CONTAINER_SECURITY,
+            "terminationMessagePolicy": "FallbackToLogsOnError",
             "volumeMounts": mounts + extra,
         }
         for name, args, extra in runs
@@ -301,6 +302,8 @@ def pod_template(
         "readinessProbe": _probe("/readyz", 5, 2),
         # Endpoints stop routing to the pod while it sleeps; then SIGTERM lets open streams finish.
         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}},
+        # a start-up error's last log lines become the termination message the gate quotes (rollout/canary.py)
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": mounts,
     }
     if not container["env"]:

@@ -10,7 +10,7 @@
 #     CHATFLEET_WITH_PIPELINES=1, as the test command sets it)
 #   - Debian's PostgreSQL server for the history, budget and semantic cache store tests, which start their
 #     own server (only when CHATFLEET_WITH_POSTGRES=1, as the test command sets it)
-#   - for the real node (only when CHATFLEET_WITH_NODE=1, as the test command sets it): Debian's iptables,
+#   - for the real node (only when CHATFLEET_WITH_NODE=1, as the test command sets it): Debian's iptables, ipset,
 #     conntrack, libseccomp-dev and pkg-config (runc), mmdebstrap, gcc and libc6-dev (the images), and the
 #     node's Go tools (kubelet, containerd, runc, CNI, CoreDNS, BuildKit)
 # Re-running it is cheap: each step is skipped when already done.
@@ -75,7 +75,7 @@ fi
 # the static pause binary. Opt-in (CHATFLEET_WITH_NODE=1): it needs root or sudo.
 if [ "${CHATFLEET_WITH_NODE:-0}" = "1" ]; then
   missing=""
-  for package in iptables conntrack libseccomp-dev pkg-config mmdebstrap gcc libc6-dev; do
+  for package in iptables ipset conntrack libseccomp-dev pkg-config mmdebstrap gcc libc6-dev; do
     dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
   done
   if [ -n "$missing" ]; then

@@ -18,6 +18,6 @@ if [ "$node" = "1" ] && [ "$(id -u)" != "0" ]; then
        "mode without containers" >&2
   exit 2
 fi
-# With the node: Debian's iptables, conntrack, libseccomp, mmdebstrap, gcc and the node's Go tools too.
+# With the node: Debian's iptables, ipset, conntrack, libseccomp, mmdebstrap, gcc and the node's Go tools too.
 CHATFLEET_WITH_NODE=${CHATFLEET_WITH_NODE:-$node} bash scripts/bootstrap.sh
 exec .venv/bin/chatfleet up "$@"

@@ -367,6 +367,11 @@ class LocalCluster:
                 self._create(manifest)
             self._wait(f"node {NODE_NAME} Ready", self._nodes_ready, timeout=max(self.startup_timeout, 180))
             self._wait("CoreDNS ready", lambda: http_ok(f"http://127.0.0.1:{self.node_dns_ready_port}/ready"))
+            for manifest in self.node.network_policy_objects():
+                self._create(manifest)
+            self.node.start_network_policy(binaries["kube-router"])
+            health = f"http://127.0.0.1:{self.node.policy_health_port}/healthz"
+            self._wait("kube-router's network policy controller", lambda: http_ok(health))
         self._wait("controller manager (default ServiceAccount)", self._api.default_service_account_exists)
         # Written last: whoever waits for this file (a person, a script) finds a cluster ready to use.
         write_kubeconfig(self.kubeconfig, admin_config)
@@ -443,8 +448,14 @@ class LocalCluster:
         assert isinstance(metadata, dict)
         group_version = str(manifest["apiVersion"])
         base = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
-        plural = {"Service": "services", "EndpointSlice": "endpointslices"}[str(manifest["kind"])]
-        failed = self._api.create(f"{base}/namespaces/{metadata['namespace']}/{plural}", manifest)
+        plural = {
+            "Service": "services",
+            "EndpointSlice": "endpointslices",
+            "ClusterRole": "clusterroles",
+            "ClusterRoleBinding": "clusterrolebindings",
+        }[str(manifest["kind"])]
+        scope = f"/namespaces/{metadata['namespace']}" if "namespace" in metadata else ""
+        failed = self._api.create(f"{base}{scope}/{plural}", manifest)
         if failed is not None:
             raise ClusterError(f"creating {manifest['kind']} {metadata['name']} failed: {failed.text}")
 

@@ -1,8 +1,9 @@
 """`RealNode`: one real worker node on this machine, the way AKS runs one: kubelet + containerd + runc.
 
 Beside the control plane of `LocalCluster` it runs, all built from source (tools.NODE_MODULES):
-containerd with its CRI plugin and runc, the kubelet, kube-proxy (iptables mode) and CoreDNS, on a bridge pod
-network this module creates (`cfbr0`, 10.244.0.0/24). The images the pods run are imported into containerd's
+containerd with its CRI plugin and runc, the kubelet, kube-proxy (iptables mode), CoreDNS and kube-router's
+network policy controller (NetworkPolicy enforced as on AKS with a policy engine), on a bridge pod network
+this module creates (`cfbr0`, 10.244.0.0/24). The images the pods run are imported into containerd's
 `k8s.io` namespace before the kubelet starts, so no registry is ever contacted.
 
 Rules of the house for the machine it runs on:
@@ -52,7 +53,7 @@ from chatfleet.devcluster.node_host import (
     kill_leftovers,
     read_sysctl,
     remove_cgroup_root,
-    remove_kube_proxy_rules,
+    remove_kube_rules,
     run,
     setup_network,
     teardown_network,
@@ -66,6 +67,7 @@ from chatfleet.devcluster.supervisor import Supervisor
 __all__ = ["BRIDGE", "NODE_IP", "NODE_NAME", "POD_CIDR", "NodeError", "RealNode"]
 
 LOCK_FILE = Path("/run/chatfleet-node.lock")
+KUBE_ROUTER_USER = "system:kube-router"
 
 
 def state_root() -> Path:
@@ -135,6 +137,7 @@ class RealNode:
         self._lock: Any = None
         self._saved_sysctls: dict[str, str] = {}
         self.coredns_ready_port = 0
+        self.policy_health_port = 0
 
     # ----- before the API server --------------------------------------------------------------------
 
@@ -233,6 +236,62 @@ class RealNode:
         dns_file.write_text(corefile(dns_kubeconfig, dns_health, dns_ready))
         self.processes.spawn("coredns", [str(binaries["coredns"]), "-conf", str(dns_file)], env=env)
 
+    def network_policy_objects(self) -> list[dict[str, Any]]:
+        """Read access for kube-router's identity to what its informers watch: its upstream ClusterRole
+        without the router's node, lease and event writes (only the policy controller runs)."""
+        read = ["get", "list", "watch"]
+        return [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": "chatfleet:kube-router"},
+                "rules": [
+                    {
+                        "apiGroups": [""],
+                        "resources": ["namespaces", "pods", "services", "nodes", "endpoints"],
+                        "verbs": read,
+                    },
+                    {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": read},
+                    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
+                ],
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": "chatfleet:kube-router"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "chatfleet:kube-router",
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": KUBE_ROUTER_USER}
+                ],
+            },
+        ]
+
+    def start_network_policy(self, binary: Path) -> None:
+        """kube-router's network policy controller alone (no routing, no service proxy); started once the
+        Node exists, which it reads for the node's address. Its /healthz answers once its controllers run."""
+        (self.policy_health_port,) = free_ports(1)
+        kubeconfig = self._kubeconfig("kube-router", KUBE_ROUTER_USER)
+        self._progress("starting kube-router (NetworkPolicy enforcement)")
+        self.processes.spawn(
+            "kube-router",
+            [
+                str(binary),
+                f"--kubeconfig={kubeconfig}",
+                "--run-firewall=true",
+                "--run-router=false",
+                "--run-service-proxy=false",
+                "--enable-cni=false",
+                f"--hostname-override={NODE_NAME}",
+                f"--service-cluster-ip-range={self.service_cidr}",
+                f"--health-port={self.policy_health_port}",
+                "--v=1",
+            ],
+        )
+
     def dns_service_objects(self) -> list[dict[str, Any]]:
         """kube-dns in kube-system: a selectorless Service at the clusterDNS address whose one endpoint is
         CoreDNS on the node address, so pods resolve names through kube-proxy as on any cluster."""
@@ -272,7 +331,7 @@ class RealNode:
 
     def stop(self) -> None:
         """Kubelet first (so it restarts nothing), then every container, then containerd; then the host."""
-        self.processes.stop(["kubelet", "kube-proxy", "coredns"])
+        self.processes.stop(["kube-router", "kubelet", "kube-proxy", "coredns"])
         kill_leftovers()
         self.processes.stop(["containerd"])
         self._clean_machine()
@@ -295,7 +354,7 @@ class RealNode:
         )
         for netns in Path("/run/netns").glob("cni-*"):
             run("ip", "netns", "delete", netns.name, check=False)
-        remove_kube_proxy_rules()
+        remove_kube_rules()
         teardown_network(self.service_cidr)
         remove_cgroup_root()
         for path in (*FIXED_PATHS, self.paths.containerd_state):

@@ -28,6 +28,8 @@ FIXED_PATHS = (
     Path("/var/lib/cni/networks/chatfleet"),
     Path("/var/lib/kubelet/device-plugins"),
 )
+# kube-router's network policy controller names its sets KUBE-SRC-<hash> and KUBE-DST-<hash>.
+KUBE_ROUTER_IPSETS = ("KUBE-SRC-", "KUBE-DST-")
 # The kubelet sets these at start (protectKernelDefaults would instead refuse to start); put back on stop.
 KUBELET_SYSCTLS = ("vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops")
 NODE_SYSCTLS = ("net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables")
@@ -64,11 +66,13 @@ def check_host() -> None:
     if os.geteuid() != 0:
         raise NodeError("the real node needs root (containers, a bridge, iptables, cgroups); run as root")
     missing = [
-        tool for tool in ("ip", "iptables", "iptables-restore", "mount", "umount") if not shutil.which(tool)
+        tool
+        for tool in ("ip", "iptables", "iptables-restore", "ipset", "mount", "umount")
+        if not shutil.which(tool)
     ]
     if missing:
         raise NodeError(
-            f"missing {', '.join(missing)}: install Debian's iproute2, iptables and mount packages"
+            f"missing {', '.join(missing)}: install Debian's iproute2, iptables, ipset and mount packages"
         )
     if not Path("/sys/fs/cgroup/cpu").is_dir():
         raise NodeError(
@@ -207,8 +211,9 @@ def unmount_under(*prefixes: Path) -> None:
         run("umount", "-l", point, check=False)
 
 
-def remove_kube_proxy_rules() -> None:
-    """kube-proxy's own chains (it cleans them with --cleanup; without the binary at hand, by name)."""
+def remove_kube_rules() -> None:
+    """kube-proxy's and kube-router's chains (kube-proxy cleans its own with --cleanup; the rest by name:
+    every KUBE-* chain and the jumps to it), then kube-router's ipsets, which the chains referenced."""
     proxy = tools.BIN_DIR / "kube-proxy"
     if proxy.is_file():
         subprocess.run([str(proxy), "--cleanup"], capture_output=True, check=False, timeout=60)
@@ -225,3 +230,7 @@ def remove_kube_proxy_rules() -> None:
         for line in listing.splitlines():
             if line.startswith(":KUBE-"):
                 run("iptables", "-t", table, "-X", line[1:].split()[0], check=False)
+    if shutil.which("ipset"):
+        for name in run("ipset", "list", "-n", check=False).stdout.split():
+            if name.startswith(KUBE_ROUTER_IPSETS):
+                run("ipset", "destroy", name, check=False)

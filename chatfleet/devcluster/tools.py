@@ -178,11 +178,8 @@ NODE_MODULES: tuple[GoModule, ...] = (
         tags="osusergo netgo grpcnotrace seccomp",
         ldflags=f"-s -w -X github.com/moby/buildkit/version.Version={BUILDKIT_VERSION}",
     ),
-)
-# NetworkPolicy enforcement for the real node: kube-router with only its network policy controller on
-# (iptables and ipset rules per pod; its router and service proxy stay off: the bridge and kube-proxy do
-# those). Built on request only (`--only kube-router`): the node does not start it yet (control-plane.md).
-POLICY_MODULES: tuple[GoModule, ...] = (
+    # NetworkPolicy enforcement: kube-router with only its network policy controller on (iptables and ipset
+    # rules per pod); its router and service proxy stay off, the bridge and kube-proxy do those.
     GoModule(
         directory="kube-router",
         packages=("github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",),
@@ -221,9 +218,7 @@ PIPELINE_MODULES: tuple[GoModule, ...] = (
         ldflags=f"-s -w -X github.com/rhysd/actionlint.version={ACTIONLINT_VERSION}",
     ),
 )
-ALL_MODULES: tuple[GoModule, ...] = (
-    MODULES + NODE_MODULES + POLICY_MODULES + MONITORING_MODULES + PIPELINE_MODULES
-)
+ALL_MODULES: tuple[GoModule, ...] = MODULES + NODE_MODULES + MONITORING_MODULES + PIPELINE_MODULES
 TOOL_NAMES: tuple[str, ...] = tuple(name for module in ALL_MODULES for name in module.binaries)
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 NODE = tuple(name for module in NODE_MODULES for name in module.binaries)

@@ -28,6 +28,7 @@ from chatfleet.controller.loading import describe
 from chatfleet.controller.render import render, revision
 from chatfleet.controller.rollout import machine
 from chatfleet.controller.rollout.bake import BakeReading, BakeSourceError
+from chatfleet.controller.rollout.canary import startup_failure
 from chatfleet.controller.rollout.evaluation import judge_endpoint
 from chatfleet.controller.rollout.runner import GateRun
 from chatfleet.controller.spec import ChatApplication, ChatApplicationStatus
@@ -221,6 +222,15 @@ def canary_available(deployment: dict[str, Any] | None, candidate: str) -> bool:
     )
 
 
+def canary_failure(ctx: OperatorContext, app: ChatApplication, candidate: str) -> str | None:
+    """Why the candidate's canary pods cannot start, while its gate waits for them (one pod list)."""
+    rollout, revision_status = app.status.rollout, app.status.revision
+    if rollout.phase != "Testing" or rollout.run is not None or revision_status.candidate != candidate:
+        return None
+    selector = f"{n.INSTANCE}={app.metadata.name},{n.REVISION}={candidate}"
+    return startup_failure(ctx.kube.list("Pod", app.metadata.namespace, label_selector=selector))
+
+
 def reconcile_by_name(ctx: OperatorContext, namespace: str, name: str) -> None:
     """Reconcile from a fresh read (child events, timers): the body a handler got may be stale by now."""
     lock = ctx.lock_for((namespace, name))
@@ -257,6 +267,8 @@ def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False
     now = now_utc()
     spec_revision = revision(app.metadata.name, app.spec, inputs_digest)
     live = {} if created else fetch_live(ctx, app)
+    canary = live.get(("Deployment", n.canary_name(app.metadata.name)))
+    candidate_ready = canary_available(canary, spec_revision)
     plan = machine.plan(
         app,
         spec_revision,
@@ -264,9 +276,8 @@ def _reconcile(ctx: OperatorContext, body: dict[str, Any], created: bool = False
         now,
         inputs_digest,
         observe=_observer(ctx, app),
-        candidate_ready=canary_available(
-            live.get(("Deployment", n.canary_name(app.metadata.name))), spec_revision
-        ),
+        candidate_ready=candidate_ready,
+        candidate_failure=None if candidate_ready else canary_failure(ctx, app, spec_revision),
     )
     planned = app.model_copy(update={"status": plan.status})
     desired = render(planned, inputs_digest)

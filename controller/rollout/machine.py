@@ -18,7 +18,7 @@ from chatfleet.contracts.loadtest import LoadTestSummary
 from chatfleet.controller.cel import parse_duration
 from chatfleet.controller.rollout.bake import BakeReading, breach
 from chatfleet.controller.rollout.evaluation import EvalVerdict, failed_thresholds
-from chatfleet.controller.rollout.verdict import GateVerdict, canary_not_available, timed_out
+from chatfleet.controller.rollout.verdict import GateVerdict, canary_failed, canary_not_available, timed_out
 from chatfleet.controller.spec import (
     ChatApplication,
     ChatApplicationStatus,
@@ -125,6 +125,7 @@ def plan(
     inputs_digest: str = "",
     observe: Observe | None = None,
     candidate_ready: bool = True,
+    candidate_failure: str | None = None,
 ) -> Plan:
     """One step of the machine. `poll(run_name)` is only called while the candidate is being tested,
     `observe` only while a promoted revision bakes (None: the operator has no Prometheus to ask).
@@ -132,6 +133,8 @@ def plan(
     `candidate_ready`: the candidate's canary Deployment is available. The gate's run starts only then (a
     load test against a canary whose pods still start would measure refused connections); the gate
     timeout counts from the start of Testing, so a canary that never becomes available fails the gate.
+    `candidate_failure`: why the canary's pods cannot start (a crash loop, an image or config error); it
+    fails the gate at once, naming the cause, instead of at the timeout.
 
     `inputs_digest` (referenced ConfigMaps' content, part of `spec_revision`) is recorded on promotion so
     the stable Deployment keeps rendering the promoted revision's while a newer one is gated."""
@@ -213,6 +216,8 @@ def plan(
             _start_run(app, spec_revision, status, result, testing)
             return result
         verdict = poll(ro.run) if ro.run else None
+        if verdict is None and ro.run is None and candidate_failure:
+            verdict = canary_failed(spec_revision, candidate_failure)
         if verdict is None and ro.started_at and (now - ro.started_at).total_seconds() > timeout:
             verdict = timed_out(timeout) if ro.run else canary_not_available(spec_revision, timeout)
         if verdict is None:

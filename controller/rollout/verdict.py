@@ -111,6 +111,13 @@ def canary_not_available(revision: str, timeout_seconds: int) -> GateVerdict:
     )
 
 
+def canary_failed(revision: str, why: str) -> GateVerdict:
+    """The gate never started: the candidate's canary pods cannot start (rollout/canary.py says why)."""
+    return GateVerdict(
+        False, "CanaryFailedToStart", f"the canary of revision {revision} cannot start: {why}", None
+    )
+
+
 def _figures(summary: LoadTestSummary | None) -> str:
     if summary is None or summary.ttft_ms.p95 is None:
         return ""

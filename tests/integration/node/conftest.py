@@ -153,8 +153,6 @@ def pod_issuer(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFact
     server.server_close()
 
 
-
-
 def deploy_simulator(api: client.ApiClient, namespace: str, image: str, *args: str) -> str:
     """The Azure OpenAI simulator as a Deployment + Service `sim` from the chat image; returns its
     in-cluster endpoint (http is allowed for `*.svc` names)."""
@@ -190,10 +188,12 @@ def deploy_simulator(api: client.ApiClient, namespace: str, image: str, *args: s
         namespace,
         {
             "metadata": {"name": "sim"},
-            "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": SIMULATOR_PORT}]},
+            # port = targetPort: the chat pods' NetworkPolicy allows the endpoint URL's port, and policy
+            # ports are the pods' own (after kube-proxy's DNAT), as on every enforcing cluster
+            "spec": {"selector": labels, "ports": [{"port": SIMULATOR_PORT, "targetPort": SIMULATOR_PORT}]},
         },
     )
-    return f"http://sim.{namespace}.svc.cluster.local"
+    return f"http://sim.{namespace}.svc.cluster.local:{SIMULATOR_PORT}"
 
 
 def chat_app(name: str, namespace: str, image: str, issuer: PodIssuer, simulator: str) -> dict[str, Any]:
@@ -216,8 +216,25 @@ def chat_app(name: str, namespace: str, image: str, issuer: PodIssuer, simulator
     }
 
 
+IMDS_ADDRESS = "169.254.169.254"
+# The chat pods' own tokens come from the instance metadata address on this node (conftest.pod_identity; on
+# AKS from Entra on 443 through workload identity), so each test namespace adds the egress a platform team
+# on IMDS-based identity would: NetworkPolicies are additive to the one the operator renders.
+INSTANCE_METADATA_EGRESS = {
+    "metadata": {"name": "allow-instance-metadata"},
+    "spec": {
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "chatfleet-chat"}},
+        "policyTypes": ["Egress"],
+        "egress": [
+            {"to": [{"ipBlock": {"cidr": f"{IMDS_ADDRESS}/32"}}], "ports": [{"protocol": "TCP", "port": 80}]}
+        ],
+    },
+}
+
+
 def new_namespace(api: client.ApiClient, issuer: PodIssuer) -> str:
-    """An `ex-*` namespace (the operator watches it) under restricted Pod Security, with the issuer's CA."""
+    """An `ex-*` namespace (the operator watches it) under restricted Pod Security, with the issuer's CA
+    and the chat pods' egress to the instance metadata address."""
     core = client.CoreV1Api(api)
     namespace = f"ex-{uuid.uuid4().hex[:6]}"
     labels = {"pod-security.kubernetes.io/enforce": "restricted"}
@@ -225,6 +242,7 @@ def new_namespace(api: client.ApiClient, issuer: PodIssuer) -> str:
     core.create_namespaced_config_map(
         namespace, {"metadata": {"name": "issuer-ca"}, "data": {"ca.crt": issuer.ca_pem}}
     )
+    client.NetworkingV1Api(api).create_namespaced_network_policy(namespace, INSTANCE_METADATA_EGRESS)
     return namespace
 
 
@@ -262,9 +280,6 @@ def namespace_report(cluster: LocalCluster, namespace: str) -> str:
                 tail = f"(no log: {error.status})"
             parts.append(f"--- {pod.metadata.name}/{container.name}\n{tail}")
     return "\n".join(parts)
-
-
-IMDS_ADDRESS = "169.254.169.254"
 
 
 @pytest.fixture(scope="package")

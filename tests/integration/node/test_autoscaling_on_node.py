@@ -97,7 +97,7 @@ def namespace(real_cluster: LocalCluster) -> Iterator[str]:
     core.delete_namespace(name)
 
 
-def _app(namespace: str, image: str) -> dict[str, Any]:
+def _app(namespace: str, image: str, sim_port: int) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ChatApplication",
@@ -110,7 +110,7 @@ def _app(namespace: str, image: str) -> dict[str, Any]:
                 "deployments": [
                     {
                         "name": "sim",
-                        "endpoint": f"http://llm.{namespace}.svc.cluster.local",
+                        "endpoint": f"http://llm.{namespace}.svc.cluster.local:{sim_port}",
                         "deployment": "gpt-4o-mini",
                     }
                 ]
@@ -141,13 +141,14 @@ def _local_settings(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def _upstream(namespace: str, port: int) -> list[dict[str, Any]]:
-    """`llm.<ns>.svc` -> the simulator on the host (a Service without selector, as for the adapter)."""
+    """`llm.<ns>.svc` -> the simulator on the host (a Service without selector, as for the adapter), on the
+    simulator's own port: the rendered NetworkPolicy allows the endpoint URL's port, after DNAT."""
     return [
         {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": "llm", "namespace": namespace},
-            "spec": {"ports": [{"name": "http", "port": 80, "targetPort": port}]},
+            "spec": {"ports": [{"name": "http", "port": port, "targetPort": port}]},
         },
         {
             "apiVersion": "discovery.k8s.io/v1",
@@ -256,7 +257,9 @@ def test_hpa_scales_on_streams_and_ttft_and_back_down(
         utils.create_from_dict(api, manifest)
     # The ChatApplication exists (its children's owner), no operator runs: its render is applied as is.
     eventually(
-        lambda: _try_create(custom, namespace, _app(namespace, images.chat)), 30, "ChatApplication created"
+        lambda: _try_create(custom, namespace, _app(namespace, images.chat, sim_port)),
+        30,
+        "ChatApplication created",
     )
     live = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, APP)
     for manifest in render(parse_application(live)):

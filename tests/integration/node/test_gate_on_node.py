@@ -4,7 +4,8 @@ Service; the verdict comes from the Job pod's exit code and termination message.
 
 A good release (a settings change: a new revision) is promoted. A release whose canary cannot answer (its
 Azure OpenAI endpoint names a Service that does not exist) fails its load test: the app stays on the
-serving revision with Degraded naming the failed SLO.
+serving revision with Degraded naming the failed SLO. A release that cannot start (a database server that
+does not exist) is rolled back as soon as its canary crash-loops, Degraded quoting the service's error.
 """
 
 from __future__ import annotations
@@ -124,5 +125,38 @@ def test_a_good_release_is_promoted_and_a_broken_one_rolled_back(
         assert failed["revision"]["current"] == good and failed["loadTest"]["passed"] is False
         stable = client.AppsV1Api(api).read_namespaced_deployment(n.stable_name(name), namespace)
         assert stable.spec.template.metadata.labels[n.REVISION] == good
+
+        # A release that cannot start: its conversation store names a database server that does not
+        # exist, which the service refuses at start-up. The canary crash-loops; the gate fails at once
+        # (not at gateTimeout), quoting the error from the container's termination message.
+        cannot_start = {
+            "openai": doc["spec"]["openai"],
+            "history": {"store": "postgres"},
+            "postgres": {
+                "host": f"no-such-db.{namespace}.svc.cluster.local",
+                "database": "chat",
+                "user": "chat-identity",
+            },
+        }
+        patch(cannot_start)
+        try:
+            refused = eventually(
+                lambda: (
+                    (s := status()).get("rollout", {}).get("phase") == "Failed"
+                    and s["revision"].get("candidate") not in (None, failed["revision"]["candidate"])
+                    and s
+                ),
+                300,  # the gate timeout is 6 minutes
+                "the release that cannot start rolled back",
+            )
+        except AssertionError:
+            raise AssertionError(why()) from None
+        degraded = _condition(refused, "Degraded")
+        assert degraded["status"] == "True" and degraded["reason"] == "CanaryFailedToStart", degraded
+        assert "exits at start-up" in degraded["message"], degraded
+        assert "failed to resolve host" in degraded["message"], degraded  # the service's own words
+        assert refused["revision"]["current"] == good
+        stable_pods = ready_pods(api, namespace, selector, 1)
+        assert stable_pods[0].metadata.labels[n.REVISION] == good, "the good revision keeps serving"
     finally:
         core.delete_namespace(namespace)

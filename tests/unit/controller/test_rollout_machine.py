@@ -192,6 +192,25 @@ def test_a_canary_never_available_fails_the_gate_within_its_timeout(app: ChatApp
     assert result.status.revision.current != candidate
 
 
+def test_a_canary_that_cannot_start_fails_the_gate_at_once_naming_why(app: ChatApplication) -> None:
+    step(app)
+    stable = app.status.revision.current
+    candidate = change_image(app, "registry.example/chat:2.0.0")
+    app.status = plan(app, candidate, never, NOW, candidate_ready=False).status
+    why = "pod bot-canary-1, container chat: exits at start-up (exit code 2, 2 restarts): bad setting"
+    result = plan(
+        app, candidate, never, NOW + timedelta(seconds=30), candidate_ready=False, candidate_failure=why
+    )
+    assert result.status.rollout.phase == "Failed" and result.start_run is None
+    assert result.verdict is not None and result.verdict.reason == "CanaryFailedToStart"
+    assert why in result.verdict.message and candidate in result.verdict.message
+    assert [e.reason for e in result.events] == ["RolledBack"]
+    assert result.status.revision.current == stable
+    assert (
+        result.status.load_test is not None and result.status.load_test.failed_slo == result.verdict.message
+    )
+
+
 def app_timeout(app: ChatApplication) -> int:
     from chatfleet.controller.cel import parse_duration
 

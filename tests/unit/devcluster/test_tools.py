@@ -105,7 +105,6 @@ def test_every_tool_maps_to_a_committed_module_with_pinned_dependencies() -> Non
         "coredns",
         "buildkitd",
         "buildctl",
-        # NetworkPolicy enforcement (built on request)
         "kube-router",
         # monitoring
         "prometheus",
