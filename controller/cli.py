@@ -14,6 +14,14 @@ operator_app = typer.Typer(help="The ChatApplication operator (kopf).", no_args_
 
 def render_command(
     file: Annotated[str, typer.Option("--file", "-f", help="ChatApplication YAML file ('-' for stdin).")],
+    dev_mode: Annotated[
+        bool,
+        typer.Option(
+            "--dev-mode",
+            help="As an operator with CHATFLEET_OPERATOR_DEV_MODE renders (the local stack's): chat pods "
+            "without sign-in and with the simulator's placeholder key.",
+        ),
+    ] = False,
 ) -> None:
     """Print the Kubernetes objects a ChatApplication turns into, as a YAML stream (no cluster needed)."""
     import sys
@@ -36,7 +44,7 @@ def render_command(
         for line in problem.errors:
             typer.echo(f"  {line}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(render_stream(apps), nl=False)
+    typer.echo(render_stream(apps, dev_mode=dev_mode), nl=False)
 
 
 @crd_app.command("generate")

@@ -11,7 +11,7 @@ settings ConfigMaps of the chat pods:
   (the in-cluster simulator accepts any key; it is no secret); so does the gate Job's judge (`GateRun`).
 
 A transform of what `render()` returns, so render stays the production contract (`chatfleet render` shows
-what a cluster without this setting runs) and pure.
+what a cluster without this setting runs, `chatfleet render --dev-mode` what the local stack runs) and pure.
 """
 
 from __future__ import annotations

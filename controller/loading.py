@@ -8,6 +8,7 @@ import yaml
 from pydantic import ValidationError
 
 from chatfleet.contracts.resource import KIND
+from chatfleet.controller.dev_mode import local_dev_mode
 from chatfleet.controller.render import render
 from chatfleet.controller.spec import ChatApplication
 
@@ -69,7 +70,8 @@ def load_applications(text: str) -> list[ChatApplication]:
     return apps
 
 
-def render_stream(apps: list[ChatApplication]) -> str:
-    """The children of all apps as one YAML stream, ready for `kubectl apply -f -` or a GitOps repo."""
-    manifests = [m for app in apps for m in render(app)]
+def render_stream(apps: list[ChatApplication], dev_mode: bool = False) -> str:
+    """The children of all apps as one YAML stream, ready for `kubectl apply -f -` or a GitOps repo;
+    `dev_mode`: with the operator's dev-mode transform, as the local stack's operator applies them."""
+    manifests = [m for app in apps for m in (local_dev_mode(render(app)) if dev_mode else render(app))]
     return yaml.safe_dump_all(manifests, sort_keys=False, width=120)

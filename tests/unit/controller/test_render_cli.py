@@ -23,6 +23,24 @@ def test_render_prints_a_yaml_stream_of_children() -> None:
     assert {d["metadata"]["namespace"] for d in docs} == {"team-a"}
 
 
+def test_dev_mode_shows_what_the_local_stacks_operator_applies() -> None:
+    def settings(args: list[str]) -> dict[str, str]:
+        result = CliRunner().invoke(app, ["render", "-f", str(EXAMPLES / "minimal.yaml"), *args])
+        assert result.exit_code == 0, result.output
+        docs = list(yaml.safe_load_all(result.stdout))
+        (config,) = [
+            d for d in docs if d["kind"] == "ConfigMap" and "CHATFLEET_OPENAI_DEPLOYMENTS" in d["data"]
+        ]
+        return config["data"]
+
+    production, local = settings([]), settings(["--dev-mode"])
+    assert (
+        "CHATFLEET_DEV_MODE" not in production and "apiKey" not in production["CHATFLEET_OPENAI_DEPLOYMENTS"]
+    )
+    assert (local["CHATFLEET_DEV_MODE"], local["CHATFLEET_AUTH_MODE"]) == ("true", "none")
+    assert '"apiKey":"local-simulator"' in local["CHATFLEET_OPENAI_DEPLOYMENTS"]
+
+
 def test_invalid_input_names_the_field_and_exits_1(tmp_path: Path) -> None:
     bad = yaml.safe_load((EXAMPLES / "minimal.yaml").read_text())
     bad["spec"]["scaling"] = {"minReplicas": 9, "maxReplicas": 3}
