@@ -165,7 +165,8 @@ class NodeStack(LocalStack):
         images = build_images(progress=self.progress)
         self.image_refs = _refs(images)
         self.progress(
-            "starting the control plane and a real node (kubelet, containerd, runc, kube-proxy, CoreDNS)"
+            "starting the control plane and a real node "
+            "(kubelet, containerd, runc, kube-proxy, CoreDNS, kube-router)"
         )
         self.cluster = LocalCluster(
             nodes=0,
