@@ -14,7 +14,7 @@ from pathlib import Path
 
 from chatfleet.chat.history.sqlite_store import read_rated_turns
 from chatfleet.contracts import lexical
-from chatfleet.contracts.feedback import parse_feedback_line
+from chatfleet.contracts.feedback import FeedbackLogRecord, parse_feedback_line
 from chatfleet.eval.cases import EvalCase, HistoryTurn
 
 
@@ -58,17 +58,22 @@ def from_history(path: Path) -> Imported:
 
 
 def from_log(path: Path) -> Imported:
-    """Thumbs-down records of the service's log (one JSON feedback line among any other lines)."""
+    """Thumbs-down turns of the service's log (JSON feedback lines among any other lines). Each rating is a
+    line, so a turn's latest line is its verdict: 👎 then 👎 with a comment is one case, with the comment;
+    👎 then 👍 is none."""
     result = Imported()
+    latest: dict[str, FeedbackLogRecord] = {}
     with path.open(encoding="utf-8", errors="replace") as lines:
         for line in lines:
             record = parse_feedback_line(line)
-            if record is None or record.rating != "down":
-                continue
-            if not record.question:
-                result.without_question += 1
-                continue
-            sources = [s.source or s.id for s in record.sources]
-            case = _case(record.turn_id, record.question, record.tenant, sources, record.comment)
-            result.cases.append(case)
+            if record is not None:
+                latest[record.turn_id] = record
+    for record in latest.values():
+        if record.rating != "down":
+            continue
+        if not record.question:
+            result.without_question += 1
+            continue
+        sources = [s.source or s.id for s in record.sources]
+        result.cases.append(_case(record.turn_id, record.question, record.tenant, sources, record.comment))
     return result

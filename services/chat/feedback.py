@@ -56,13 +56,24 @@ class RecentTurns:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._turns: OrderedDict[str, RatedTurn] = OrderedDict()
+        self._ratings: dict[str, Rating] = {}
         self._lock = threading.Lock()
 
     def add(self, turn: RatedTurn) -> None:
         with self._lock:
             self._turns[turn.turn_id] = turn
             while len(self._turns) > self.capacity:
-                self._turns.popitem(last=False)
+                gone, _ = self._turns.popitem(last=False)
+                self._ratings.pop(gone, None)
+
+    def rate(self, turn: RatedTurn, rating: Rating) -> Rating | None:
+        """Remembers the turn's rating and returns the one it replaces (None: its first), so the counter
+        counts a rating once, as history's `set_feedback` lets it."""
+        with self._lock:
+            previous = self._ratings.get(turn.turn_id)
+            if turn.turn_id in self._turns:
+                self._ratings[turn.turn_id] = rating
+            return previous
 
     def find(self, turn_id: str, tenant: str, user: str | None) -> RatedTurn | None:
         """The turn when it belongs to this tenant and user; another owner's turn does not exist."""

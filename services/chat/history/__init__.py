@@ -2,6 +2,7 @@
 
 from chatfleet.chat.history.models import (
     Owner,
+    RatedStoredTurn,
     SessionDetail,
     SessionPage,
     SessionSummary,
@@ -22,6 +23,7 @@ __all__ = [
     "InvalidCursor",
     "Owner",
     "PostgresHistoryStore",
+    "RatedStoredTurn",
     "SessionDetail",
     "SessionPage",
     "SessionSummary",

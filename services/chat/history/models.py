@@ -84,6 +84,15 @@ class TurnFeedback:
 
 
 @dataclass(frozen=True)
+class RatedStoredTurn:
+    """A turn after its feedback was set, and the rating it had before: the counter counts a rating once,
+    not again when the same rating comes back with a comment (the page sends 👎, then 👎 with a comment)."""
+
+    turn: StoredTurn
+    previous_rating: str | None
+
+
+@dataclass(frozen=True)
 class SessionSummary:
     id: str
     title: str

@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from chatfleet.chat.history.models import (
     Owner,
+    RatedStoredTurn,
     SessionDetail,
     SessionPage,
     SessionSummary,
@@ -84,6 +85,9 @@ _TURN_BY_ID = (
 _SET_FEEDBACK = (
     "UPDATE history_turns SET feedback_rating = %s, feedback_comment = %s, feedback_at = %s "  # noqa: S608
     f"WHERE tenant = %s AND user_id = %s AND turn_id = %s RETURNING {_TURN_COLUMNS}"
+)
+_RATING_FOR_UPDATE = (
+    "SELECT feedback_rating FROM history_turns WHERE tenant = %s AND user_id = %s AND turn_id = %s FOR UPDATE"
 )
 _UPSERT_SESSION = (
     "INSERT INTO history_sessions (tenant, user_id, id, title, created_at, updated_at) "
@@ -180,8 +184,12 @@ class PostgresHistoryStore:
         sid, title, created_at, updated_at = head
         return SessionDetail(SessionSummary(sid, title, created_at, updated_at, len(turns)), turns)
 
-    async def set_feedback(self, owner: Owner, feedback: TurnFeedback) -> StoredTurn | None:
-        async with self._pool.connection() as conn:
+    async def set_feedback(self, owner: Owner, feedback: TurnFeedback) -> RatedStoredTurn | None:
+        key = (owner.tenant, owner.user, feedback.turn_id)
+        async with self._pool.connection() as conn, conn.transaction():
+            before = await (await conn.execute(_RATING_FOR_UPDATE, key)).fetchone()
+            if before is None:
+                return None
             row = await (
                 await conn.execute(
                     _SET_FEEDBACK,
@@ -195,7 +203,8 @@ class PostgresHistoryStore:
                     ),
                 )
             ).fetchone()
-        return None if row is None else _stored(row)
+        assert row is not None  # the row is locked since the SELECT
+        return RatedStoredTurn(_stored(row), before[0])
 
     async def delete_session(self, owner: Owner, session_id: str) -> bool:
         async with self._pool.connection() as conn:

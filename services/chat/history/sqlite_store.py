@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from chatfleet.chat.history.models import (
     Owner,
+    RatedStoredTurn,
     SessionDetail,
     SessionPage,
     SessionSummary,
@@ -270,15 +271,18 @@ class SqliteHistoryStore:
 
         return await self._run(read)
 
-    async def set_feedback(self, owner: Owner, feedback: TurnFeedback) -> StoredTurn | None:
-        def write(conn: sqlite3.Connection) -> StoredTurn | None:
+    async def set_feedback(self, owner: Owner, feedback: TurnFeedback) -> RatedStoredTurn | None:
+        def write(conn: sqlite3.Connection) -> RatedStoredTurn | None:
+            before = conn.execute(_TURN_BY_ID, (owner.tenant, owner.user, feedback.turn_id)).fetchone()
+            if before is None:
+                return None
             conn.execute(
                 "UPDATE turns SET feedback_rating = ?, feedback_comment = ?, feedback_at = ? "
                 "WHERE tenant = ? AND user_id = ? AND turn_id = ?",
                 (feedback.rating, feedback.comment, feedback.at, owner.tenant, owner.user, feedback.turn_id),
             )
             row = conn.execute(_TURN_BY_ID, (owner.tenant, owner.user, feedback.turn_id)).fetchone()
-            return None if row is None else _stored(row)
+            return RatedStoredTurn(_stored(row), _stored(before).rating)
 
         return await self._run(self._transaction, write)
 

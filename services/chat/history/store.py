@@ -11,9 +11,9 @@ from typing import Protocol
 
 from chatfleet.chat.history.models import (
     Owner,
+    RatedStoredTurn,
     SessionDetail,
     SessionPage,
-    StoredTurn,
     TurnFeedback,
     TurnRecord,
 )
@@ -51,8 +51,9 @@ class HistoryStore(Protocol):
 
     async def get_session(self, owner: Owner, session_id: str) -> SessionDetail | None: ...
 
-    async def set_feedback(self, owner: Owner, feedback: TurnFeedback) -> StoredTurn | None:
-        """Records (or replaces) the feedback on one of the owner's turns; None when there is no such turn."""
+    async def set_feedback(self, owner: Owner, feedback: TurnFeedback) -> RatedStoredTurn | None:
+        """Records (or replaces) the feedback on one of the owner's turns, returning it with the rating it
+        replaced; None when there is no such turn."""
         ...
 
     async def delete_session(self, owner: Owner, session_id: str) -> bool: ...

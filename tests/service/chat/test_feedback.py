@@ -50,7 +50,10 @@ async def test_a_thumbs_down_is_stored_on_the_turn_and_counted(stack, tmp_path: 
     with stack.serve(settings) as service:
         async with service.client("fabrikam") as client:
             turn_id, session_id = await streamed_turn(client)
-            before = feedback_count(service, "down")
+            before, ups = feedback_count(service, "down"), feedback_count(service, "up")
+            # the page's flow: 👎 first, then 👎 again with the comment; counted once
+            thumb = await client.post("/chat/feedback", json={"turn_id": turn_id, "rating": "down"})
+            assert thumb.status_code == 200, thumb.text
             rated = await client.post(
                 "/chat/feedback", json={"turn_id": turn_id, "rating": "down", "comment": "Wrong model."}
             )
@@ -71,6 +74,8 @@ async def test_a_thumbs_down_is_stored_on_the_turn_and_counted(stack, tmp_path: 
             assert again.status_code == 200
             session = (await client.get(f"/chat_history/sessions/{session_id}")).json()
             assert (session["answers"][0]["rating"], session["answers"][0]["comment"]) == ("up", None)
+            # a changed rating counts the new one
+            assert (feedback_count(service, "down"), feedback_count(service, "up")) == (before + 1, ups + 1)
 
             async with service.client("contoso") as other_tenant:  # the same dev user, another tenant
                 foreign = await other_tenant.post(
@@ -111,21 +116,25 @@ async def test_without_history_feedback_is_one_json_log_line(stack, caplog) -> N
     with stack.serve(settings) as service, caplog.at_level(logging.INFO, logger="chatfleet.chat.feedback"):
         async with service.client("contoso") as client:
             turn_id, _ = await streamed_turn(client)
+            before = feedback_count(service, "down")
+            thumb = await client.post("/chat/feedback", json={"turn_id": turn_id, "rating": "down"})
+            assert thumb.status_code == 200 and thumb.json()["stored"] == "log"
             rating = {"turn_id": turn_id, "rating": "down", "comment": "Ask Dana at 555-0100"}
             rated = await client.post("/chat/feedback", json=rating)
             assert rated.status_code == 200 and rated.json()["stored"] == "log"
+            assert feedback_count(service, "down") == before + 1, "the same rating with a comment: once"
             async with service.client("fabrikam") as other_tenant:
                 foreign = await other_tenant.post("/chat/feedback", json={"turn_id": turn_id, "rating": "up"})
                 assert foreign.status_code == 404
     lines = [r.getMessage() for r in caplog.records if r.name == "chatfleet.chat.feedback"]
-    assert len(lines) == 1
-    record = parse_feedback_line(lines[0])
+    assert len(lines) == 2  # each rating is a log line; the latest one per turn is the user's verdict
+    record = parse_feedback_line(lines[1])
     assert record is not None
     assert (record.turn_id, record.tenant, record.rating) == (turn_id, "contoso", "down")
     assert record.question is None, "no question text without content logging"
-    assert record.comment is None and "555-0100" not in lines[0], "nor the user's comment"
+    assert record.comment is None and "555-0100" not in lines[1], "nor the user's comment"
     assert record.deployment and record.prompt_versions["answer"]
-    assert "thermostat" not in lines[0]
+    assert "thermostat" not in "".join(lines)
 
 
 async def test_a_sampled_answer_is_scored_after_it_ended(stack) -> None:

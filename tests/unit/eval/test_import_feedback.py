@@ -68,6 +68,11 @@ def log_file(tmp_path: Path) -> Path:
         + log_feedback(turn("l1", "What is E1?"), "down", None),
         "2026-12-07 16:00:02 INFO chatfleet.chat.feedback: " + log_feedback(turn("l2", None), "down", "bad"),
         "2026-12-07 16:00:03 INFO chatfleet.chat.feedback: " + log_feedback(turn("l3", "Hi?"), "up", None),
+        # the page's flow on l1: 👎, then 👎 with the comment (one case, with it); l4: 👎, then 👍 (none)
+        "2026-12-07 16:00:04 INFO chatfleet.chat.feedback: "
+        + log_feedback(turn("l1", "What is E1?"), "down", "E1 is missing"),
+        "2026-12-07 16:00:05 INFO chatfleet.chat.feedback: " + log_feedback(turn("l4", "E2?"), "down", None),
+        "2026-12-07 16:00:06 INFO chatfleet.chat.feedback: " + log_feedback(turn("l4", "E2?"), "up", None),
     ]
     path = tmp_path / "service.log"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -103,6 +108,7 @@ def test_thumbs_down_turns_become_draft_cases(history: Path, tmp_path: Path) -> 
         ("assistant", "On How do I connect? [docs/vpn-setup.md#2]."),
     ]
     assert (by_id["feedback-l1"].tenant, by_id["feedback-l1"].expected_sources) == ("fabrikam", ["e1.md"])
+    assert by_id["feedback-l1"].comment == "E1 is missing", "a turn's latest rating line is its verdict"
 
     with pytest.raises(EvalSetError, match="review: true"):
         load_eval_set(out)

@@ -37,12 +37,10 @@ async def test_feedback_is_kept_on_the_owners_turn_only(store: HistoryStore) -> 
     )
     assert await store.set_feedback(BOB, TurnFeedback("t1", "down", "bad", 3.0)) is None
     stored = await store.set_feedback(ADA, TurnFeedback("t1", "down", "bad", 3.0))
-    assert stored is not None and (stored.rating, stored.comment, stored.deployment) == (
-        "down",
-        "bad",
-        "primary",
-    )
-    await store.set_feedback(ADA, TurnFeedback("t1", "up", None, 4.0))
+    assert stored is not None and stored.previous_rating is None
+    assert (stored.turn.rating, stored.turn.comment, stored.turn.deployment) == ("down", "bad", "primary")
+    changed = await store.set_feedback(ADA, TurnFeedback("t1", "up", None, 4.0))
+    assert changed is not None and (changed.previous_rating, changed.turn.rating) == ("down", "up")
     detail = await store.get_session(ADA, "session-1")
     assert detail is not None and (detail.turns[0].rating, detail.turns[0].comment) == ("up", None)
     bob = await store.get_session(BOB, "session-2")

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chatfleet.chat.api.deps import PrincipalDep, RuntimeDep
 from chatfleet.chat.api.routes.chat import PROBLEM_RESPONSES
 from chatfleet.chat.feedback import Rating, log_feedback
-from chatfleet.chat.history import Owner, StoredTurn, TurnFeedback
+from chatfleet.chat.history import Owner, RatedStoredTurn, TurnFeedback
 from chatfleet.chat.problems import NOT_FOUND, VALIDATION, ProblemError
 from chatfleet.chat.runtime import Runtime
 
@@ -52,7 +52,7 @@ def _comment(body: FeedbackRequest, runtime: Runtime) -> str | None:
     return comment
 
 
-async def _rate_in_history(runtime: Runtime, owner: Owner, feedback: TurnFeedback) -> StoredTurn | None:
+async def _rate_in_history(runtime: Runtime, owner: Owner, feedback: TurnFeedback) -> RatedStoredTurn | None:
     history = runtime.history
     assert history is not None
     stored = await history.store.set_feedback(owner, feedback)
@@ -65,7 +65,8 @@ async def _rate_in_history(runtime: Runtime, owner: Owner, feedback: TurnFeedbac
 
 @router.post("/chat/feedback", response_model=FeedbackResponse)
 async def feedback(body: FeedbackRequest, runtime: RuntimeDep, principal: PrincipalDep) -> FeedbackResponse:
-    """Rates one of my answers; rating it again replaces the earlier rating."""
+    """Rates one of my answers; rating it again replaces the earlier rating. The counter counts a rating
+    once: the same rating again (the page sends 👎, then 👎 with the comment) is not counted twice."""
     comment = _comment(body, runtime)
     metrics = runtime.metrics
     if runtime.history is not None and principal.oid is not None:
@@ -74,7 +75,9 @@ async def feedback(body: FeedbackRequest, runtime: RuntimeDep, principal: Princi
             runtime, owner, TurnFeedback(body.turn_id, body.rating, comment, time.time())
         )
         if stored is not None:
-            metrics.feedback_total.labels(body.rating, stored.prompt_versions.get("answer", "unknown")).inc()
+            if stored.previous_rating != body.rating:
+                answer_prompt = stored.turn.prompt_versions.get("answer", "unknown")
+                metrics.feedback_total.labels(body.rating, answer_prompt).inc()
             return FeedbackResponse(
                 turn_id=body.turn_id, rating=body.rating, comment=comment, stored="history"
             )
@@ -83,5 +86,6 @@ async def feedback(body: FeedbackRequest, runtime: RuntimeDep, principal: Princi
         raise ProblemError(NOT_FOUND, "no such answer of yours (or too old to rate)")
     # A comment is the user's own words: in the log only with content logging on, like the question.
     log_feedback(recent, body.rating, comment if runtime.settings.log_content else None)
-    metrics.feedback_total.labels(body.rating, recent.answer_prompt).inc()
+    if runtime.recent_turns.rate(recent, body.rating) != body.rating:
+        metrics.feedback_total.labels(body.rating, recent.answer_prompt).inc()
     return FeedbackResponse(turn_id=body.turn_id, rating=body.rating, comment=comment, stored="log")
