@@ -53,3 +53,24 @@ rules:
     metricsQuery: 'max(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'
 {{- end }}
 {{- end -}}
+
+{{/* A Prometheus duration ("15s", "1m30s", "500ms") in milliseconds, for comparing two of them. */}}
+{{- define "chatfleet.durationMs" -}}
+{{- $ms := dict "h" 3600000 "m" 60000 "s" 1000 "ms" 1 -}}
+{{- $total := 0 -}}
+{{- range $part := regexFindAll "[0-9]+(ms|h|m|s)" (toString .) -1 -}}
+{{- $unit := regexFind "(ms|h|m|s)$" $part -}}
+{{- $total = add $total (mul (atoi (trimSuffix $unit $part)) (get $ms $unit)) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
+{{/* Prometheus rejects a scrape config whose timeout is longer than its interval (the whole config, so
+every other target stops being scraped too): refused at install time instead. */}}
+{{- define "chatfleet.serviceMonitor.checkTimeout" -}}
+{{- $interval := include "chatfleet.durationMs" .interval | atoi -}}
+{{- $timeout := include "chatfleet.durationMs" .scrapeTimeout | atoi -}}
+{{- if gt $timeout $interval -}}
+{{- fail (printf "metrics.serviceMonitor.scrapeTimeout (%s) is longer than metrics.serviceMonitor.interval (%s), which Prometheus rejects: set a scrapeTimeout of at most the interval" .scrapeTimeout .interval) -}}
+{{- end -}}
+{{- end -}}

@@ -255,6 +255,29 @@ def test_service_monitor_selects_the_services_the_operator_renders(render: Rende
             assert "metrics" not in {p["name"] for p in service["spec"]["ports"]}
 
 
+def test_a_scrape_timeout_longer_than_the_interval_is_refused(render: Render, rejection) -> None:
+    """Prometheus refuses the whole scrape config (every target) when a timeout exceeds its interval; the
+    default timeout (10s) with a short interval was the easy way to get there."""
+    on = {"metrics.serviceMonitor.enabled": True}
+    message = rejection({**on, "metrics.serviceMonitor.interval": "5s"})
+    assert "scrapeTimeout (10s) is longer than metrics.serviceMonitor.interval (5s)" in message
+    assert "interval (1m)" in rejection(
+        {**on, "metrics.serviceMonitor.interval": "1m", "metrics.serviceMonitor.scrapeTimeout": "1m500ms"}
+    )
+    for interval, timeout in [("5s", "4500ms"), ("5s", "5s"), ("1m", "59s"), ("1m30s", "1m")]:
+        monitors = of_kind(
+            render(
+                {
+                    **on,
+                    "metrics.serviceMonitor.interval": interval,
+                    "metrics.serviceMonitor.scrapeTimeout": timeout,
+                }
+            ),
+            "ServiceMonitor",
+        )
+        assert {e["scrapeTimeout"] for m in monitors for e in m["spec"]["endpoints"]} == {timeout}
+
+
 def test_operator_metrics_port_service_and_monitor(render: Render) -> None:
     container = operator_container(render())
     assert "--metrics-port=9090" in container["args"]
