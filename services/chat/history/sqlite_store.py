@@ -14,7 +14,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -281,8 +281,9 @@ class SqliteHistoryStore:
                 "WHERE tenant = ? AND user_id = ? AND turn_id = ?",
                 (feedback.rating, feedback.comment, feedback.at, owner.tenant, owner.user, feedback.turn_id),
             )
-            row = conn.execute(_TURN_BY_ID, (owner.tenant, owner.user, feedback.turn_id)).fetchone()
-            return RatedStoredTurn(_stored(row), _stored(before).rating)
+            earlier = _stored(before)
+            rated = replace(earlier, rating=feedback.rating, comment=feedback.comment)
+            return RatedStoredTurn(rated, earlier.rating)
 
         return await self._run(self._transaction, write)
 
